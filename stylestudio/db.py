@@ -1,0 +1,98 @@
+"""Engines and session scopes for services, workers, scripts and tests."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from stylestudio.settings import get_settings
+
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+# SQLite only: a write transaction must take the write lock when it begins. A deferred
+# transaction that reads first and writes later can fail with "database is locked" the
+# moment another writer commits in between, whatever the busy timeout.
+_IMMEDIATE = "stylestudio_begin_immediate"
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_db_engine(url: str) -> Engine:
+    """A new engine for `url`, configured for many threads on SQLite or PostgreSQL."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+    engine = sa.create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 60},
+        pool_size=20,
+        max_overflow=50,
+        pool_timeout=60,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (the driver's implicit BEGIN cannot be IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The shared engine for `url` (default: the configured database)."""
+    url = url or get_settings().effective_database_url
+    with _engines_lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = create_db_engine(url)
+        return engine
+
+
+def dispose_engines() -> None:
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None, *, write: bool = True) -> Iterator[Session]:
+    """A session committed on success and rolled back on error.
+
+    `write=True` (the default) takes SQLite's write lock up front; pass `write=False` for
+    read-only work so readers never queue behind writers.
+    """
+    engine = engine or get_engine()
+    bind = engine.execution_options(**{_IMMEDIATE: True}) if write else engine
+    session = Session(bind=bind, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,66 @@
+"""SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
+
+from stylestudio.models.activity import AuditLogEntry, UsageDaily, UsageEvent
+from stylestudio.models.base import utcnow
+from stylestudio.models.billing import (
+    BillingSettings,
+    CheckoutSession,
+    CreditLedgerEntry,
+    CreditPack,
+    ProcessedWebhookEvent,
+    Purchase,
+)
+from stylestudio.models.enums import (
+    CheckoutStatus,
+    GenerationInputRole,
+    GenerationStatus,
+    ImageCategory,
+    JobKind,
+    JobStatus,
+    LedgerKind,
+    ModerationStatus,
+    PaymentProvider,
+    PurchaseStatus,
+    UsageAction,
+    UserRole,
+)
+from stylestudio.models.generations import Generation, GenerationInput, Job
+from stylestudio.models.library import ApiKey, Collection, CollectionItem, ShareLink
+from stylestudio.models.media import Image
+from stylestudio.models.users import OAuthIdentity, User, UserSession
+
+__all__ = [
+    "ApiKey",
+    "AuditLogEntry",
+    "BillingSettings",
+    "CheckoutSession",
+    "CheckoutStatus",
+    "Collection",
+    "CollectionItem",
+    "CreditLedgerEntry",
+    "CreditPack",
+    "Generation",
+    "GenerationInput",
+    "GenerationInputRole",
+    "GenerationStatus",
+    "Image",
+    "ImageCategory",
+    "Job",
+    "JobKind",
+    "JobStatus",
+    "LedgerKind",
+    "ModerationStatus",
+    "OAuthIdentity",
+    "PaymentProvider",
+    "ProcessedWebhookEvent",
+    "Purchase",
+    "PurchaseStatus",
+    "ShareLink",
+    "UsageAction",
+    "UsageDaily",
+    "UsageEvent",
+    "User",
+    "UserRole",
+    "UserSession",
+    "utcnow",
+]

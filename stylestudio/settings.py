@@ -1,0 +1,73 @@
+"""All configuration, read once from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 - refused outside development
+
+
+class Settings(BaseSettings):
+    """Every knob of Style Studio. Names match the environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", alias="STYLESTUDIO_ENV"
+    )
+    data_dir: Path = Field(Path("data"), alias="STYLESTUDIO_DATA_DIR")
+    database_url: str = Field("", alias="DATABASE_URL")
+    redis_url: str = Field("", alias="REDIS_URL")
+    secret_key: str = Field(DEVELOPMENT_SECRET_KEY, alias="STYLESTUDIO_SECRET_KEY")
+    admin_emails: str = Field("", alias="STYLESTUDIO_ADMIN_EMAILS")
+    generation_engine: Literal["local", "replicate"] = Field(
+        "local", alias="STYLESTUDIO_GENERATION_ENGINE"
+    )
+    run_worker_in_app: bool = Field(True, alias="STYLESTUDIO_IN_PROCESS_WORKER")
+    public_url: str = Field("http://localhost:3000", alias="STYLESTUDIO_PUBLIC_URL")
+    api_url: str = Field("http://localhost:8000", alias="STYLESTUDIO_API_URL")
+    session_days: int = Field(30, alias="STYLESTUDIO_SESSION_DAYS")
+    stripe_secret_key: str = Field("", alias="STRIPE_SECRET_KEY")
+    stripe_webhook_secret: str = Field("", alias="STRIPE_WEBHOOK_SECRET")
+    replicate_api_token: str = Field("", alias="REPLICATE_API_TOKEN")
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key == DEVELOPMENT_SECRET_KEY:
+            raise ValueError(
+                "STYLESTUDIO_SECRET_KEY is still the development default; "
+                "set a long random value before running in production"
+            )
+        if self.environment == "production" and len(self.secret_key) < 32:
+            raise ValueError("STYLESTUDIO_SECRET_KEY must be at least 32 characters in production")
+        if self.generation_engine == "replicate" and not self.replicate_api_token:
+            raise ValueError("STYLESTUDIO_GENERATION_ENGINE=replicate needs REPLICATE_API_TOKEN")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """DATABASE_URL, or the embedded SQLite file under the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'stylestudio.db').resolve()}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def admin_email_set(self) -> frozenset[str]:
+        return frozenset(
+            e.strip().lower() for e in self.admin_emails.split(",") if e.strip()
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests clear the cache after changing env)."""
+    return Settings()
