@@ -1,0 +1,64 @@
+"""Domain errors. Each carries a code and a message a user can act on."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(DomainError):
+    code = "VALIDATION_ERROR"
+
+
+class InvalidImageError(ValidationError):
+    code = "INVALID_IMAGE"
+
+
+class NotFoundError(DomainError):
+    code = "NOT_FOUND"
+
+
+class UnauthorizedError(DomainError):
+    code = "UNAUTHORIZED"
+
+    def __init__(self, message: str = "Please sign in to continue.") -> None:
+        super().__init__(message)
+
+
+class ForbiddenError(DomainError):
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str = "You do not have access to this.") -> None:
+        super().__init__(message)
+
+
+class EmailAlreadyRegisteredError(DomainError):
+    code = "EMAIL_TAKEN"
+
+    def __init__(self) -> None:
+        super().__init__("An account with this email already exists. Sign in instead.")
+
+
+class InvalidCredentialsError(DomainError):
+    code = "INVALID_CREDENTIALS"
+
+    def __init__(self) -> None:
+        # One message for unknown email and wrong password: no account enumeration.
+        super().__init__("Email or password is incorrect.")
+
+
+class InsufficientCreditsError(DomainError):
+    code = "INSUFFICIENT_TOKENS"
+
+    def __init__(self, *, required: int, available: int) -> None:
+        super().__init__(
+            f"Not enough credits: this needs {required} and you have {available}. "
+            "Buy more on the Credits page (/credits)."
+        )
+        self.required = required
+        self.available = available

@@ -1,0 +1,237 @@
+"""Starting generations (spend + record + enqueue, one transaction) and reading them back."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass
+
+from sqlmodel import Session, col, select
+
+from stylestudio.models import (
+    Generation,
+    GenerationInput,
+    GenerationInputRole,
+    GenerationStatus,
+    Image,
+    ImageCategory,
+    JobKind,
+    UsageAction,
+)
+from stylestudio.services import credits, jobs, pricing
+from stylestudio.services.errors import NotFoundError, ValidationError
+from stylestudio.services.media import get_owned_image, media_url
+from stylestudio.services.usage import record_usage
+
+MAX_PROMPT_LENGTH = 1000
+MAX_SEED = 2**31 - 1
+
+STATUS_LABELS = {
+    GenerationStatus.PENDING: "Queued",
+    GenerationStatus.UPLOADING: "Uploading",
+    GenerationStatus.PROCESSING: "Generating",
+    GenerationStatus.COMPLETED: "Completed",
+    GenerationStatus.FAILED: "Failed",
+    GenerationStatus.CANCELLED: "Cancelled",
+}
+
+
+def start_generation(
+    session: Session,
+    *,
+    user_id: int,
+    product_image_id: int,
+    model_image_id: int | None,
+    prompt: str,
+    style: str,
+    quality: str,
+    aspect_ratio: str,
+    idempotency_key: str,
+    negative_prompt: str = "",
+    model: str = pricing.DEFAULT_MODEL,
+    seed: int | None = None,
+    engine_name: str = "local",
+) -> Generation:
+    """Spend the credits, record the generation and enqueue its job, all in the caller's
+    transaction, so either all three happen or none does.
+
+    A repeated `idempotency_key` (a double click, a retried request) returns the generation
+    it already made and charges nothing.
+    """
+    if not idempotency_key or len(idempotency_key) > 100:
+        raise ValidationError("Missing request key; reload the page and try again.")
+    existing = session.exec(
+        select(Generation).where(
+            Generation.user_id == user_id, Generation.idempotency_key == idempotency_key
+        )
+    ).first()
+    if existing is not None:
+        return existing
+
+    pricing.validate_options(style=style, quality=quality, aspect_ratio=aspect_ratio, model=model)
+    prompt = (prompt or "").strip()
+    negative_prompt = (negative_prompt or "").strip()
+    if len(prompt) > MAX_PROMPT_LENGTH or len(negative_prompt) > MAX_PROMPT_LENGTH:
+        raise ValidationError(f"Keep prompts under {MAX_PROMPT_LENGTH} characters.")
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise ValidationError(f"The seed must be between 0 and {MAX_SEED}.")
+
+    product = get_owned_image(session, user_id=user_id, image_id=product_image_id)
+    if product.category != ImageCategory.PRODUCT:
+        raise ValidationError("Choose a product image you uploaded.")
+    scene: Image | None = None
+    if model_image_id is not None:
+        scene = get_owned_image(session, user_id=user_id, image_id=model_image_id)
+        if scene.category != ImageCategory.MODEL:
+            raise ValidationError("Choose a model or scene image you uploaded.")
+
+    cost = pricing.generation_cost(quality=quality, aspect_ratio=aspect_ratio, model=model)
+    generation = Generation(
+        user_id=user_id,
+        status=GenerationStatus.PENDING,
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        model=model,
+        style=style,
+        quality=quality,
+        aspect_ratio=aspect_ratio,
+        seed=seed if seed is not None else secrets.randbelow(MAX_SEED),
+        credits_used=cost,
+        engine=engine_name,
+        idempotency_key=idempotency_key,
+    )
+    session.add(generation)
+    session.flush()
+    assert generation.id is not None
+    credits.spend(
+        session,
+        user_id=user_id,
+        amount=cost,
+        idempotency_key=f"spend:generation:{generation.id}",
+        generation_id=generation.id,
+        description=f"Generation #{generation.id} ({style}, {quality}, {aspect_ratio})",
+    )
+    session.add(GenerationInput(generation_id=generation.id, image_id=product.id or 0,
+                                role=GenerationInputRole.PRODUCT))
+    if scene is not None:
+        session.add(GenerationInput(generation_id=generation.id, image_id=scene.id or 0,
+                                    role=GenerationInputRole.MODEL))
+    jobs.enqueue(
+        session,
+        kind=JobKind.GENERATE,
+        payload={"generation_id": generation.id},
+        generation_id=generation.id,
+    )
+    record_usage(
+        session,
+        action=UsageAction.GENERATION_STARTED,
+        user_id=user_id,
+        details={"generation_id": generation.id, "credits": cost, "style": style,
+                 "quality": quality, "aspect_ratio": aspect_ratio, "model": model},
+    )
+    return generation
+
+
+@dataclass(frozen=True)
+class GenerationView:
+    """One generation as the UI shows it: strings and URLs only."""
+
+    id: int
+    status: str
+    status_label: str
+    is_terminal: bool
+    style: str
+    quality: str
+    aspect_ratio: str
+    prompt: str
+    credits_used: int
+    error: str
+    created_at: str
+    processing_seconds: str
+    result_url: str
+    result_thumb_url: str
+    product_thumb_url: str
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def get_generation_view(
+    session: Session, *, user_id: int, generation_id: int, base_url: str
+) -> GenerationView:
+    """One of the user's generations; another user's is reported as not found."""
+    generation = session.get(Generation, generation_id)
+    if generation is None or generation.user_id != user_id:
+        raise NotFoundError("That generation does not exist.")
+    return _views(session, [generation], base_url=base_url)[0]
+
+
+def list_user_generations(
+    session: Session,
+    *,
+    user_id: int,
+    base_url: str,
+    limit: int = 24,
+    before_id: int | None = None,
+) -> list[GenerationView]:
+    """The user's generations, newest first, one page at a time (keyset on id)."""
+    stmt = select(Generation).where(Generation.user_id == user_id)
+    if before_id is not None:
+        stmt = stmt.where(col(Generation.id) < before_id)
+    rows = session.exec(stmt.order_by(col(Generation.id).desc()).limit(min(limit, 100))).all()
+    return _views(session, list(rows), base_url=base_url)
+
+
+def _views(session: Session, generations: list[Generation], *, base_url: str) -> list[GenerationView]:
+    ids = [g.id for g in generations if g.id is not None]
+    results: dict[int, Image] = {}
+    products: dict[int, Image] = {}
+    if ids:
+        for image in session.exec(
+            select(Image)
+            .where(col(Image.generation_id).in_(ids), Image.category == ImageCategory.GENERATED)
+            .order_by(col(Image.image_order))
+        ).all():
+            assert image.generation_id is not None
+            results.setdefault(image.generation_id, image)
+        for gen_id, image in session.exec(
+            select(GenerationInput.generation_id, Image)
+            .join(Image, col(Image.id) == GenerationInput.image_id)
+            .where(
+                col(GenerationInput.generation_id).in_(ids),
+                GenerationInput.role == GenerationInputRole.PRODUCT,
+            )
+        ).all():
+            products.setdefault(gen_id, image)
+    views = []
+    for g in generations:
+        assert g.id is not None
+        status = GenerationStatus(g.status)
+        result = results.get(g.id)
+        product = products.get(g.id)
+        views.append(
+            GenerationView(
+                id=g.id,
+                status=status.value,
+                status_label=STATUS_LABELS[status],
+                is_terminal=status.is_terminal,
+                style=pricing.STYLE_PRESETS[g.style].label if g.style in pricing.STYLE_PRESETS
+                else g.style,
+                quality=pricing.QUALITY_LABELS.get(g.quality, g.quality),
+                aspect_ratio=g.aspect_ratio,
+                prompt=g.prompt,
+                credits_used=g.credits_used,
+                error=g.error or "",
+                created_at=g.created_at.strftime("%d %b %Y, %H:%M UTC"),
+                processing_seconds=f"{g.processing_ms / 1000:.1f} s" if g.processing_ms else "",
+                result_url=media_url(result.storage_key if result else None, base_url=base_url),
+                result_thumb_url=media_url(
+                    (result.thumbnail_key or result.storage_key) if result else None,
+                    base_url=base_url,
+                ),
+                product_thumb_url=media_url(
+                    (product.thumbnail_key or product.storage_key) if product else None,
+                    base_url=base_url,
+                ),
+            )
+        )
+    return views

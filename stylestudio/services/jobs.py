@@ -1,0 +1,118 @@
+"""Durable jobs: enqueue, claim under a lease, heartbeat, finish, retry.
+
+A job is claimable when it is queued and due, or when it is running but its lease has
+expired (its worker died). PostgreSQL claims with FOR UPDATE SKIP LOCKED so workers never
+wait on each other; SQLite serialises writers anyway (the session began IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from stylestudio.models import Job, JobKind, JobStatus, utcnow
+
+DEFAULT_LEASE_SECONDS = 120
+
+
+def enqueue(
+    session: Session,
+    *,
+    kind: JobKind,
+    payload: dict[str, Any],
+    generation_id: int | None = None,
+    run_after: datetime | None = None,
+    max_attempts: int = 2,
+) -> Job:
+    """Add a job in the caller's transaction: it exists iff the caller commits."""
+    job = Job(
+        kind=kind,
+        payload=payload,
+        generation_id=generation_id,
+        run_after=run_after or utcnow(),
+        max_attempts=max_attempts,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def claim_next_job(
+    session: Session,
+    *,
+    worker_id: str,
+    kinds: tuple[JobKind, ...] = tuple(JobKind),
+    lease_seconds: int = DEFAULT_LEASE_SECONDS,
+    now: datetime | None = None,
+) -> Job | None:
+    """Lease the oldest due job to `worker_id`, or return None when there is nothing to do."""
+    now = now or utcnow()
+    due = sa.or_(
+        sa.and_(col(Job.status) == JobStatus.QUEUED, col(Job.run_after) <= now),
+        sa.and_(col(Job.status) == JobStatus.RUNNING, col(Job.lease_expires_at) < now),
+    )
+    stmt = (
+        select(Job)
+        .where(due, col(Job.kind).in_(kinds))
+        .order_by(col(Job.run_after), col(Job.id))
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    job = session.exec(stmt).first()
+    if job is None:
+        return None
+    job.status = JobStatus.RUNNING
+    job.lease_owner = worker_id
+    job.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    job.attempts += 1
+    job.updated_at = now
+    session.add(job)
+    session.flush()
+    return job
+
+
+def heartbeat(
+    session: Session, *, job_id: int, worker_id: str, lease_seconds: int = DEFAULT_LEASE_SECONDS
+) -> bool:
+    """Extend the lease; False means the job is no longer ours (stop working on it)."""
+    now = utcnow()
+    result = session.execute(
+        sa.update(Job)
+        .where(
+            col(Job.id) == job_id,
+            col(Job.lease_owner) == worker_id,
+            col(Job.status) == JobStatus.RUNNING,
+        )
+        .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def finish(session: Session, *, job: Job, status: JobStatus, error: str | None = None) -> None:
+    now = utcnow()
+    job.status = status
+    job.last_error = error
+    job.lease_owner = None
+    job.lease_expires_at = None
+    job.finished_at = now
+    job.updated_at = now
+    session.add(job)
+
+
+def retry_later(session: Session, *, job: Job, error: str, delay_seconds: float) -> None:
+    now = utcnow()
+    job.status = JobStatus.QUEUED
+    job.last_error = error
+    job.lease_owner = None
+    job.lease_expires_at = None
+    job.run_after = now + timedelta(seconds=delay_seconds)
+    job.updated_at = now
+    session.add(job)
+
+
+def is_leased_by(job: Job, worker_id: str) -> bool:
+    return job.status == JobStatus.RUNNING and job.lease_owner == worker_id

@@ -1,0 +1,131 @@
+"""Uploads and stored images: validation by decoding, storage, thumbnails, URLs."""
+
+from __future__ import annotations
+
+import io
+import uuid
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image as PILImage
+from PIL import ImageOps, UnidentifiedImageError
+from sqlmodel import Session
+
+from stylestudio.adapters.storage import MediaStorage
+from stylestudio.models import Image, ImageCategory, UsageAction
+from stylestudio.services.errors import InvalidImageError, NotFoundError
+from stylestudio.services.usage import record_usage
+
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 50_000_000  # beyond this a "photo" is a decompression bomb, not a product shot
+ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+THUMBNAIL_SIZE = 512
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    content_type: str
+    width: int
+    height: int
+
+
+def validate_image(data: bytes, *, label: str = "The file") -> ImageInfo:
+    """Decode `data` with Pillow; raise InvalidImageError with a message for the user.
+
+    The declared type and the extension are ignored: only what decodes counts.
+    """
+    if not data:
+        raise InvalidImageError(f"{label} is empty.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        mb = len(data) / (1024 * 1024)
+        raise InvalidImageError(f"{label} is {mb:.1f} MB; the limit is 10 MB.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
+            with PILImage.open(io.BytesIO(data)) as probe:
+                fmt = probe.format or ""
+                width, height = probe.size
+                if fmt not in ACCEPTED_FORMATS:
+                    raise InvalidImageError(
+                        f"{label} is a {fmt or 'unknown'} file; use a JPEG, PNG or WebP image."
+                    )
+                if width * height > MAX_PIXELS:
+                    raise InvalidImageError(f"{label} has too many pixels ({width}×{height}).")
+                probe.load()  # a truncated or corrupt body fails here, not later in a worker
+    except InvalidImageError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
+            PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
+        raise InvalidImageError(
+            f"{label} is not an image we can read; use a JPEG, PNG or WebP image."
+        ) from None
+    return ImageInfo(content_type=ACCEPTED_FORMATS[fmt], width=width, height=height)
+
+
+def new_storage_key(*, user_id: int, category: ImageCategory, content_type: str) -> str:
+    return f"{category.value}/{user_id}/{uuid.uuid4().hex}.{EXTENSIONS.get(content_type, 'bin')}"
+
+
+def make_thumbnail(data: bytes, *, size: int = THUMBNAIL_SIZE) -> bytes:
+    """A small JPEG for grids, upright and without metadata."""
+    with PILImage.open(io.BytesIO(data)) as im:
+        im = ImageOps.exif_transpose(im)
+        im.thumbnail((size, size))
+        if im.mode not in ("RGB", "L"):
+            background = PILImage.new("RGB", im.size, (255, 255, 255))
+            background.paste(im.convert("RGBA"), mask=im.convert("RGBA").getchannel("A"))
+            im = background
+        out = io.BytesIO()
+        im.convert("RGB").save(out, "JPEG", quality=85)
+        return out.getvalue()
+
+
+def store_upload(
+    session: Session,
+    *,
+    storage: MediaStorage,
+    user_id: int,
+    data: bytes,
+    filename: str,
+    category: ImageCategory,
+) -> Image:
+    """Validate and store an uploaded image; nothing is written if it is rejected."""
+    label = {ImageCategory.MODEL: "The model image"}.get(category, "The product image")
+    info = validate_image(data, label=label)
+    key = new_storage_key(user_id=user_id, category=category, content_type=info.content_type)
+    thumb_key = key.rsplit(".", 1)[0] + ".thumb.jpg"
+    storage.put(key, data, content_type=info.content_type)
+    storage.put(thumb_key, make_thumbnail(data), content_type="image/jpeg")
+    image = Image(
+        user_id=user_id,
+        category=category,
+        filename=(filename or "")[-255:],
+        content_type=info.content_type,
+        size_bytes=len(data),
+        width=info.width,
+        height=info.height,
+        storage_key=key,
+        thumbnail_key=thumb_key,
+    )
+    session.add(image)
+    session.flush()
+    record_usage(
+        session,
+        action=UsageAction.IMAGE_UPLOADED,
+        user_id=user_id,
+        details={"image_id": image.id, "category": category.value, "bytes": len(data)},
+    )
+    return image
+
+
+def get_owned_image(session: Session, *, user_id: int, image_id: int) -> Image:
+    """An image of this user's, or NotFoundError (another user's image is not revealed)."""
+    image = session.get(Image, image_id)
+    if image is None or image.user_id != user_id:
+        raise NotFoundError("That image no longer exists. Upload it again.")
+    return image
+
+
+def media_url(key: str | None, *, base_url: str) -> str:
+    return f"{base_url.rstrip('/')}/api/media/{key}" if key else ""
