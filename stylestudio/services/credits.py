@@ -202,3 +202,32 @@ def _missing_or_insufficient(session: Session, *, user_id: int, amount: int) -> 
     if available is None:
         return NotFoundError("User not found.")
     return InsufficientCreditsError(required=amount, available=available)
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    when: str
+    kind: str
+    amount: str  # "+10" / "-2"
+    balance_after: int
+    description: str
+
+
+def ledger_history(session: Session, *, user_id: int, limit: int = 20) -> list[LedgerLine]:
+    """The user's most recent credit movements, newest first."""
+    rows = session.exec(
+        select(CreditLedgerEntry)
+        .where(CreditLedgerEntry.user_id == user_id)
+        .order_by(col(CreditLedgerEntry.id).desc())
+        .limit(limit)
+    ).all()
+    return [
+        LedgerLine(
+            when=r.created_at.strftime("%d %b %Y, %H:%M"),
+            kind=str(r.kind).capitalize(),
+            amount=f"{r.amount:+d}",
+            balance_after=r.balance_after,
+            description=r.description,
+        )
+        for r in rows
+    ]

@@ -1,0 +1,31 @@
+"""Reflex configuration, derived from Style Studio's settings and nothing else."""
+
+from pathlib import Path
+
+import reflex as rx
+
+from stylestudio.settings import get_settings
+
+settings = get_settings()
+_bun = Path(__file__).parent / ".tools" / "node_modules" / "bun" / "bin" / "bun.exe"
+_extra = {"bun_path": _bun} if _bun.exists() else {}
+
+config = rx.Config(
+    app_name="stylestudio",
+    db_url=settings.effective_database_url,
+    redis_url=settings.redis_url or None,
+    api_url=settings.api_url,
+    deploy_url=settings.public_url,
+    cors_allowed_origins=[settings.public_url],
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    disable_plugins=[rx.plugins.SitemapPlugin],
+    plugins=[
+        rx.plugins.RadixThemesPlugin(
+            theme=rx.theme(
+                appearance="light", accent_color="violet", gray_color="slate", radius="medium"
+            )
+        )
+    ],
+    **_extra,
+)

@@ -1,0 +1,101 @@
+"""What administrators see: usage at a glance, the moderation queue, billing settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlmodel import Session, col, func, select
+
+from stylestudio.models import (
+    CreditLedgerEntry,
+    Generation,
+    GenerationStatus,
+    Image,
+    LedgerKind,
+    ModerationStatus,
+    Purchase,
+    PurchaseStatus,
+    User,
+)
+from stylestudio.services.billing import format_money, get_billing_settings, list_active_packs
+from stylestudio.services.media import media_url
+
+
+@dataclass(frozen=True)
+class AdminOverview:
+    users: int
+    generations: int
+    generations_by_status: dict[str, int]
+    credits_spent: int
+    credits_refunded: int
+    revenue: str
+    free_trial_credits: int
+    refund_on_failure: bool
+    packs: list[dict[str, object]] = field(default_factory=list)
+    moderation_queue: list[dict[str, object]] = field(default_factory=list)
+    recent_users: list[dict[str, object]] = field(default_factory=list)
+
+
+def overview(session: Session, *, base_url: str) -> AdminOverview:
+    """Totals and queues for the admin dashboard. Callers must have checked admin rights."""
+    by_status = {
+        str(status): int(count)
+        for status, count in session.exec(
+            select(Generation.status, func.count()).group_by(Generation.status)
+        ).all()
+    }
+
+    def ledger_total(kind: LedgerKind) -> int:
+        value = session.exec(
+            select(func.coalesce(func.sum(CreditLedgerEntry.amount), 0)).where(
+                CreditLedgerEntry.kind == kind
+            )
+        ).one()
+        return abs(int(value))
+
+    revenue_cents = session.exec(
+        select(func.coalesce(func.sum(Purchase.amount_cents), 0)).where(
+            Purchase.status == PurchaseStatus.COMPLETED
+        )
+    ).one()
+    billing = get_billing_settings(session)
+    queue = session.exec(
+        select(Image, User.email)
+        .join(User, col(User.id) == Image.user_id)
+        .where(Image.moderation_status == ModerationStatus.PENDING)
+        .order_by(col(Image.feature_requested_at))
+        .limit(50)
+    ).all()
+    recent = session.exec(select(User).order_by(col(User.id).desc()).limit(10)).all()
+    return AdminOverview(
+        users=session.exec(select(func.count()).select_from(User)).one(),
+        generations=sum(by_status.values()),
+        generations_by_status={s.value: by_status.get(s.value, 0) for s in GenerationStatus},
+        credits_spent=ledger_total(LedgerKind.SPEND),
+        credits_refunded=ledger_total(LedgerKind.REFUND),
+        revenue=format_money(int(revenue_cents)),
+        free_trial_credits=billing.free_trial_credits,
+        refund_on_failure=billing.refund_on_failure,
+        packs=[p.__dict__ for p in list_active_packs(session)],
+        moderation_queue=[
+            {
+                "id": image.id,
+                "owner": email,
+                "thumb_url": media_url(image.thumbnail_key or image.storage_key, base_url=base_url),
+                "requested_at": image.feature_requested_at.strftime("%d %b %Y")
+                if image.feature_requested_at else "",
+            }
+            for image, email in queue
+        ],
+        recent_users=[
+            {
+                "email": u.email,
+                "credits": u.credits,
+                "role": str(u.role),
+                "joined": u.created_at.strftime("%d %b %Y"),
+            }
+            for u in recent
+        ],
+    )
+
+

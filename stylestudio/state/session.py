@@ -1,0 +1,75 @@
+"""Who is signed in, resolved on the server from the session cookie on every event."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from stylestudio.services import accounts
+from stylestudio.services.accounts import CurrentUser
+from stylestudio.services.errors import UnauthorizedError
+from stylestudio.settings import get_settings
+from stylestudio.state.calls import in_session
+
+SESSION_COOKIE = "ss_session"
+
+
+class SessionState(rx.State):
+    """The header's view of the user. Display only: every handler re-resolves the token."""
+
+    session_token: str = rx.Cookie(
+        "", name=SESSION_COOKIE, path="/", max_age=30 * 24 * 3600, same_site="lax"
+    )
+    signed_in: bool = False
+    user_email: str = ""
+    user_name: str = ""
+    credits: int = 0
+    is_admin: bool = False
+
+    async def _current_user(self) -> CurrentUser | None:
+        token = self.session_token
+        user = await in_session(
+            lambda s: accounts.resolve_session(s, token=token), write=False
+        )
+        self._show(user)
+        return user
+
+    async def _require_user(self) -> CurrentUser:
+        user = await self._current_user()
+        if user is None:
+            raise UnauthorizedError()
+        return user
+
+    def _show(self, user: CurrentUser | None) -> None:
+        self.signed_in = user is not None
+        self.user_email = user.email if user else ""
+        self.user_name = user.name if user else ""
+        self.credits = user.credits if user else 0
+        self.is_admin = bool(user and user.is_admin)
+
+    @rx.var
+    def credits_label(self) -> str:
+        return f"{self.credits} credit" if self.credits == 1 else f"{self.credits} credits"
+
+    @rx.event
+    async def load_public(self) -> None:
+        """on_load of public pages: show the header for whoever is there."""
+        await self._current_user()
+
+    @rx.event
+    async def require_login(self):  # type: ignore[no-untyped-def]
+        """on_load of signed-in pages: send visitors to /login."""
+        if await self._current_user() is None:
+            return rx.redirect("/login")
+        return None
+
+    @rx.event
+    async def sign_out(self):  # type: ignore[no-untyped-def]
+        token = self.session_token
+        await in_session(lambda s: accounts.end_session(s, token=token))
+        self.session_token = ""
+        self._show(None)
+        return rx.redirect("/login")
+
+
+def media_base_url() -> str:
+    return get_settings().api_url
