@@ -1,0 +1,102 @@
+"""What a generation costs: every option on offer, priced by hand, and nothing else accepted."""
+
+from __future__ import annotations
+
+import pytest
+
+from stylestudio.services import pricing
+from stylestudio.services.errors import ValidationError
+
+RATIOS = ("1:1", "16:9", "9:16", "3:2", "2:3")
+
+# cost = ceil(1 x quality x aspect ratio x model), worked out by hand:
+#   quality: draft 0.5, standard 1.0, high 1.5
+#   aspect:  1:1 1.0, 16:9 1.2, 9:16 1.2, 3:2 1.1, 2:3 1.1
+#   model:   stable-diffusion-xl 1.0, dall-e-3 2.0, midjourney 1.5
+EXPECTED: dict[str, dict[str, tuple[int, int, int, int, int]]] = {
+    #                      1:1 16:9 9:16 3:2 2:3
+    "stable-diffusion-xl": {
+        "draft": (1, 1, 1, 1, 1),  # 0.5  0.6  0.6  0.55  0.55
+        "standard": (1, 2, 2, 2, 2),  # 1.0  1.2  1.2  1.1   1.1
+        "high": (2, 2, 2, 2, 2),  # 1.5  1.8  1.8  1.65  1.65
+    },
+    "dall-e-3": {
+        "draft": (1, 2, 2, 2, 2),  # 1.0  1.2  1.2  1.1   1.1
+        "standard": (2, 3, 3, 3, 3),  # 2.0  2.4  2.4  2.2   2.2
+        "high": (3, 4, 4, 4, 4),  # 3.0  3.6  3.6  3.3   3.3
+    },
+    "midjourney": {
+        "draft": (1, 1, 1, 1, 1),  # 0.75 0.9  0.9  0.825 0.825
+        "standard": (2, 2, 2, 2, 2),  # 1.5  1.8  1.8  1.65  1.65
+        "high": (3, 3, 3, 3, 3),  # 2.25 2.7  2.7  2.475 2.475
+    },
+}
+
+CASES = [
+    pytest.param(model, quality, ratio, cost, id=f"{model}-{quality}-{ratio}")
+    for model, by_quality in EXPECTED.items()
+    for quality, costs in by_quality.items()
+    for ratio, cost in zip(RATIOS, costs, strict=True)
+]
+
+
+@pytest.mark.parametrize(("model", "quality", "aspect_ratio", "expected"), CASES)
+def test_generation_cost(model: str, quality: str, aspect_ratio: str, expected: int) -> None:
+    assert pricing.generation_cost(quality=quality, aspect_ratio=aspect_ratio, model=model) == (
+        expected
+    )
+
+
+def test_the_table_covers_exactly_the_options_on_offer() -> None:
+    # A new option must get a hand-checked price here before it ships.
+    assert set(EXPECTED) == set(pricing.MODEL_MULTIPLIERS)
+    for by_quality in EXPECTED.values():
+        assert set(by_quality) == set(pricing.QUALITY_MULTIPLIERS)
+    assert set(RATIOS) == set(pricing.ASPECT_RATIO_MULTIPLIERS)
+
+
+@pytest.mark.parametrize(
+    ("quality", "aspect_ratio", "expected"),
+    [
+        ("draft", "1:1", 1),
+        ("standard", "1:1", 1),
+        ("standard", "16:9", 2),
+        ("high", "1:1", 2),
+        ("high", "3:2", 2),
+        ("high", "16:9", 2),
+    ],
+)
+def test_default_model_is_stable_diffusion_xl(
+    quality: str, aspect_ratio: str, expected: int
+) -> None:
+    assert pricing.DEFAULT_MODEL == "stable-diffusion-xl"
+    assert pricing.generation_cost(quality=quality, aspect_ratio=aspect_ratio) == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"quality": "ultra", "aspect_ratio": "1:1"}, "quality"),
+        ({"quality": "", "aspect_ratio": "1:1"}, "quality"),
+        ({"quality": "High", "aspect_ratio": "1:1"}, "quality"),
+        ({"quality": "high", "aspect_ratio": "4:3"}, "aspect ratio"),
+        ({"quality": "high", "aspect_ratio": "16x9"}, "aspect ratio"),
+        ({"quality": "high", "aspect_ratio": "1:1", "model": "gpt-image"}, "model"),
+    ],
+)
+def test_unknown_options_are_refused(kwargs: dict[str, str], fragment: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        pricing.generation_cost(**kwargs)
+    assert fragment in info.value.message
+
+
+def test_unknown_style_is_refused() -> None:
+    with pytest.raises(ValidationError) as info:
+        pricing.validate_options(
+            style="cyberpunk", quality="high", aspect_ratio="1:1", model="dall-e-3"
+        )
+    assert "cyberpunk" in info.value.message
+    for style in pricing.STYLE_PRESETS:
+        pricing.validate_options(
+            style=style, quality="high", aspect_ratio="1:1", model="dall-e-3"
+        )
