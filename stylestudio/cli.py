@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import secrets
 import sys
@@ -44,8 +45,13 @@ def ensure_demo_admin() -> str:
         if existing is not None:
             accounts.set_role(session, email=DEMO_ADMIN_EMAIL, role=UserRole.ADMIN)
             return f"Promoted {DEMO_ADMIN_EMAIL} to admin."
-        accounts.sign_up(session, email=DEMO_ADMIN_EMAIL, password=password, name="Demo admin",
-                         admin_emails=frozenset({DEMO_ADMIN_EMAIL}))
+        accounts.sign_up(
+            session,
+            email=DEMO_ADMIN_EMAIL,
+            password=password,
+            name="Demo admin",
+            admin_emails=frozenset({DEMO_ADMIN_EMAIL}),
+        )
     if settings.environment == "development":
         return f"Demo admin created: {DEMO_ADMIN_EMAIL} / {password}"
     return f"Demo admin created: {DEMO_ADMIN_EMAIL} (password not shown outside development)"
@@ -65,15 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("bootstrap", help="migrate, then create a demo admin if there is none")
     sub.add_parser("worker", help="run a generation worker until interrupted")
 
-    users = sub.add_parser("users", help="manage users").add_subparsers(dest="action",
-                                                                        required=True)
+    users = sub.add_parser("users", help="manage users").add_subparsers(
+        dest="action", required=True
+    )
     create = users.add_parser("create", help="create a user with a password")
     create.add_argument("email")
     create.add_argument("--password", help="default: a random one, printed")
     create.add_argument("--admin", action="store_true")
 
-    admin = sub.add_parser("admin", help="manage admins").add_subparsers(dest="action",
-                                                                         required=True)
+    admin = sub.add_parser("admin", help="manage admins").add_subparsers(
+        dest="action", required=True
+    )
     for name in ("promote", "demote"):
         admin.add_parser(name).add_argument("email")
 
@@ -89,10 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "worker":
             from stylestudio.worker import run_forever
 
-            try:
+            with contextlib.suppress(KeyboardInterrupt):
                 run_forever()
-            except KeyboardInterrupt:
-                pass
         elif args.command == "users":
             with session_scope() as session:
                 print(_create_user(session, args.email, args.password, args.admin))

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEVELOPMENT_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105 - refused outside development
+DEVELOPMENT_SECRET_KEY = "dev-insecure-change-me"
 
 
 class Settings(BaseSettings):
@@ -62,9 +62,7 @@ class Settings(BaseSettings):
 
     @property
     def admin_email_set(self) -> frozenset[str]:
-        return frozenset(
-            e.strip().lower() for e in self.admin_emails.split(",") if e.strip()
-        )
+        return frozenset(e.strip().lower() for e in self.admin_emails.split(",") if e.strip())
 
 
 @lru_cache

@@ -25,20 +25,39 @@ app = rx.App(
 )
 
 app.add_page(home_page, route="/", title="Style Studio", on_load=SessionState.load_public)
-app.add_page(signup_page, route="/signup", title="Create account · Style Studio",
-             on_load=AuthState.open_auth_page)
-app.add_page(login_page, route="/login", title="Sign in · Style Studio",
-             on_load=AuthState.open_auth_page)
-app.add_page(studio_page, route="/upload", title="Studio · Style Studio",
-             on_load=StudioState.open_studio)
-app.add_page(gallery_page, route="/gallery", title="Gallery · Style Studio",
-             on_load=GalleryState.open_gallery)
-app.add_page(explore_page, route="/explore", title="Explore · Style Studio",
-             on_load=ExploreState.open_explore)
-app.add_page(credits_page, route="/credits", title="Credits · Style Studio",
-             on_load=CreditsState.open_credits)
-app.add_page(admin_page, route="/admin", title="Admin · Style Studio",
-             on_load=AdminState.open_admin)
+app.add_page(
+    signup_page,
+    route="/signup",
+    title="Create account · Style Studio",
+    on_load=AuthState.open_auth_page,
+)
+app.add_page(
+    login_page, route="/login", title="Sign in · Style Studio", on_load=AuthState.open_auth_page
+)
+app.add_page(
+    studio_page, route="/upload", title="Studio · Style Studio", on_load=StudioState.open_studio
+)
+app.add_page(
+    gallery_page,
+    route="/gallery",
+    title="Gallery · Style Studio",
+    on_load=GalleryState.open_gallery,
+)
+app.add_page(
+    explore_page,
+    route="/explore",
+    title="Explore · Style Studio",
+    on_load=ExploreState.open_explore,
+)
+app.add_page(
+    credits_page,
+    route="/credits",
+    title="Credits · Style Studio",
+    on_load=CreditsState.open_credits,
+)
+app.add_page(
+    admin_page, route="/admin", title="Admin · Style Studio", on_load=AdminState.open_admin
+)
 
 if get_settings().run_worker_in_app:
     app.register_lifespan_task(run_in_app)

@@ -21,7 +21,9 @@ _CONTENT_TYPES = {ext: ctype for ctype, ext in EXTENSIONS.items()}
 async def health(_request: Request) -> JSONResponse:
     db = await asyncio.to_thread(database_status, get_engine())
     ok = db["database"] == "ok"
-    return JSONResponse({"status": "ok" if ok else "degraded", **db}, status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "degraded", **db}, status_code=200 if ok else 503
+    )
 
 
 async def media(request: Request) -> Response:

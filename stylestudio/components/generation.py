@@ -5,12 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from stylestudio.components.layout import card
 
 STATUS_COLORS = {
-    "pending": "gray", "uploading": "gray", "processing": "amber",
-    "completed": "green", "failed": "red", "cancelled": "gray",
+    "pending": "gray",
+    "uploading": "gray",
+    "processing": "amber",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "gray",
 }
 
 
@@ -22,19 +27,29 @@ def status_badge(status: rx.Var, label: rx.Var) -> rx.Component:
             rx.fragment(),
         ),
         label,
-        color_scheme=rx.match(status, *STATUS_COLORS.items(), "gray"),  # type: ignore[arg-type]
-        variant="soft", radius="full", class_name="generation-status", data_status=status,
+        color_scheme=rx.match(status, *STATUS_COLORS.items(), "gray"),
+        variant="soft",
+        radius="full",
+        class_name="generation-status",
+        data_status=status,
     )
 
 
-def result_frame(item: rx.Var[dict[str, Any]] | Any, height: str = "240px") -> rx.Component:
+def result_frame(item: ObjectVar[dict[str, Any]], height: str = "240px") -> rx.Component:
     return rx.box(
         rx.cond(
             item["result_thumb_url"] != "",
             rx.link(
-                rx.image(src=item["result_thumb_url"], alt="Generated image", width="100%",
-                         height=height, object_fit="cover", loading="lazy"),
-                href=item["result_url"], is_external=True,
+                rx.image(
+                    src=item["result_thumb_url"],
+                    alt="Generated image",
+                    width="100%",
+                    height=height,
+                    object_fit="cover",
+                    loading="lazy",
+                ),
+                href=item["result_url"],
+                is_external=True,
             ),
             rx.center(
                 rx.cond(
@@ -42,15 +57,18 @@ def result_frame(item: rx.Var[dict[str, Any]] | Any, height: str = "240px") -> r
                     rx.icon("image-off", size=28, color=rx.color("red", 9)),
                     rx.spinner(size="3"),
                 ),
-                height=height, width="100%",
+                height=height,
+                width="100%",
                 background=f"linear-gradient(135deg, {rx.color('gray', 3)}, {rx.color('gray', 5)})",
             ),
         ),
-        border_radius="10px", overflow="hidden", width="100%",
+        border_radius="10px",
+        overflow="hidden",
+        width="100%",
     )
 
 
-def generation_card(item: rx.Var[dict[str, Any]] | Any) -> rx.Component:
+def generation_card(item: ObjectVar[dict[str, Any]]) -> rx.Component:
     return card(
         rx.vstack(
             result_frame(item),
@@ -58,29 +76,45 @@ def generation_card(item: rx.Var[dict[str, Any]] | Any) -> rx.Component:
                 status_badge(item["status"], item["status_label"]),
                 rx.spacer(),
                 rx.text(item["created_at"], size="1", color=rx.color("gray", 10)),
-                width="100%", align="center",
+                width="100%",
+                align="center",
             ),
             rx.hstack(
                 rx.badge(item["style"], variant="outline", color_scheme="gray"),
                 rx.badge(item["quality"], variant="outline", color_scheme="gray"),
                 rx.badge(item["aspect_ratio"], variant="outline", color_scheme="gray"),
                 rx.spacer(),
-                rx.text(item["credits_used"].to_string() + " cr", size="1",
-                        color=rx.color("gray", 10)),
-                width="100%", spacing="1", align="center",
+                rx.text(
+                    item["credits_used"].to_string() + " cr", size="1", color=rx.color("gray", 10)
+                ),
+                width="100%",
+                spacing="1",
+                align="center",
             ),
             rx.cond(
                 item["prompt"] != "",
-                rx.text(item["prompt"], size="2", color=rx.color("gray", 11), trim="both",
-                        style={"display": "-webkit-box", "-webkit-line-clamp": "2",
-                               "-webkit-box-orient": "vertical", "overflow": "hidden"}),
+                rx.text(
+                    item["prompt"],
+                    size="2",
+                    color=rx.color("gray", 11),
+                    trim="both",
+                    style={
+                        "display": "-webkit-box",
+                        "-webkit-line-clamp": "2",
+                        "-webkit-box-orient": "vertical",
+                        "overflow": "hidden",
+                    },
+                ),
             ),
             rx.cond(
                 item["error"] != "",
-                rx.callout(item["error"], icon="triangle-alert", color_scheme="red", size="1",
-                           width="100%"),
+                rx.callout(
+                    item["error"], icon="triangle-alert", color_scheme="red", size="1", width="100%"
+                ),
             ),
-            spacing="3", align="start",
+            spacing="3",
+            align="start",
         ),
-        padding="12px", class_name="generation-card",
+        padding="12px",
+        class_name="generation-card",
     )

@@ -7,8 +7,12 @@ import reflex as rx
 from stylestudio.state.session import SessionState
 
 ACCENT = "violet"
-NAV = [("Studio", "/upload"), ("Gallery", "/gallery"), ("Explore", "/explore"),
-       ("Credits", "/credits")]
+NAV = [
+    ("Studio", "/upload"),
+    ("Gallery", "/gallery"),
+    ("Explore", "/explore"),
+    ("Credits", "/credits"),
+]
 
 
 def brand() -> rx.Component:
@@ -16,11 +20,14 @@ def brand() -> rx.Component:
         rx.hstack(
             rx.center(
                 rx.icon("aperture", size=18, color="white"),
-                width="32px", height="32px", border_radius="9px",
+                width="32px",
+                height="32px",
+                border_radius="9px",
                 background="linear-gradient(135deg, var(--violet-9), var(--plum-9))",
             ),
             rx.text("Style Studio", weight="bold", size="4", color=rx.color("gray", 12)),
-            align="center", spacing="2",
+            align="center",
+            spacing="2",
         ),
         href="/",
         underline="none",
@@ -28,8 +35,15 @@ def brand() -> rx.Component:
 
 
 def nav_link(label: str, href: str) -> rx.Component:
-    return rx.link(label, href=href, size="2", weight="medium", color=rx.color("gray", 11),
-                   underline="none", _hover={"color": rx.color(ACCENT, 11)})
+    return rx.link(
+        label,
+        href=href,
+        size="2",
+        weight="medium",
+        color=rx.color("gray", 11),
+        underline="none",
+        _hover={"color": rx.color(ACCENT, 11)},
+    )
 
 
 def header() -> rx.Component:
@@ -41,7 +55,8 @@ def header() -> rx.Component:
                 rx.hstack(
                     *[nav_link(label, href) for label, href in NAV],
                     rx.cond(SessionState.is_admin, nav_link("Admin", "/admin")),
-                    spacing="5", display=["none", "none", "flex"],
+                    spacing="5",
+                    display=["none", "none", "flex"],
                 ),
                 rx.hstack(nav_link("Explore", "/explore"), spacing="5"),
             ),
@@ -53,38 +68,60 @@ def header() -> rx.Component:
                         rx.badge(
                             rx.icon("coins", size=14),
                             rx.text(SessionState.credits_label, id="credit-balance"),
-                            size="2", color_scheme=ACCENT, variant="soft", radius="full",
+                            size="2",
+                            color_scheme=ACCENT,
+                            variant="soft",
+                            radius="full",
                             padding_x="10px",
                         ),
-                        href="/credits", underline="none",
+                        href="/credits",
+                        underline="none",
                     ),
                     rx.menu.root(
                         rx.menu.trigger(
-                            rx.button(rx.icon("user", size=16), variant="ghost", color_scheme="gray",
-                                      aria_label="Account menu"),
+                            rx.button(
+                                rx.icon("user", size=16),
+                                variant="ghost",
+                                color_scheme="gray",
+                                aria_label="Account menu",
+                            ),
                         ),
                         rx.menu.content(
-                            rx.box(rx.text(SessionState.user_email, size="2", color=rx.color("gray", 11)), padding_x="8px", padding_y="4px"),
+                            rx.box(
+                                rx.text(
+                                    SessionState.user_email, size="2", color=rx.color("gray", 11)
+                                ),
+                                padding_x="8px",
+                                padding_y="4px",
+                            ),
                             rx.menu.separator(),
                             rx.menu.item("Sign out", on_click=SessionState.sign_out),
                         ),
                     ),
-                    spacing="3", align="center",
+                    spacing="3",
+                    align="center",
                 ),
                 rx.hstack(
-                    rx.link(rx.button("Sign in", variant="ghost", color_scheme="gray"),
-                            href="/login"),
+                    rx.link(
+                        rx.button("Sign in", variant="ghost", color_scheme="gray"), href="/login"
+                    ),
                     rx.link(rx.button("Create account", color_scheme=ACCENT), href="/signup"),
                     spacing="2",
                 ),
             ),
-            align="center", spacing="6", max_width="1180px", margin_x="auto",
-            padding_x="24px", height="64px",
+            align="center",
+            spacing="6",
+            max_width="1180px",
+            margin_x="auto",
+            padding_x="24px",
+            height="64px",
         ),
         border_bottom=f"1px solid {rx.color('gray', 4)}",
         background="rgba(255,255,255,0.85)",
         backdrop_filter="blur(8px)",
-        position="sticky", top="0", z_index="10",
+        position="sticky",
+        top="0",
+        z_index="10",
     )
 
 
@@ -93,11 +130,14 @@ def page_header(title: str, subtitle: str = "", *actions: rx.Component) -> rx.Co
         rx.vstack(
             rx.heading(title, size="7", weight="bold"),
             rx.cond(subtitle != "", rx.text(subtitle, color=rx.color("gray", 11), size="3")),
-            spacing="1", align="start",
+            spacing="1",
+            align="start",
         ),
         rx.spacer(),
         *actions,
-        align="end", width="100%", margin_bottom="24px",
+        align="end",
+        width="100%",
+        margin_bottom="24px",
     )
 
 
@@ -106,13 +146,20 @@ def page_shell(*children: rx.Component) -> rx.Component:
         header(),
         rx.box(
             *children,
-            max_width="1180px", margin_x="auto", padding_x="24px", padding_y="32px",
+            max_width="1180px",
+            margin_x="auto",
+            padding_x="24px",
+            padding_y="32px",
             min_height="calc(100vh - 128px)",
         ),
         rx.box(
-            rx.text("Style Studio — product photos, styled. Self-hosted.", size="1",
-                    color=rx.color("gray", 10)),
-            text_align="center", padding_y="24px",
+            rx.text(
+                "Style Studio — product photos, styled. Self-hosted.",
+                size="1",
+                color=rx.color("gray", 10),
+            ),
+            text_align="center",
+            padding_y="24px",
             border_top=f"1px solid {rx.color('gray', 4)}",
         ),
         background=rx.color("gray", 2),
@@ -122,22 +169,34 @@ def page_shell(*children: rx.Component) -> rx.Component:
 
 def card(*children: rx.Component, **props: object) -> rx.Component:
     style: dict[str, object] = dict(
-        background="white", border=f"1px solid {rx.color('gray', 4)}", border_radius="14px",
-        padding="20px", box_shadow="0 1px 2px rgba(16,24,40,0.04)",
+        background="white",
+        border=f"1px solid {rx.color('gray', 4)}",
+        border_radius="14px",
+        padding="20px",
+        box_shadow="0 1px 2px rgba(16,24,40,0.04)",
     )
     style.update(props)
     return rx.box(*children, **style)
 
 
-def empty_state(icon: str, title: str, text: str, action: rx.Component | None = None) -> rx.Component:
+def empty_state(
+    icon: str, title: str, text: str, action: rx.Component | None = None
+) -> rx.Component:
     return card(
         rx.vstack(
-            rx.center(rx.icon(icon, size=28, color=rx.color(ACCENT, 9)), width="56px",
-                      height="56px", border_radius="16px", background=rx.color(ACCENT, 3)),
+            rx.center(
+                rx.icon(icon, size=28, color=rx.color(ACCENT, 9)),
+                width="56px",
+                height="56px",
+                border_radius="16px",
+                background=rx.color(ACCENT, 3),
+            ),
             rx.heading(title, size="4"),
             rx.text(text, color=rx.color("gray", 11), text_align="center", max_width="420px"),
-            *( [action] if action is not None else [] ),
-            align="center", spacing="3", padding_y="32px",
+            *([action] if action is not None else []),
+            align="center",
+            spacing="3",
+            padding_y="32px",
         ),
         width="100%",
     )
@@ -146,13 +205,20 @@ def empty_state(icon: str, title: str, text: str, action: rx.Component | None = 
 def stat_card(label: str, value: rx.Var | str | int, icon: str) -> rx.Component:
     return card(
         rx.hstack(
-            rx.center(rx.icon(icon, size=18, color=rx.color(ACCENT, 11)), width="36px",
-                      height="36px", border_radius="10px", background=rx.color(ACCENT, 3)),
+            rx.center(
+                rx.icon(icon, size=18, color=rx.color(ACCENT, 11)),
+                width="36px",
+                height="36px",
+                border_radius="10px",
+                background=rx.color(ACCENT, 3),
+            ),
             rx.vstack(
                 rx.text(label, size="2", color=rx.color("gray", 11)),
                 rx.text(value, size="6", weight="bold"),
-                spacing="0", align="start",
+                spacing="0",
+                align="start",
             ),
-            spacing="3", align="center",
+            spacing="3",
+            align="center",
         ),
     )

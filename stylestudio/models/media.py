@@ -15,11 +15,12 @@ class Image(SQLModel, table=True):
     __tablename__ = "images"
     __table_args__ = (
         sa.Index("ix_images_user_id_category_created_at", "user_id", "category", "created_at"),
+        sa.Index("ix_images_public_gallery", "is_featured", "is_disabled_by_admin", "featured_at"),
         sa.Index(
-            "ix_images_public_gallery", "is_featured", "is_disabled_by_admin", "featured_at"
+            "ix_images_moderation_status_feature_requested_at",
+            "moderation_status",
+            "feature_requested_at",
         ),
-        sa.Index("ix_images_moderation_status_feature_requested_at",
-                 "moderation_status", "feature_requested_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

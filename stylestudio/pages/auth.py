@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import reflex as rx
 
 from stylestudio.components.layout import ACCENT, brand, card
@@ -11,14 +14,30 @@ from stylestudio.state.auth import AuthState
 def _field(label: str, name: str, kind: str, autocomplete: str) -> rx.Component:
     return rx.vstack(
         rx.el.label(label, html_for=name, style={"fontWeight": "500", "fontSize": "14px"}),
-        rx.input(id=name, name=name, type=kind, required=True, size="3", width="100%",
-                 auto_complete=autocomplete),
-        spacing="1", width="100%", align="start",
+        rx.input(
+            id=name,
+            name=name,
+            type=kind,
+            required=True,
+            size="3",
+            width="100%",
+            auto_complete=autocomplete,
+        ),
+        spacing="1",
+        width="100%",
+        align="start",
     )
 
 
-def _auth_page(*, title: str, subtitle: str, button: str, on_submit: rx.EventHandler,
-               password_autocomplete: str, footer: rx.Component) -> rx.Component:
+def _auth_page(
+    *,
+    title: str,
+    subtitle: str,
+    button: str,
+    on_submit: Callable[..., Any],
+    password_autocomplete: str,
+    footer: rx.Component,
+) -> rx.Component:
     return rx.center(
         rx.vstack(
             brand(),
@@ -31,23 +50,37 @@ def _auth_page(*, title: str, subtitle: str, button: str, on_submit: rx.EventHan
                         _field("Password", "password", "password", password_autocomplete),
                         rx.cond(
                             AuthState.form_error != "",
-                            rx.callout(AuthState.form_error, icon="circle-alert",
-                                       color_scheme="red", role="alert", width="100%"),
+                            rx.callout(
+                                AuthState.form_error,
+                                icon="circle-alert",
+                                color_scheme="red",
+                                role="alert",
+                                width="100%",
+                            ),
                         ),
-                        rx.button(button, type="submit", size="3", width="100%",
-                                  color_scheme=ACCENT),
-                        spacing="4", width="100%",
+                        rx.button(
+                            button, type="submit", size="3", width="100%", color_scheme=ACCENT
+                        ),
+                        spacing="4",
+                        width="100%",
                     ),
                     on_submit=on_submit,
                     reset_on_submit=False,
                 ),
-                width="100%", padding="28px",
+                width="100%",
+                padding="28px",
             ),
             footer,
-            spacing="5", align="center", width="100%", max_width="400px",
+            spacing="5",
+            align="center",
+            width="100%",
+            max_width="400px",
         ),
-        min_height="100vh", padding="24px",
-        background=f"radial-gradient(circle at 20% 10%, {rx.color(ACCENT, 3)}, {rx.color('gray', 2)} 60%)",
+        min_height="100vh",
+        padding="24px",
+        background=(
+            f"radial-gradient(circle at 20% 10%, {rx.color(ACCENT, 3)}, {rx.color('gray', 2)} 60%)"
+        ),
     )
 
 
@@ -69,6 +102,7 @@ def login_page() -> rx.Component:
         button="Sign in",
         on_submit=AuthState.sign_in,
         password_autocomplete="current-password",
-        footer=rx.text("New to Style Studio? ", rx.link("Create an account", href="/signup"),
-                       size="2"),
+        footer=rx.text(
+            "New to Style Studio? ", rx.link("Create an account", href="/signup"), size="2"
+        ),
     )

@@ -13,33 +13,56 @@ def home_page() -> rx.Component:
     return page_shell(
         rx.vstack(
             rx.badge("Self-hosted AI product photography", color_scheme=ACCENT, radius="full"),
-            rx.heading("Studio-quality product shots from a single photo", size="9",
-                       text_align="center", max_width="780px"),
-            rx.text("Upload a product, optionally a model or scene, pick a style — Style Studio "
-                    "composes, lights and styles the shot for you.", size="4",
-                    color=rx.color("gray", 11), text_align="center", max_width="640px"),
+            rx.heading(
+                "Studio-quality product shots from a single photo",
+                size="9",
+                text_align="center",
+                max_width="780px",
+            ),
+            rx.text(
+                "Upload a product, optionally a model or scene, pick a style — Style Studio "
+                "composes, lights and styles the shot for you.",
+                size="4",
+                color=rx.color("gray", 11),
+                text_align="center",
+                max_width="640px",
+            ),
             rx.cond(
                 SessionState.signed_in,
-                rx.link(rx.button("Open the studio", size="4", color_scheme=ACCENT),
-                        href="/upload"),
+                rx.link(
+                    rx.button("Open the studio", size="4", color_scheme=ACCENT), href="/upload"
+                ),
                 rx.hstack(
-                    rx.link(rx.button("Start free — 10 credits", size="4", color_scheme=ACCENT),
-                            href="/signup"),
-                    rx.link(rx.button("Sign in", size="4", variant="soft", color_scheme="gray"),
-                            href="/login"),
+                    rx.link(
+                        rx.button("Start free — 10 credits", size="4", color_scheme=ACCENT),
+                        href="/signup",
+                    ),
+                    rx.link(
+                        rx.button("Sign in", size="4", variant="soft", color_scheme="gray"),
+                        href="/login",
+                    ),
                     spacing="3",
                 ),
             ),
             rx.grid(
                 *[
-                    card(rx.vstack(rx.heading(p.label, size="4"),
-                                   rx.text(p.description, color=rx.color("gray", 11), size="2"),
-                                   spacing="1", align="start"))
+                    card(
+                        rx.vstack(
+                            rx.heading(p.label, size="4"),
+                            rx.text(p.description, color=rx.color("gray", 11), size="2"),
+                            spacing="1",
+                            align="start",
+                        )
+                    )
                     for p in pricing.STYLE_PRESETS.values()
                 ],
-                columns=rx.breakpoints(initial="1", sm="2", md="5"), spacing="3", width="100%",
+                columns=rx.breakpoints(initial="1", sm="2", md="5"),
+                spacing="3",
+                width="100%",
                 margin_top="40px",
             ),
-            align="center", spacing="5", padding_y="48px",
+            align="center",
+            spacing="5",
+            padding_y="48px",
         ),
     )

@@ -200,9 +200,7 @@ def end_session(session: Session, *, token: str | None) -> None:
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
         session.add(row)
-        record_usage(
-            session, action=UsageAction.LOGOUT, user_id=row.user_id, session_id=row.id
-        )
+        record_usage(session, action=UsageAction.LOGOUT, user_id=row.user_id, session_id=row.id)
 
 
 def set_role(session: Session, *, email: str, role: UserRole) -> User:

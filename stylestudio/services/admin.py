@@ -83,7 +83,8 @@ def overview(session: Session, *, base_url: str) -> AdminOverview:
                 "owner": email,
                 "thumb_url": media_url(image.thumbnail_key or image.storage_key, base_url=base_url),
                 "requested_at": image.feature_requested_at.strftime("%d %b %Y")
-                if image.feature_requested_at else "",
+                if image.feature_requested_at
+                else "",
             }
             for image, email in queue
         ],
@@ -97,5 +98,3 @@ def overview(session: Session, *, base_url: str) -> AdminOverview:
             for u in recent
         ],
     )
-
-

@@ -110,7 +110,7 @@ def refund(
             "credits": User.credits + amount,
             # Lifetime "used" counts what was really consumed; a refunded spend was not.
             "total_credits_used": sa.case(
-                (User.total_credits_used >= amount, User.total_credits_used - amount),
+                (col(User.total_credits_used) >= amount, col(User.total_credits_used) - amount),
                 else_=0,
             ),
         },
@@ -165,7 +165,7 @@ def _apply(
         stmt = stmt.where(condition)
     try:
         with session.begin_nested():
-            new_balance = session.execute(stmt.returning(User.credits)).scalar_one_or_none()
+            new_balance = session.execute(stmt.returning(col(User.credits))).scalar_one_or_none()
             if new_balance is None:
                 raise _missing_or_insufficient(session, user_id=user_id, amount=-amount)
             entry = CreditLedgerEntry(

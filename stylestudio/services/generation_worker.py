@@ -68,6 +68,14 @@ def run_next_generation_job(
         job = jobs.claim_next_job(session, worker_id=worker_id, kinds=(JobKind.GENERATE,))
         if job is None:
             return False
+        if job.attempts > job.max_attempts:
+            # Its workers kept dying mid-run (the lease expired each time): stop for good.
+            generation = session.get(Generation, job.generation_id or 0)
+            if generation is None or GenerationStatus(generation.status).is_terminal:
+                jobs.finish(session, job=job, status=JobStatus.FAILED, error="abandoned")
+            else:
+                _mark_failed(session, job=job, generation=generation, error=UNEXPECTED_ERROR)
+            return True
         work = _prepare(session, job=job, storage=storage)
     if work is None:
         return True
@@ -126,8 +134,11 @@ def run_next_generation_job(
             session,
             action=UsageAction.GENERATION_COMPLETED,
             user_id=work.user_id,
-            details={"generation_id": work.generation_id, "processing_ms": elapsed_ms,
-                     "engine": engine.name},
+            details={
+                "generation_id": work.generation_id,
+                "processing_ms": elapsed_ms,
+                "engine": engine.name,
+            },
         )
     return True
 
@@ -155,8 +166,12 @@ def _prepare(session: Session, *, job: Job, storage: MediaStorage) -> _Work | No
         scene_bytes = storage.get(scene.storage_key) if scene is not None else None
     except Exception:
         log.exception("inputs of generation %s unreadable", generation_id)
-        _mark_failed(session, job=job, generation=generation,
-                     error="The uploaded images could not be read. Upload them again.")
+        _mark_failed(
+            session,
+            job=job,
+            generation=generation,
+            error="The uploaded images could not be read. Upload them again.",
+        )
         return None
 
     now = utcnow()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import asdict, dataclass
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from stylestudio.models import (
@@ -59,11 +60,7 @@ def start_generation(
     """
     if not idempotency_key or len(idempotency_key) > 100:
         raise ValidationError("Missing request key; reload the page and try again.")
-    existing = session.exec(
-        select(Generation).where(
-            Generation.user_id == user_id, Generation.idempotency_key == idempotency_key
-        )
-    ).first()
+    existing = _by_idempotency_key(session, user_id=user_id, idempotency_key=idempotency_key)
     if existing is not None:
         return existing
 
@@ -99,8 +96,16 @@ def start_generation(
         engine=engine_name,
         idempotency_key=idempotency_key,
     )
-    session.add(generation)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(generation)
+            session.flush()
+    except IntegrityError:
+        # The same request arrived twice at once; the first one made it, return that one.
+        winner = _by_idempotency_key(session, user_id=user_id, idempotency_key=idempotency_key)
+        if winner is None:
+            raise
+        return winner
     assert generation.id is not None
     credits.spend(
         session,
@@ -110,11 +115,17 @@ def start_generation(
         generation_id=generation.id,
         description=f"Generation #{generation.id} ({style}, {quality}, {aspect_ratio})",
     )
-    session.add(GenerationInput(generation_id=generation.id, image_id=product.id or 0,
-                                role=GenerationInputRole.PRODUCT))
+    session.add(
+        GenerationInput(
+            generation_id=generation.id, image_id=product.id or 0, role=GenerationInputRole.PRODUCT
+        )
+    )
     if scene is not None:
-        session.add(GenerationInput(generation_id=generation.id, image_id=scene.id or 0,
-                                    role=GenerationInputRole.MODEL))
+        session.add(
+            GenerationInput(
+                generation_id=generation.id, image_id=scene.id or 0, role=GenerationInputRole.MODEL
+            )
+        )
     jobs.enqueue(
         session,
         kind=JobKind.GENERATE,
@@ -125,10 +136,26 @@ def start_generation(
         session,
         action=UsageAction.GENERATION_STARTED,
         user_id=user_id,
-        details={"generation_id": generation.id, "credits": cost, "style": style,
-                 "quality": quality, "aspect_ratio": aspect_ratio, "model": model},
+        details={
+            "generation_id": generation.id,
+            "credits": cost,
+            "style": style,
+            "quality": quality,
+            "aspect_ratio": aspect_ratio,
+            "model": model,
+        },
     )
     return generation
+
+
+def _by_idempotency_key(
+    session: Session, *, user_id: int, idempotency_key: str
+) -> Generation | None:
+    return session.exec(
+        select(Generation).where(
+            Generation.user_id == user_id, Generation.idempotency_key == idempotency_key
+        )
+    ).first()
 
 
 @dataclass(frozen=True)
@@ -181,7 +208,9 @@ def list_user_generations(
     return _views(session, list(rows), base_url=base_url)
 
 
-def _views(session: Session, generations: list[Generation], *, base_url: str) -> list[GenerationView]:
+def _views(
+    session: Session, generations: list[Generation], *, base_url: str
+) -> list[GenerationView]:
     ids = [g.id for g in generations if g.id is not None]
     results: dict[int, Image] = {}
     products: dict[int, Image] = {}
@@ -214,7 +243,8 @@ def _views(session: Session, generations: list[Generation], *, base_url: str) ->
                 status=status.value,
                 status_label=STATUS_LABELS[status],
                 is_terminal=status.is_terminal,
-                style=pricing.STYLE_PRESETS[g.style].label if g.style in pricing.STYLE_PRESETS
+                style=pricing.STYLE_PRESETS[g.style].label
+                if g.style in pricing.STYLE_PRESETS
                 else g.style,
                 quality=pricing.QUALITY_LABELS.get(g.quality, g.quality),
                 aspect_ratio=g.aspect_ratio,

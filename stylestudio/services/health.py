@@ -29,5 +29,8 @@ def database_status(engine: Engine) -> dict[str, object]:
         return {"database": "unreachable", "detail": type(exc).__name__}
     heads = head_revisions()
     state = "ok" if current == heads else "not migrated"
-    return {"database": state, "revision": ",".join(sorted(current)) or None,
-            "expected_revision": ",".join(sorted(heads))}
+    return {
+        "database": state,
+        "revision": ",".join(sorted(current)) or None,
+        "expected_revision": ",".join(sorted(heads)),
+    }

@@ -18,7 +18,13 @@ from stylestudio.services.usage import record_usage
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 50_000_000  # beyond this a "photo" is a decompression bomb, not a product shot
-ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# MPO is how Pillow names a JPEG carrying a second picture, as many phone cameras write.
+ACCEPTED_FORMATS = {
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+}
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 THUMBNAIL_SIZE = 512
 
@@ -55,8 +61,14 @@ def validate_image(data: bytes, *, label: str = "The file") -> ImageInfo:
                 probe.load()  # a truncated or corrupt body fails here, not later in a worker
     except InvalidImageError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        PILImage.DecompressionBombError,
+        PILImage.DecompressionBombWarning,
+    ):
         raise InvalidImageError(
             f"{label} is not an image we can read; use a JPEG, PNG or WebP image."
         ) from None
@@ -69,13 +81,13 @@ def new_storage_key(*, user_id: int, category: ImageCategory, content_type: str)
 
 def make_thumbnail(data: bytes, *, size: int = THUMBNAIL_SIZE) -> bytes:
     """A small JPEG for grids, upright and without metadata."""
-    with PILImage.open(io.BytesIO(data)) as im:
-        im = ImageOps.exif_transpose(im)
+    with PILImage.open(io.BytesIO(data)) as source:
+        im: PILImage.Image = ImageOps.exif_transpose(source)
         im.thumbnail((size, size))
         if im.mode not in ("RGB", "L"):
-            background = PILImage.new("RGB", im.size, (255, 255, 255))
-            background.paste(im.convert("RGBA"), mask=im.convert("RGBA").getchannel("A"))
-            im = background
+            rgba = im.convert("RGBA")
+            im = PILImage.new("RGB", im.size, (255, 255, 255))
+            im.paste(rgba, mask=rgba.getchannel("A"))
         out = io.BytesIO()
         im.convert("RGB").save(out, "JPEG", quality=85)
         return out.getvalue()

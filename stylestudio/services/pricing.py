@@ -20,16 +20,33 @@ class StylePreset:
 STYLE_PRESETS: dict[str, StylePreset] = {
     p.key: p
     for p in (
-        StylePreset("realistic", "Realistic", "True-to-life studio light",
-                    "photorealistic, natural studio lighting, sharp focus"),
-        StylePreset("fashion", "Fashion", "Editorial contrast, cool tones",
-                    "fashion editorial, high contrast, magazine look"),
-        StylePreset("artistic", "Artistic", "Bold, painterly colour",
-                    "artistic, painterly, vivid colours"),
-        StylePreset("vintage", "Vintage", "Warm film tones and grain",
-                    "vintage film photo, warm tones, grain"),
-        StylePreset("minimalist", "Minimalist", "Bright, airy, lots of space",
-                    "minimalist, clean background, soft light"),
+        StylePreset(
+            "realistic",
+            "Realistic",
+            "True-to-life studio light",
+            "photorealistic, natural studio lighting, sharp focus",
+        ),
+        StylePreset(
+            "fashion",
+            "Fashion",
+            "Editorial contrast, cool tones",
+            "fashion editorial, high contrast, magazine look",
+        ),
+        StylePreset(
+            "artistic", "Artistic", "Bold, painterly colour", "artistic, painterly, vivid colours"
+        ),
+        StylePreset(
+            "vintage",
+            "Vintage",
+            "Warm film tones and grain",
+            "vintage film photo, warm tones, grain",
+        ),
+        StylePreset(
+            "minimalist",
+            "Minimalist",
+            "Bright, airy, lots of space",
+            "minimalist, clean background, soft light",
+        ),
     )
 }
 
@@ -60,7 +77,9 @@ BASE_COST = Decimal(1)
 def validate_options(*, style: str, quality: str, aspect_ratio: str, model: str) -> None:
     """Raise ValidationError naming the first option that is not on offer."""
     if style not in STYLE_PRESETS:
-        raise ValidationError(f"Unknown style “{style}”. Choose one of: {', '.join(STYLE_PRESETS)}.")
+        raise ValidationError(
+            f"Unknown style “{style}”. Choose one of: {', '.join(STYLE_PRESETS)}."
+        )
     if quality not in QUALITY_MULTIPLIERS:
         raise ValidationError(f"Unknown quality “{quality}”.")
     if aspect_ratio not in ASPECT_RATIO_MULTIPLIERS:

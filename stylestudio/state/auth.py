@@ -15,11 +15,11 @@ from stylestudio.state.session import SessionState
 
 
 class AuthState(SessionState):
-    form_error: str = ""
-    submitting: bool = False
+    form_error: rx.Field[str] = rx.field("")
+    submitting: rx.Field[bool] = rx.field(False)
 
     @rx.event
-    async def open_auth_page(self):  # type: ignore[no-untyped-def]
+    async def open_auth_page(self):
         """on_load of /login and /signup: signed-in users go straight to the studio."""
         self.form_error = ""
         self.submitting = False
@@ -28,26 +28,32 @@ class AuthState(SessionState):
         return None
 
     @rx.event
-    async def sign_up(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
+    async def sign_up(self, form: dict[str, Any]):
         email, password = str(form.get("email", "")), str(form.get("password", ""))
         settings = get_settings()
         ip = self.router.session.client_ip
 
         def create(session: Session) -> str:
             user = accounts.sign_up(
-                session, email=email, password=password,
-                admin_emails=settings.admin_email_set, ip_address=ip,
+                session,
+                email=email,
+                password=password,
+                admin_emails=settings.admin_email_set,
+                ip_address=ip,
             )
             assert user.id is not None
             return accounts.start_session(
-                session, user_id=user.id, days=settings.session_days, ip_address=ip,
+                session,
+                user_id=user.id,
+                days=settings.session_days,
+                ip_address=ip,
                 user_agent=self.router.headers.user_agent,
             )
 
         return await self._open_session(create)
 
     @rx.event
-    async def sign_in(self, form: dict[str, Any]):  # type: ignore[no-untyped-def]
+    async def sign_in(self, form: dict[str, Any]):
         email, password = str(form.get("email", "")), str(form.get("password", ""))
         settings = get_settings()
         ip = self.router.session.client_ip
@@ -56,13 +62,16 @@ class AuthState(SessionState):
             user = accounts.authenticate(session, email=email, password=password)
             assert user.id is not None
             return accounts.start_session(
-                session, user_id=user.id, days=settings.session_days, ip_address=ip,
+                session,
+                user_id=user.id,
+                days=settings.session_days,
+                ip_address=ip,
                 user_agent=self.router.headers.user_agent,
             )
 
         return await self._open_session(login)
 
-    async def _open_session(self, action: Any):  # type: ignore[no-untyped-def]
+    async def _open_session(self, action: Any):
         self.form_error = ""
         try:
             token = await in_session(action)

@@ -15,13 +15,21 @@ from stylestudio.state.session import SessionState, media_base_url
 GALLERY_PAGE_SIZE = 24
 
 
+def _rows() -> list[dict[str, Any]]:
+    return []
+
+
+def _record() -> dict[str, Any]:
+    return {}
+
+
 class GalleryState(SessionState):
-    items: list[dict[str, Any]] = []
-    has_more: bool = False
-    loading: bool = False
+    items: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    has_more: rx.Field[bool] = rx.field(False)
+    loading: rx.Field[bool] = rx.field(False)
 
     @rx.event
-    async def open_gallery(self):  # type: ignore[no-untyped-def]
+    async def open_gallery(self):
         user = await self._current_user()
         if user is None:
             return rx.redirect("/login")
@@ -39,7 +47,10 @@ class GalleryState(SessionState):
         base = media_base_url()
         views = await in_session(
             lambda s: generations.list_user_generations(
-                s, user_id=user_id, base_url=base, limit=GALLERY_PAGE_SIZE + 1,
+                s,
+                user_id=user_id,
+                base_url=base,
+                limit=GALLERY_PAGE_SIZE + 1,
                 before_id=before_id,
             ),
             write=False,
@@ -49,11 +60,11 @@ class GalleryState(SessionState):
 
 
 class CreditsState(SessionState):
-    packs: list[dict[str, Any]] = []
-    history: list[dict[str, Any]] = []
+    packs: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    history: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
 
     @rx.event
-    async def open_credits(self):  # type: ignore[no-untyped-def]
+    async def open_credits(self):
         user = await self._current_user()
         if user is None:
             return rx.redirect("/login")
@@ -68,7 +79,7 @@ class CreditsState(SessionState):
 
 
 class ExploreState(SessionState):
-    items: list[dict[str, Any]] = []
+    items: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
 
     @rx.event
     async def open_explore(self) -> None:
@@ -81,15 +92,15 @@ class ExploreState(SessionState):
 
 
 class AdminState(SessionState):
-    stats: dict[str, Any] = {}
-    by_status: list[dict[str, Any]] = []
-    packs: list[dict[str, Any]] = []
-    queue: list[dict[str, Any]] = []
-    recent_users: list[dict[str, Any]] = []
-    denied: bool = False
+    stats: rx.Field[dict[str, Any]] = rx.field(default_factory=_record)
+    by_status: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    packs: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    queue: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    recent_users: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    denied: rx.Field[bool] = rx.field(False)
 
     @rx.event
-    async def open_admin(self):  # type: ignore[no-untyped-def]
+    async def open_admin(self):
         token = self.session_token
         base = media_base_url()
 

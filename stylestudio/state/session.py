@@ -19,17 +19,15 @@ class SessionState(rx.State):
     session_token: str = rx.Cookie(
         "", name=SESSION_COOKIE, path="/", max_age=30 * 24 * 3600, same_site="lax"
     )
-    signed_in: bool = False
-    user_email: str = ""
-    user_name: str = ""
-    credits: int = 0
-    is_admin: bool = False
+    signed_in: rx.Field[bool] = rx.field(False)
+    user_email: rx.Field[str] = rx.field("")
+    user_name: rx.Field[str] = rx.field("")
+    credits: rx.Field[int] = rx.field(0)
+    is_admin: rx.Field[bool] = rx.field(False)
 
     async def _current_user(self) -> CurrentUser | None:
         token = self.session_token
-        user = await in_session(
-            lambda s: accounts.resolve_session(s, token=token), write=False
-        )
+        user = await in_session(lambda s: accounts.resolve_session(s, token=token), write=False)
         self._show(user)
         return user
 
@@ -56,14 +54,14 @@ class SessionState(rx.State):
         await self._current_user()
 
     @rx.event
-    async def require_login(self):  # type: ignore[no-untyped-def]
+    async def require_login(self):
         """on_load of signed-in pages: send visitors to /login."""
         if await self._current_user() is None:
             return rx.redirect("/login")
         return None
 
     @rx.event
-    async def sign_out(self):  # type: ignore[no-untyped-def]
+    async def sign_out(self):
         token = self.session_token
         await in_session(lambda s: accounts.end_session(s, token=token))
         self.session_token = ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from typing import Any
 
@@ -25,25 +26,33 @@ async def _read_capped(file: rx.UploadFile) -> bytes:
     return await file.read(media.MAX_UPLOAD_BYTES + 1)
 
 
+def _rows() -> list[dict[str, Any]]:
+    return []
+
+
+def _record() -> dict[str, Any]:
+    return {}
+
+
 class StudioState(SessionState):
-    product_image_id: int = 0
-    product_preview_url: str = ""
-    product_filename: str = ""
-    model_image_id: int = 0
-    model_preview_url: str = ""
-    model_filename: str = ""
-    upload_error: str = ""
+    product_image_id: rx.Field[int] = rx.field(0)
+    product_preview_url: rx.Field[str] = rx.field("")
+    product_filename: rx.Field[str] = rx.field("")
+    model_image_id: rx.Field[int] = rx.field(0)
+    model_preview_url: rx.Field[str] = rx.field("")
+    model_filename: rx.Field[str] = rx.field("")
+    upload_error: rx.Field[str] = rx.field("")
 
-    prompt: str = ""
-    style: str = "realistic"
-    quality: str = "standard"
-    aspect_ratio: str = "1:1"
+    prompt: rx.Field[str] = rx.field("")
+    style: rx.Field[str] = rx.field("realistic")
+    quality: rx.Field[str] = rx.field("standard")
+    aspect_ratio: rx.Field[str] = rx.field("1:1")
 
-    generate_error: str = ""
-    needs_credits: bool = False
-    submitting: bool = False
-    current: dict[str, Any] = {}
-    watching: bool = False
+    generate_error: rx.Field[str] = rx.field("")
+    needs_credits: rx.Field[bool] = rx.field(False)
+    submitting: rx.Field[bool] = rx.field(False)
+    current: rx.Field[dict[str, Any]] = rx.field(default_factory=_record)
+    watching: rx.Field[bool] = rx.field(False)
 
     # Backend only: the key that makes a double click on Generate start one generation.
     _request_key: str = ""
@@ -61,7 +70,7 @@ class StudioState(SessionState):
         return self.product_image_id > 0 and not self.submitting and not self.watching
 
     @rx.event
-    async def open_studio(self):  # type: ignore[no-untyped-def]
+    async def open_studio(self):
         if await self._current_user() is None:
             return rx.redirect("/login")
         self._request_key = uuid.uuid4().hex
@@ -117,16 +126,21 @@ class StudioState(SessionState):
         try:
             image = await in_session(
                 lambda s: media.store_upload(
-                    s, storage=storage, user_id=user.id, data=data,
-                    filename=filename, category=category,
+                    s,
+                    storage=storage,
+                    user_id=user.id,
+                    data=data,
+                    filename=filename,
+                    category=category,
                 )
             )
         except DomainError as exc:
             self.upload_error = exc.message
             return
         assert image.id is not None
-        preview = media.media_url(image.thumbnail_key or image.storage_key,
-                                  base_url=media_base_url())
+        preview = media.media_url(
+            image.thumbnail_key or image.storage_key, base_url=media_base_url()
+        )
         if category == ImageCategory.PRODUCT:
             self.product_image_id, self.product_preview_url = image.id, preview
             self.product_filename = filename
@@ -135,7 +149,7 @@ class StudioState(SessionState):
             self.model_filename = filename
 
     @rx.event
-    async def generate(self):  # type: ignore[no-untyped-def]
+    async def generate(self):
         self.generate_error = ""
         self.needs_credits = False
         if self.submitting or self.watching:
@@ -148,22 +162,25 @@ class StudioState(SessionState):
             return None
         self.submitting = True
         key = self._request_key or uuid.uuid4().hex
-        options = dict(
-            product_image_id=self.product_image_id,
-            model_image_id=self.model_image_id or None,
-            prompt=self.prompt,
-            style=self.style,
-            quality=self.quality,
-            aspect_ratio=self.aspect_ratio,
-            idempotency_key=key,
-            engine_name=get_settings().generation_engine,
-        )
+        product_id, model_id = self.product_image_id, self.model_image_id or None
+        prompt, style, quality, ratio = self.prompt, self.style, self.quality, self.aspect_ratio
+        engine_name = get_settings().generation_engine
         base = media_base_url()
 
         def start(session: Session) -> dict[str, Any]:
-            generation = generations.start_generation(session, user_id=user.id, **options)
+            generation = generations.start_generation(
+                session,
+                user_id=user.id,
+                product_image_id=product_id,
+                model_image_id=model_id,
+                prompt=prompt,
+                style=style,
+                quality=quality,
+                aspect_ratio=ratio,
+                idempotency_key=key,
+                engine_name=engine_name,
+            )
             assert generation.id is not None
-            session.flush()
             return generations.get_generation_view(
                 session, user_id=user.id, generation_id=generation.id, base_url=base
             ).as_dict()
@@ -196,7 +213,10 @@ class StudioState(SessionState):
                 break
             try:
                 view = await in_session(
-                    lambda s: _view_for_token(s, token, generation_id, base), write=False
+                    functools.partial(
+                        _view_for_token, token=token, generation_id=generation_id, base=base
+                    ),
+                    write=False,
                 )
             except DomainError:
                 view = None
@@ -214,7 +234,9 @@ class StudioState(SessionState):
             self.watching = False
 
 
-def _view_for_token(session: Session, token: str, generation_id: int, base: str) -> dict[str, Any]:
+def _view_for_token(
+    session: Session, *, token: str, generation_id: int, base: str
+) -> dict[str, Any]:
     user = accounts.require_user(session, token=token)
     return generations.get_generation_view(
         session, user_id=user.id, generation_id=generation_id, base_url=base

@@ -24,8 +24,14 @@ BASE = f"http://localhost:{FRONTEND_PORT}"
 API = f"http://localhost:{BACKEND_PORT}"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-quic"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
 ADMIN_EMAIL = "owner@example.com"
 ADMIN_PASSWORD = "owner-password-1"
 
@@ -73,14 +79,36 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
         "PYTHONUNBUFFERED": "1",
     }
     subprocess.run([BIN / "stylestudio", "migrate"], cwd=ROOT, env=env, check=True)
-    subprocess.run([BIN / "stylestudio", "users", "create", ADMIN_EMAIL, "--admin",
-                    "--password", ADMIN_PASSWORD], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [
+            BIN / "stylestudio",
+            "users",
+            "create",
+            ADMIN_EMAIL,
+            "--admin",
+            "--password",
+            ADMIN_PASSWORD,
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
     log = data / "reflex.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [BIN / "reflex", "run", "--frontend-port", str(FRONTEND_PORT),
-             "--backend-port", str(BACKEND_PORT)],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                BIN / "reflex",
+                "run",
+                "--frontend-port",
+                str(FRONTEND_PORT),
+                "--backend-port",
+                str(BACKEND_PORT),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         _wait_until_up(proc, log)
@@ -117,20 +145,20 @@ def _product_jpeg(path: Path) -> Path:
     return path
 
 
-def _open(pg, path: str) -> None:  # type: ignore[no-untyped-def]
+def _open(pg, path: str) -> None:
     """Navigate and wait until the page is hydrated and its websocket is talking."""
     pg.goto(f"{BASE}{path}")
     pg.wait_for_load_state("networkidle")
 
 
-def _balance(pg) -> int:  # type: ignore[no-untyped-def]
+def _balance(pg) -> int:
     text = pg.locator("#credit-balance").inner_text()
     match = re.match(r"(\d+) credits?", text)
     assert match, text
     return int(match.group(1))
 
 
-def _sign_up(pg, email: str, password: str) -> None:  # type: ignore[no-untyped-def]
+def _sign_up(pg, email: str, password: str) -> None:
     _open(pg, "/signup")
     pg.get_by_label("Email").fill(email)
     pg.get_by_label("Password").fill(password)
@@ -139,19 +167,21 @@ def _sign_up(pg, email: str, password: str) -> None:  # type: ignore[no-untyped-
     pg.locator("#credit-balance").wait_for()
 
 
-def _shot(pg, name: str) -> None:  # type: ignore[no-untyped-def]
+def _shot(pg, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     pg.wait_for_load_state("networkidle")
     pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def test_sign_up_upload_generate_and_see_it_in_the_gallery(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_sign_up_upload_generate_and_see_it_in_the_gallery(page, tmp_path: Path) -> None:
     pg = page
     _sign_up(pg, "shopper@example.com", "shopper-password-1")
     pg.wait_for_function("document.querySelector('#credit-balance').innerText === '10 credits'")
     assert _balance(pg) == 10
 
-    pg.locator("#product input[type=file]").set_input_files(str(_product_jpeg(tmp_path / "bag.jpg")))
+    pg.locator("#product input[type=file]").set_input_files(
+        str(_product_jpeg(tmp_path / "bag.jpg"))
+    )
     pg.get_by_text("bag.jpg").wait_for()
     pg.get_by_label("Prompt").fill("A blue bottle on a warm backdrop")
     pg.get_by_label("Style").select_option("fashion")
@@ -197,7 +227,7 @@ def test_sign_up_upload_generate_and_see_it_in_the_gallery(page, tmp_path: Path)
     assert pg.get_by_text("Newest users").count() == 0
 
 
-def test_bad_upload_and_wrong_password_get_clear_messages(page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_upload_and_wrong_password_get_clear_messages(page, tmp_path: Path) -> None:
     pg = page
     _sign_up(pg, "seller@example.com", "seller-password-1")
     fake = tmp_path / "notes.jpg"
@@ -217,7 +247,7 @@ def test_bad_upload_and_wrong_password_get_clear_messages(page, tmp_path: Path) 
     assert pg.url == f"{BASE}/login"
 
 
-def test_admin_sees_the_dashboard(page) -> None:  # type: ignore[no-untyped-def]
+def test_admin_sees_the_dashboard(page) -> None:
     pg = page
     _open(pg, "/login")
     pg.get_by_label("Email").fill(ADMIN_EMAIL)
@@ -233,5 +263,3 @@ def test_admin_sees_the_dashboard(page) -> None:  # type: ignore[no-untyped-def]
 def test_health_reports_ok(app_server: dict[str, str]) -> None:
     body = httpx.get(f"{API}/api/health").json()
     assert body["status"] == "ok" and body["database"] == "ok"
-
-

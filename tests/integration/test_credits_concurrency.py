@@ -74,10 +74,20 @@ def test_replayed_spend_and_grant_add_nothing(db: Engine) -> None:
         again = credits.spend(session, user_id=user_id, amount=3, idempotency_key="spend:k")
         assert first.applied and not again.applied
         assert again.balance == 7
-        g1 = credits.grant(session, user_id=user_id, amount=50, idempotency_key="purchase:cs_1",
-                           kind=LedgerKind.PURCHASE)
-        g2 = credits.grant(session, user_id=user_id, amount=50, idempotency_key="purchase:cs_1",
-                           kind=LedgerKind.PURCHASE)
+        g1 = credits.grant(
+            session,
+            user_id=user_id,
+            amount=50,
+            idempotency_key="purchase:cs_1",
+            kind=LedgerKind.PURCHASE,
+        )
+        g2 = credits.grant(
+            session,
+            user_id=user_id,
+            amount=50,
+            idempotency_key="purchase:cs_1",
+            kind=LedgerKind.PURCHASE,
+        )
         assert g1.applied and not g2.applied
         assert credits.balance(session, user_id=user_id) == 57
         assert credits.ledger_sum(session, user_id=user_id) == 57
@@ -92,8 +102,13 @@ def test_concurrent_replays_of_one_key_apply_once(db: Engine) -> None:
         barrier.wait()
         try:
             with session_scope(db) as session:
-                credits.grant(session, user_id=user_id, amount=5, idempotency_key="event:evt_1",
-                              kind=LedgerKind.PURCHASE)
+                credits.grant(
+                    session,
+                    user_id=user_id,
+                    amount=5,
+                    idempotency_key="event:evt_1",
+                    kind=LedgerKind.PURCHASE,
+                )
         except BaseException as exc:
             errors.append(exc)
 
@@ -110,9 +125,8 @@ def test_concurrent_replays_of_one_key_apply_once(db: Engine) -> None:
 
 def test_spend_more_than_balance_changes_nothing(db: Engine) -> None:
     user_id = _new_user(db)
-    with pytest.raises(InsufficientCreditsError) as info:
-        with session_scope(db) as session:
-            credits.spend(session, user_id=user_id, amount=11, idempotency_key="spend:big")
+    with pytest.raises(InsufficientCreditsError) as info, session_scope(db) as session:
+        credits.spend(session, user_id=user_id, amount=11, idempotency_key="spend:big")
     assert info.value.required == 11 and info.value.available == 10
     assert "/credits" in info.value.message
     with session_scope(db, write=False) as session:

@@ -16,6 +16,7 @@ from sqlmodel import col, func, select
 
 from stylestudio.adapters.generation_engine import (
     GeneratedImage,
+    GenerationEngine,
     GenerationEngineError,
     GenerationRequest,
 )
@@ -160,8 +161,9 @@ def _set_refund_on_failure(db: Engine, value: bool) -> None:
 class FailingEngine:
     name = "failing"
 
-    def __init__(self, message: str = "The model rejected this image", *,
-                 retryable: bool = False) -> None:
+    def __init__(
+        self, message: str = "The model rejected this image", *, retryable: bool = False
+    ) -> None:
         self.message = message
         self.retryable = retryable
         self.calls = 0
@@ -191,9 +193,14 @@ class TakeoverEngine:
         return self.then(request)
 
 
-def _run(db: Engine, storage: LocalStorage, engine: object, worker_id: str = "w1") -> bool:
+def _run(
+    db: Engine, storage: LocalStorage, engine: GenerationEngine, worker_id: str = "w1"
+) -> bool:
     return run_next_generation_job(
-        db=db, storage=storage, engine=engine, worker_id=worker_id  # type: ignore[arg-type]
+        db=db,
+        storage=storage,
+        engine=engine,
+        worker_id=worker_id,
     )
 
 
@@ -239,8 +246,11 @@ def _oversized_jpeg_prefix() -> bytes:
 @pytest.mark.parametrize(
     ("make", "filename", "fragment"),
     [
-        (lambda: b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n", "photo.jpg",
-         "not an image we can read"),
+        (
+            lambda: b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n",
+            "photo.jpg",
+            "not an image we can read",
+        ),
         (_oversized_jpeg_prefix, "huge.jpg", "the limit is 10 MB"),
         (lambda: b"", "empty.jpg", "is empty"),
         (_gif, "anim.gif", "use a JPEG, PNG or WebP"),
@@ -297,8 +307,9 @@ def test_start_generation_charges_once_and_enqueues_one_job(
 ) -> None:
     user_id = _user(db)
     image_id = _upload(db, storage, user_id)
-    generation_id = _start(db, user_id=user_id, image_id=image_id, key="click-1",
-                           quality="high", aspect_ratio="16:9")
+    generation_id = _start(
+        db, user_id=user_id, image_id=image_id, key="click-1", quality="high", aspect_ratio="16:9"
+    )
 
     generation = _generation(db, generation_id)
     assert generation.status == GenerationStatus.PENDING
@@ -313,8 +324,9 @@ def test_start_generation_charges_once_and_enqueues_one_job(
     assert job.payload == {"generation_id": generation_id}
 
     # A double click (same request key) returns the same generation and charges nothing.
-    again = _start(db, user_id=user_id, image_id=image_id, key="click-1",
-                   quality="high", aspect_ratio="16:9")
+    again = _start(
+        db, user_id=user_id, image_id=image_id, key="click-1", quality="high", aspect_ratio="16:9"
+    )
     assert again == generation_id
     assert _balance(db, user_id) == (8, 8)
     assert _count(db, Generation) == 1
@@ -379,9 +391,7 @@ def test_worker_completes_a_generation_with_the_local_engine(
     assert generation.processing_ms is not None and generation.processing_ms >= 0
     assert generation.completed_at is not None
     with session_scope(db, write=False) as session:
-        results = session.exec(
-            select(Image).where(Image.category == ImageCategory.GENERATED)
-        ).all()
+        results = session.exec(select(Image).where(Image.category == ImageCategory.GENERATED)).all()
         assert len(results) == 1
         result = results[0]
         assert result.generation_id == generation_id
@@ -412,8 +422,9 @@ def test_worker_with_empty_queue_does_nothing(db: Engine, storage: LocalStorage)
 def test_failed_generation_is_refunded_exactly_once(db: Engine, storage: LocalStorage) -> None:
     user_id = _user(db)
     image_id = _upload(db, storage, user_id)
-    generation_id = _start(db, user_id=user_id, image_id=image_id,
-                           quality="high", aspect_ratio="16:9")
+    generation_id = _start(
+        db, user_id=user_id, image_id=image_id, quality="high", aspect_ratio="16:9"
+    )
     assert _balance(db, user_id) == (8, 8)
     engine = FailingEngine()
 
@@ -575,9 +586,7 @@ def test_unexpired_lease_is_not_claimed_twice(db: Engine, storage: LocalStorage)
         assert taken is not None and taken.lease_owner == "b"
 
 
-def test_stale_worker_cannot_complete_a_taken_over_job(
-    db: Engine, storage: LocalStorage
-) -> None:
+def test_stale_worker_cannot_complete_a_taken_over_job(db: Engine, storage: LocalStorage) -> None:
     user_id = _user(db)
     image_id = _upload(db, storage, user_id)
     generation_id = _start(db, user_id=user_id, image_id=image_id)

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 import stylestudio.models  # noqa: F401  (registers every table on SQLModel.metadata)
-from alembic import command
 from stylestudio.db import create_db_engine
 from tests.support.databases import alembic_config, empty_database, migrate
 

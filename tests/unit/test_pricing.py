@@ -97,6 +97,4 @@ def test_unknown_style_is_refused() -> None:
         )
     assert "cyberpunk" in info.value.message
     for style in pricing.STYLE_PRESETS:
-        pricing.validate_options(
-            style=style, quality="high", aspect_ratio="1:1", model="dall-e-3"
-        )
+        pricing.validate_options(style=style, quality="high", aspect_ratio="1:1", model="dall-e-3")

@@ -1,0 +1,59 @@
+# Style Studio: `make run` serves the app, `make test` checks everything.
+# Both set up what they need first (idempotent): virtualenv, package, bun, database.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BUN := .tools/node_modules/bun/bin/bun.exe
+BUN_VERSION := 1.4.5
+
+export REFLEX_BUN_PATH := $(CURDIR)/$(BUN)
+export REFLEX_TELEMETRY_ENABLED := false
+# Hot reload watches the code only, not data/ (the SQLite file and media change constantly).
+export REFLEX_HOT_RELOAD_OVERRIDE_PATHS := $(CURDIR)/stylestudio
+
+.PHONY: setup run test lint typecheck pytest bench chromium worker clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(BUN):
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error bun@$(BUN_VERSION)
+	test -x $(BUN)
+
+setup: $(BIN)/.installed $(BUN)
+	$(BIN)/stylestudio bootstrap
+
+run: setup
+	$(BIN)/reflex run --frontend-port 3000 --backend-port 8000
+
+worker: setup
+	$(BIN)/stylestudio worker
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check stylestudio tests bench
+
+typecheck: $(BIN)/.installed
+	$(BIN)/mypy stylestudio tests bench
+
+pytest: setup chromium
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+bench: setup
+	$(BIN)/python bench/bench_credits.py
+	$(BIN)/python bench/bench_local_engine.py
+
+clean:
+	rm -rf .web test-artifacts .mypy_cache .ruff_cache .pytest_cache
