@@ -601,13 +601,32 @@ def test_stale_worker_cannot_complete_a_taken_over_job(db: Engine, storage: Loca
     job = _job_of(db, generation_id)
     assert job.status == JobStatus.RUNNING and job.lease_owner == "b"
 
-    # "b" dies too; a third worker recovers the job and completes it exactly once.
+    # "b" dies too: both allowed attempts were used up by crashed workers, so the third
+    # worker fails the generation for good and refunds it, exactly once.
     with session_scope(db) as session:
         stuck = session.get(Job, job.id)
         assert stuck is not None
         stuck.lease_expires_at = utcnow() - timedelta(seconds=1)
         session.add(stuck)
     assert _run(db, storage, LocalEngine(), worker_id="c") is True
+    generation = _generation(db, generation_id)
+    assert generation.status == GenerationStatus.FAILED
+    assert generation.error == "The generation failed unexpectedly. Please try again."
+    assert _job_of(db, generation_id).status == JobStatus.FAILED
+    assert _count(db, Image) == 1
+    assert _balance(db, user_id) == (10, 10)
+    assert _run(db, storage, LocalEngine(), worker_id="d") is False  # nothing left to do
+    assert _balance(db, user_id) == (10, 10)
+
+
+def test_a_job_taken_over_once_still_completes(db: Engine, storage: LocalStorage) -> None:
+    user_id = _user(db)
+    image_id = _upload(db, storage, user_id)
+    generation_id = _start(db, user_id=user_id, image_id=image_id)
+    with session_scope(db) as session:
+        assert jobs.claim_next_job(session, worker_id="a", lease_seconds=-1) is not None
+    # "a" died mid-run; its lease has expired, and "b" recovers the job (attempt 2 of 2).
+    assert _run(db, storage, LocalEngine(), worker_id="b") is True
     assert _generation(db, generation_id).status == GenerationStatus.COMPLETED
     assert _count(db, Image) == 2
     assert len(_files_under(storage.root / ImageCategory.GENERATED.value)) == 2  # image + thumb
