@@ -36,7 +36,7 @@ from stylestudio.models import (
 )
 from stylestudio.services import credits, jobs
 from stylestudio.services.billing import get_billing_settings
-from stylestudio.services.media import make_thumbnail, new_storage_key
+from stylestudio.services.media import new_storage_key, put_with_thumbnail
 from stylestudio.services.usage import record_usage
 
 log = logging.getLogger(__name__)
@@ -95,9 +95,9 @@ def run_next_generation_job(
     key = new_storage_key(
         user_id=work.user_id, category=ImageCategory.GENERATED, content_type=result.content_type
     )
-    thumb_key = key.rsplit(".", 1)[0] + ".thumb.jpg"
-    storage.put(key, result.data, content_type=result.content_type)
-    storage.put(thumb_key, make_thumbnail(result.data), content_type="image/jpeg")
+    thumb_key = put_with_thumbnail(
+        storage, key=key, data=result.data, content_type=result.content_type
+    )
 
     with session_scope(db) as session:
         job = session.get(Job, work.job_id)

@@ -93,6 +93,14 @@ def make_thumbnail(data: bytes, *, size: int = THUMBNAIL_SIZE) -> bytes:
         return out.getvalue()
 
 
+def put_with_thumbnail(storage: MediaStorage, *, key: str, data: bytes, content_type: str) -> str:
+    """Store an image and its grid thumbnail; return the thumbnail's key."""
+    thumb_key = key.rsplit(".", 1)[0] + ".thumb.jpg"
+    storage.put(key, data, content_type=content_type)
+    storage.put(thumb_key, make_thumbnail(data), content_type="image/jpeg")
+    return thumb_key
+
+
 def store_upload(
     session: Session,
     *,
@@ -106,9 +114,7 @@ def store_upload(
     label = {ImageCategory.MODEL: "The model image"}.get(category, "The product image")
     info = validate_image(data, label=label)
     key = new_storage_key(user_id=user_id, category=category, content_type=info.content_type)
-    thumb_key = key.rsplit(".", 1)[0] + ".thumb.jpg"
-    storage.put(key, data, content_type=info.content_type)
-    storage.put(thumb_key, make_thumbnail(data), content_type="image/jpeg")
+    thumb_key = put_with_thumbnail(storage, key=key, data=data, content_type=info.content_type)
     image = Image(
         user_id=user_id,
         category=category,

@@ -98,3 +98,9 @@ def test_unknown_style_is_refused() -> None:
     assert "cyberpunk" in info.value.message
     for style in pricing.STYLE_PRESETS:
         pricing.validate_options(style=style, quality="high", aspect_ratio="1:1", model="dall-e-3")
+
+
+def test_every_style_on_offer_is_one_the_local_engine_renders() -> None:
+    from stylestudio.adapters.generation_engine import STYLES
+
+    assert set(pricing.STYLE_PRESETS) == set(STYLES)
