@@ -50,8 +50,6 @@ class _Work:
     job_id: int
     generation_id: int
     user_id: int
-    attempts: int
-    max_attempts: int
     request: GenerationRequest
     product_image_id: int
 
@@ -185,8 +183,6 @@ def _prepare(session: Session, *, job: Job, storage: MediaStorage) -> _Work | No
         job_id=job.id,
         generation_id=generation.id,
         user_id=generation.user_id,
-        attempts=job.attempts,
-        max_attempts=job.max_attempts,
         product_image_id=product.id,
         request=GenerationRequest(
             product_image=product_bytes,

@@ -16,13 +16,11 @@ from stylestudio.state.session import SessionState
 
 class AuthState(SessionState):
     form_error: rx.Field[str] = rx.field("")
-    submitting: rx.Field[bool] = rx.field(False)
 
     @rx.event
     async def open_auth_page(self):
         """on_load of /login and /signup: signed-in users go straight to the studio."""
         self.form_error = ""
-        self.submitting = False
         if await self._current_user() is not None:
             return rx.redirect("/upload")
         return None

@@ -26,7 +26,6 @@ def _record() -> dict[str, Any]:
 class GalleryState(SessionState):
     items: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
     has_more: rx.Field[bool] = rx.field(False)
-    loading: rx.Field[bool] = rx.field(False)
 
     @rx.event
     async def open_gallery(self):
