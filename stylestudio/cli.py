@@ -7,6 +7,7 @@ import contextlib
 import logging
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 from alembic import command
@@ -15,7 +16,8 @@ from sqlmodel import Session, select
 
 from stylestudio.db import session_scope
 from stylestudio.models import User, UserRole
-from stylestudio.services import accounts
+from stylestudio.runtime import get_storage
+from stylestudio.services import accounts, media_sweep
 from stylestudio.services.errors import DomainError
 from stylestudio.settings import get_settings
 
@@ -35,22 +37,28 @@ def migrate() -> None:
 
 
 def ensure_demo_admin() -> str:
-    """Create the demo admin when there is no admin at all; say what happened."""
+    """Create the demo admin when there is no admin at all; say what happened.
+
+    An existing account is never promoted here: whoever signed up with the demo address
+    first is not proof of anything. `stylestudio admin promote` does that, deliberately.
+    """
     settings = get_settings()
     with session_scope() as session:
         if accounts.count_admins(session) > 0:
             return "An admin account exists."
-        password = secrets.token_urlsafe(12)
-        existing = session.exec(select(User).where(User.email == DEMO_ADMIN_EMAIL)).first()
+        existing = session.exec(select(User.id).where(User.email == DEMO_ADMIN_EMAIL)).first()
         if existing is not None:
-            accounts.set_role(session, email=DEMO_ADMIN_EMAIL, role=UserRole.ADMIN)
-            return f"Promoted {DEMO_ADMIN_EMAIL} to admin."
+            return (
+                f"No admin yet, and {DEMO_ADMIN_EMAIL} is an ordinary account; "
+                "make someone an admin with: stylestudio admin promote <email>"
+            )
+        password = secrets.token_urlsafe(12)
         accounts.sign_up(
             session,
             email=DEMO_ADMIN_EMAIL,
             password=password,
             name="Demo admin",
-            admin_emails=frozenset({DEMO_ADMIN_EMAIL}),
+            role=UserRole.ADMIN,
         )
     if settings.environment == "development":
         return f"Demo admin created: {DEMO_ADMIN_EMAIL} / {password}"
@@ -59,8 +67,8 @@ def ensure_demo_admin() -> str:
 
 def _create_user(session: Session, email: str, password: str | None, admin: bool) -> str:
     password = password or secrets.token_urlsafe(12)
-    admins = frozenset({accounts.normalize_email(email)}) if admin else frozenset()
-    user = accounts.sign_up(session, email=email, password=password, admin_emails=admins)
+    role = UserRole.ADMIN if admin else UserRole.USER
+    user = accounts.sign_up(session, email=email, password=password, role=role)
     return f"Created {user.email} ({user.role}) with password: {password}"
 
 
@@ -85,6 +93,21 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("promote", "demote"):
         admin.add_parser(name).add_argument("email")
 
+    media = sub.add_parser("media", help="maintain stored media files").add_subparsers(
+        dest="action", required=True
+    )
+    sweep = media.add_parser(
+        "sweep", help="list stored files no image refers to (a dry run unless --delete)"
+    )
+    sweep.add_argument("--delete", action="store_true", help="remove them")
+    sweep.add_argument(
+        "--older-than-minutes",
+        type=_minutes,
+        default=int(media_sweep.DEFAULT_GRACE.total_seconds() // 60),
+        help="skip files younger than this, which may belong to an upload still committing "
+        "(default: %(default)s)",
+    )
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -107,10 +130,46 @@ def main(argv: list[str] | None = None) -> int:
             with session_scope() as session:
                 user = accounts.set_role(session, email=args.email, role=role)
                 print(f"{user.email} is now {'an admin' if role == UserRole.ADMIN else 'a user'}.")
+        elif args.command == "media":
+            print(sweep_media(delete=args.delete, older_than_minutes=args.older_than_minutes))
     except DomainError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     return 0
+
+
+def sweep_media(*, delete: bool, older_than_minutes: int) -> str:
+    """List (or delete) the stored files no image refers to, one line each, then a summary."""
+    storage = get_storage()
+    older_than = timedelta(minutes=older_than_minutes)
+    with session_scope(write=False) as session:
+        if delete:
+            files = media_sweep.sweep_orphans(session, storage=storage, older_than=older_than)
+        else:
+            files = media_sweep.find_orphans(session, storage=storage, older_than=older_than)
+    verb = "deleted" if delete else "would delete"
+    lines = [
+        f"{verb} {f.key} ({f.size_bytes:,} bytes, modified {f.modified_at:%Y-%m-%d %H:%M} UTC)"
+        for f in files
+    ]
+    total = f"{len(files)} orphaned file{'' if len(files) == 1 else 's'}, "
+    total += f"{sum(f.size_bytes for f in files):,} bytes"
+    skipped = f"files younger than {older_than_minutes} min were left alone"
+    if delete:
+        lines.append(f"Deleted {total} ({skipped}).")
+    else:
+        lines.append(f"Found {total} ({skipped}); nothing deleted, pass --delete to remove them.")
+    return "\n".join(lines)
+
+
+def _minutes(value: str) -> int:
+    try:
+        minutes = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a whole number of minutes") from None
+    if minutes < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return minutes
 
 
 if __name__ == "__main__":

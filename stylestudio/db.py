@@ -21,6 +21,9 @@ _engines_lock = threading.Lock()
 # transaction that reads first and writes later can fail with "database is locked" the
 # moment another writer commits in between, whatever the busy timeout.
 _IMMEDIATE = "stylestudio_begin_immediate"
+_HOLDS_WRITE_QUEUE = "stylestudio_holds_write_queue"
+# As long as SQLite's own busy timeout: past it, a writer fails instead of waiting forever.
+_WRITE_QUEUE_TIMEOUT_S = 60
 
 
 def is_sqlite(engine: Engine) -> bool:
@@ -53,10 +56,47 @@ def create_db_engine(url: str) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    # Writers of this process queue on a lock of ours before they ask SQLite for its write
+    # lock. SQLite's own busy handler polls with sleeps that grow to 100 ms, so under a burst
+    # (20 sign-ins finishing argon2 at once) a spend waited hundreds of ms for a lock that
+    # was free most of that time; a queue hands the lock over the moment it is released.
+    # Other processes (a separate `stylestudio worker`) still meet the busy handler.
+    write_queue = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not conn.get_execution_options().get(_IMMEDIATE, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if not write_queue.acquire(timeout=_WRITE_QUEUE_TIMEOUT_S):
+            raise sa.exc.OperationalError(
+                "BEGIN IMMEDIATE", {}, TimeoutError("waited too long for the write lock")
+            )
+        conn.info[_HOLDS_WRITE_QUEUE] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn.info)
+            raise
+
+    def _release(info: dict[Any, Any]) -> None:
+        if info.pop(_HOLDS_WRITE_QUEUE, False):
+            write_queue.release()
+
+    # Released as COMMIT/ROLLBACK is issued: the next writer may meet SQLite's lock for the
+    # well under a millisecond the COMMIT takes, which costs it the busy handler's first
+    # 1 ms sleep at most.
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn: sa.Connection) -> None:
+        _release(conn.info)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn: sa.Connection) -> None:
+        _release(conn.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        _release(record.info)  # a connection never goes back to the pool holding the queue
 
     return engine
 

@@ -8,6 +8,7 @@ import reflex as rx
 from reflex.vars import ObjectVar
 
 from stylestudio.components.layout import card
+from stylestudio.components.local_time import local_time
 
 STATUS_COLORS = {
     "pending": "gray",
@@ -75,7 +76,7 @@ def generation_card(item: ObjectVar[dict[str, Any]]) -> rx.Component:
             rx.hstack(
                 status_badge(item["status"], item["status_label"]),
                 rx.spacer(),
-                rx.text(item["created_at"], size="1", color=rx.color("gray", 10)),
+                rx.text(local_time(item["created_at"]), size="1", color=rx.color("gray", 10)),
                 width="100%",
                 align="center",
             ),

@@ -24,6 +24,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def utc_iso(value: datetime | None) -> str:
+    """ISO 8601 in UTC with an explicit `Z`, for the browser to show in the viewer's zone.
+
+    A zone-less value (as SQLite returns them) is UTC by construction (see utcnow).
+    """
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def enum_type(enum_cls: type[StrEnum]) -> sa.Enum:
     """A VARCHAR-backed enum (no native PostgreSQL type to migrate later)."""
     return sa.Enum(

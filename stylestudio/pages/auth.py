@@ -8,10 +8,11 @@ from typing import Any
 import reflex as rx
 
 from stylestudio.components.layout import ACCENT, brand, card
+from stylestudio.services import accounts
 from stylestudio.state.auth import AuthState
 
 
-def _field(label: str, name: str, kind: str, autocomplete: str) -> rx.Component:
+def _field(label: str, name: str, kind: str, autocomplete: str, max_length: int) -> rx.Component:
     return rx.vstack(
         rx.el.label(label, html_for=name, style={"fontWeight": "500", "fontSize": "14px"}),
         rx.input(
@@ -22,6 +23,7 @@ def _field(label: str, name: str, kind: str, autocomplete: str) -> rx.Component:
             size="3",
             width="100%",
             auto_complete=autocomplete,
+            max_length=max_length,  # a courtesy; the server enforces the same caps
         ),
         spacing="1",
         width="100%",
@@ -46,8 +48,14 @@ def _auth_page(
                     rx.vstack(
                         rx.heading(title, size="6"),
                         rx.text(subtitle, color=rx.color("gray", 11), size="2"),
-                        _field("Email", "email", "email", "email"),
-                        _field("Password", "password", "password", password_autocomplete),
+                        _field("Email", "email", "email", "email", accounts.MAX_EMAIL_LENGTH),
+                        _field(
+                            "Password",
+                            "password",
+                            "password",
+                            password_autocomplete,
+                            accounts.MAX_PASSWORD_LENGTH,
+                        ),
                         rx.cond(
                             AuthState.form_error != "",
                             rx.callout(

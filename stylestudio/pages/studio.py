@@ -10,7 +10,7 @@ from reflex.vars import ObjectVar
 
 from stylestudio.components.generation import result_frame, status_badge
 from stylestudio.components.layout import ACCENT, card, page_header, page_shell
-from stylestudio.services import pricing
+from stylestudio.services import media, pricing
 from stylestudio.state.studio import StudioState
 
 ASPECT_RATIOS = list(pricing.ASPECT_RATIO_MULTIPLIERS)
@@ -75,7 +75,19 @@ def _dropzone(
             id=upload_id,
             multiple=False,
             max_files=1,
+            # The browser refuses these before sending; the server checks again.
+            accept={
+                "image/jpeg": [".jpg", ".jpeg"],
+                "image/png": [".png"],
+                "image/webp": [".webp"],
+            },
+            max_size=media.MAX_UPLOAD_BYTES,
             on_drop=handler(rx.upload_files(upload_id=upload_id)),
+            # Only react-dropzone's error codes go to the server: the rejected File objects
+            # would otherwise travel over the websocket as binary attachments.
+            on_drop_rejected=lambda rejections: StudioState.reject_upload(
+                rx.Var(f"{rejections!s}.flatMap((r) => r.errors.map((e) => e.code))").to(list[str])
+            ),
             border=f"1.5px dashed {rx.color(ACCENT, 7)}",
             border_radius="12px",
             padding="18px",
@@ -198,6 +210,7 @@ def _options_panel() -> rx.Component:
                     color_scheme=ACCENT,
                     on_click=StudioState.generate,
                     disabled=~StudioState.can_generate,
+                    id="generate-button",
                 ),
                 width="100%",
                 align="center",

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
+from stylestudio.db import session_scope
 from stylestudio.models import UsageAction, User, UserRole, UserSession, utcnow
 from stylestudio.services import credits
 from stylestudio.services.billing import get_billing_settings
@@ -28,8 +32,16 @@ from stylestudio.services.usage import record_usage
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL_LENGTH = 254  # the longest address SMTP can deliver to (RFC 5321 path limit)
+MAX_NAME_LENGTH = 200
+# Every label is separated from the next by exactly one dot and no class overlaps its
+# neighbour, so a failed match backtracks at most a constant amount per character.
+_EMAIL_RE = re.compile(r"[^@\s.][^@\s]*@(?:[^@\s.]+\.)+[^@\s.]+")
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Each hash takes ~50 ms of a core and 64 MiB. A burst of sign-ins hashing all at once would
+# take every core (and a GiB of memory) from everything else the process does — spends,
+# uploads, job claims — so hashes queue here and leave at least one core free.
+_HASH_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
 # Verified against when the email is unknown, so both failures take the same time.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
@@ -46,11 +58,36 @@ class CurrentUser:
     session_id: int
 
 
-def normalize_email(email: str) -> str:
-    email = (email or "").strip().lower()
-    if not _EMAIL_RE.match(email) or len(email) > 320:
+def normalize_email(email: object) -> str:
+    """The address in canonical form, or ValidationError. The length is checked first, so
+    whatever a client sends costs at most a few hundred characters of work."""
+    if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH + 64:
+        raise ValidationError(
+            f"Enter a valid email address (at most {MAX_EMAIL_LENGTH} characters)."
+        )
+    email = email.strip().lower()
+    if len(email) > MAX_EMAIL_LENGTH:
+        raise ValidationError(
+            f"Enter a valid email address (at most {MAX_EMAIL_LENGTH} characters)."
+        )
+    if not _EMAIL_RE.fullmatch(email):
         raise ValidationError("Enter a valid email address.")
     return email
+
+
+def clean_name(name: object) -> str:
+    """A display name: trimmed, at most MAX_NAME_LENGTH characters (longer input is cut)."""
+    if not isinstance(name, str):
+        return ""
+    return name[: MAX_NAME_LENGTH * 2].strip()[:MAX_NAME_LENGTH]
+
+
+def hash_password(password: object) -> str:
+    """Check the password's length, then hash it (argon2id, ~50 ms: never inside a write
+    transaction)."""
+    password = _check_password(password)
+    with _HASH_SLOTS:
+        return _hasher.hash(password)
 
 
 def hash_token(token: str) -> str:
@@ -63,19 +100,47 @@ def sign_up(
     email: str,
     password: str,
     name: str = "",
-    admin_emails: frozenset[str] = frozenset(),
+    role: UserRole = UserRole.USER,
     ip_address: str | None = None,
 ) -> User:
-    """Create an account with a password and its one-time free-trial credits."""
+    """Create an account with a password and its one-time free-trial credits.
+
+    Hashes inside the caller's transaction: for scripts and tests. Request paths use
+    `register`, which hashes before it takes the write lock.
+    """
     email = normalize_email(email)
-    _check_password(password)
+    return create_account(
+        session,
+        email=email,
+        password_hash=hash_password(password),
+        name=name,
+        role=role,
+        ip_address=ip_address,
+    )
+
+
+def create_account(
+    session: Session,
+    *,
+    email: str,
+    password_hash: str,
+    name: str = "",
+    role: UserRole = UserRole.USER,
+    ip_address: str | None = None,
+) -> User:
+    """Insert the account for an already normalized email and hashed password.
+
+    Nobody becomes an admin by the address they sign up with: an address is not proof of
+    ownership until it has been verified, so `role` is set only by trusted callers (the CLI).
+    """
+    email = normalize_email(email)
     if session.exec(select(User.id).where(User.email == email)).first() is not None:
         raise EmailAlreadyRegisteredError()
     user = User(
         email=email,
-        name=name.strip()[:200] or email.split("@")[0],
-        password_hash=_hasher.hash(password),
-        role=UserRole.ADMIN if email in admin_emails else UserRole.USER,
+        name=clean_name(name) or email.split("@")[0][:MAX_NAME_LENGTH],
+        password_hash=password_hash,
+        role=role,
     )
     try:
         with session.begin_nested():
@@ -103,23 +168,131 @@ def grant_free_trial(session: Session, *, user_id: int) -> None:
         )
 
 
-def authenticate(session: Session, *, email: str, password: str) -> User:
-    """The user with this email and password, or InvalidCredentialsError (one message)."""
+@dataclass(frozen=True)
+class LoginAccount:
+    """What checking a password needs of an account, read in a short read transaction."""
+
+    user_id: int
+    password_hash: str
+    is_disabled: bool
+
+
+@dataclass(frozen=True)
+class VerifiedLogin:
+    user_id: int
+    new_password_hash: str | None  # set when the stored hash uses outdated parameters
+
+
+def find_login(session: Session, *, email: object, password: object) -> LoginAccount | None:
+    """The account a sign-in names, or None. Oversized or malformed input is refused before
+    any query (InvalidCredentialsError, the one message every failed sign-in gets)."""
+    if (
+        not isinstance(email, str)
+        or not isinstance(password, str)
+        or len(email) > MAX_EMAIL_LENGTH + 64
+        or len(password) > MAX_PASSWORD_LENGTH
+    ):
+        raise InvalidCredentialsError()
     try:
         email = normalize_email(email)
     except ValidationError:
         raise InvalidCredentialsError() from None
-    user = session.exec(select(User).where(User.email == email)).first()
-    if user is None or not user.password_hash:
-        _verify(_DUMMY_HASH, password)
+    row = session.exec(
+        select(User.id, User.password_hash, User.is_disabled).where(User.email == email)
+    ).first()
+    if row is None or not row[1] or row[0] is None:
+        return None
+    return LoginAccount(user_id=row[0], password_hash=row[1], is_disabled=bool(row[2]))
+
+
+def verify_login(account: LoginAccount | None, *, password: str) -> VerifiedLogin:
+    """Check the password (argon2, ~50 ms; call it with no transaction open)."""
+    if account is None:
+        _verify(_DUMMY_HASH, password)  # unknown emails cost the same time as wrong passwords
         raise InvalidCredentialsError()
-    if not _verify(user.password_hash, password) or user.is_disabled:
+    if not _verify(account.password_hash, password) or account.is_disabled:
         raise InvalidCredentialsError()
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    stale = _hasher.check_needs_rehash(account.password_hash)
+    new_hash = hash_password(password) if stale else None
+    return VerifiedLogin(user_id=account.user_id, new_password_hash=new_hash)
+
+
+def record_login(session: Session, *, login: VerifiedLogin) -> None:
+    """Write what a successful sign-in changes on the account (fast: no hashing here)."""
+    user = session.get(User, login.user_id)
+    if user is None:
+        raise InvalidCredentialsError()
+    if login.new_password_hash:
+        user.password_hash = login.new_password_hash
     user.last_login_at = utcnow()
     session.add(user)
+
+
+def authenticate(session: Session, *, email: str, password: str) -> User:
+    """The user with this email and password, or InvalidCredentialsError (one message)."""
+    account = find_login(session, email=email, password=password)
+    login = verify_login(account, password=password)
+    record_login(session, login=login)
+    user = session.get(User, login.user_id)
+    assert user is not None
     return user
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """Where a sign-in comes from, recorded on the session row."""
+
+    days: int = 30
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+
+def sign_in(*, db: Engine, email: object, password: object, request: SessionRequest) -> str:
+    """Verify the password, then open a session; return its token.
+
+    The ~50 ms of argon2 run with no transaction open; only the session insert takes
+    SQLite's write lock, so a burst of sign-ins does not stall spends, uploads or jobs.
+    """
+    with session_scope(db, write=False) as session:
+        account = find_login(session, email=email, password=password)
+    assert isinstance(password, str)  # find_login refused anything else
+    login = verify_login(account, password=password)
+    with session_scope(db) as session:
+        record_login(session, login=login)
+        return start_session(
+            session,
+            user_id=login.user_id,
+            days=request.days,
+            ip_address=request.ip_address,
+            user_agent=request.user_agent,
+        )
+
+
+def register(
+    *, db: Engine, email: object, password: object, name: object = "", request: SessionRequest
+) -> str:
+    """Create an account (with its free trial) and sign it in; return the session token.
+
+    Input is checked and the password hashed before the write transaction begins.
+    """
+    email = normalize_email(email)
+    password_hash = hash_password(password)
+    with session_scope(db) as session:
+        user = create_account(
+            session,
+            email=email,
+            password_hash=password_hash,
+            name=clean_name(name),
+            ip_address=request.ip_address,
+        )
+        assert user.id is not None
+        return start_session(
+            session,
+            user_id=user.id,
+            days=request.days,
+            ip_address=request.ip_address,
+            user_agent=request.user_agent,
+        )
 
 
 def start_session(
@@ -219,15 +392,19 @@ def count_admins(session: Session) -> int:
     ).one()
 
 
-def _check_password(password: str) -> None:
-    if len(password or "") < MIN_PASSWORD_LENGTH:
+def _check_password(password: object) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationError(f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise ValidationError(f"Use a password of at most {MAX_PASSWORD_LENGTH} characters.")
+    return password
 
 
 def _verify(password_hash: str, password: str) -> bool:
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return False
     try:
-        return _hasher.verify(password_hash, password)
+        with _HASH_SLOTS:
+            return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False

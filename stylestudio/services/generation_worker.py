@@ -93,11 +93,12 @@ def run_next_generation_job(
     key = new_storage_key(
         user_id=work.user_id, category=ImageCategory.GENERATED, content_type=result.content_type
     )
-    thumb_key = put_with_thumbnail(
-        storage, key=key, data=result.data, content_type=result.content_type
-    )
-
     with session_scope(db) as session:
+        # Written inside the scope, so the files go again unless this transaction commits; and
+        # before the first query, so SQLite's write lock is not held while thumbnailing.
+        thumb_key = put_with_thumbnail(
+            session, storage=storage, key=key, data=result.data, content_type=result.content_type
+        )
         job = session.get(Job, work.job_id)
         generation = session.get(Generation, work.generation_id)
         if job is None or generation is None or not jobs.is_leased_by(job, worker_id):

@@ -17,6 +17,7 @@ from stylestudio.models import (
     ImageCategory,
     JobKind,
     UsageAction,
+    utc_iso,
 )
 from stylestudio.services import credits, jobs, pricing
 from stylestudio.services.errors import NotFoundError, ValidationError
@@ -251,7 +252,7 @@ def _views(
                 prompt=g.prompt,
                 credits_used=g.credits_used,
                 error=g.error or "",
-                created_at=g.created_at.strftime("%d %b %Y, %H:%M UTC"),
+                created_at=utc_iso(g.created_at),
                 processing_seconds=f"{g.processing_ms / 1000:.1f} s" if g.processing_ms else "",
                 result_url=media_url(result.storage_key if result else None, base_url=base_url),
                 result_thumb_url=media_url(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import logging
 import uuid
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PIL import Image as PILImage
 from PIL import ImageOps, UnidentifiedImageError
+from sqlalchemy import event
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
 from stylestudio.adapters.storage import MediaStorage
@@ -27,6 +31,11 @@ ACCEPTED_FORMATS = {
 }
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 THUMBNAIL_SIZE = 512
+
+log = logging.getLogger(__name__)
+
+_PENDING_FILES = "stylestudio.media.pending_files"
+_LISTENING = "stylestudio.media.listening"
 
 
 @dataclass(frozen=True)
@@ -93,9 +102,54 @@ def make_thumbnail(data: bytes, *, size: int = THUMBNAIL_SIZE) -> bytes:
         return out.getvalue()
 
 
-def put_with_thumbnail(storage: MediaStorage, *, key: str, data: bytes, content_type: str) -> str:
-    """Store an image and its grid thumbnail; return the thumbnail's key."""
+def discard_unless_committed(
+    session: Session, *, storage: MediaStorage, keys: Sequence[str]
+) -> None:
+    """Delete `keys` from `storage` when the session's transaction ends without committing.
+
+    Call it before writing the files: a failure anywhere after that point, the final COMMIT
+    included, then leaves no file behind. Files kept by a commit whose row was rolled back to
+    a savepoint are left to `stylestudio media sweep`.
+    """
+    # Why session events rather than a context manager around "write + commit": the commit
+    # usually belongs to the caller (session_scope, the UI's in_session), after this service
+    # has returned. Only the session knows whether its transaction committed, so the cleanup
+    # rides on it and holds whoever commits, and whatever fails (flush, COMMIT, later code).
+    if session.get_transaction() is None:
+        session.begin()  # no connection yet: SQLite's write lock is not taken here
+    pending: list[tuple[MediaStorage, str]] = session.info.setdefault(_PENDING_FILES, [])
+    pending.extend((storage, key) for key in keys)
+    if not session.info.get(_LISTENING):
+        event.listen(session, "after_commit", _keep_pending_files)
+        event.listen(session, "after_transaction_end", _discard_pending_files)
+        session.info[_LISTENING] = True
+
+
+def _keep_pending_files(session: Session) -> None:
+    # after_commit also fires when a savepoint is released; only the outermost COMMIT counts.
+    if not session.in_nested_transaction():
+        session.info.pop(_PENDING_FILES, None)
+
+
+def _discard_pending_files(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is not None:
+        return
+    for storage, key in session.info.pop(_PENDING_FILES, []):
+        try:
+            storage.delete(key)
+        except Exception:  # the original error matters more; the sweep removes it later
+            log.exception("could not delete %s after a rolled-back transaction", key)
+
+
+def put_with_thumbnail(
+    session: Session, *, storage: MediaStorage, key: str, data: bytes, content_type: str
+) -> str:
+    """Store an image and its grid thumbnail; return the thumbnail's key.
+
+    Both files are deleted again unless the session's transaction commits.
+    """
     thumb_key = key.rsplit(".", 1)[0] + ".thumb.jpg"
+    discard_unless_committed(session, storage=storage, keys=(key, thumb_key))
     storage.put(key, data, content_type=content_type)
     storage.put(thumb_key, make_thumbnail(data), content_type="image/jpeg")
     return thumb_key
@@ -110,11 +164,16 @@ def store_upload(
     filename: str,
     category: ImageCategory,
 ) -> Image:
-    """Validate and store an uploaded image; nothing is written if it is rejected."""
+    """Validate and store an uploaded image; nothing is written if it is rejected.
+
+    The files are deleted again if the session's transaction does not commit.
+    """
     label = {ImageCategory.MODEL: "The model image"}.get(category, "The product image")
     info = validate_image(data, label=label)
     key = new_storage_key(user_id=user_id, category=category, content_type=info.content_type)
-    thumb_key = put_with_thumbnail(storage, key=key, data=data, content_type=info.content_type)
+    thumb_key = put_with_thumbnail(
+        session, storage=storage, key=key, data=data, content_type=info.content_type
+    )
     image = Image(
         user_id=user_id,
         category=category,

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from sqlmodel import Session, col, select
 
-from stylestudio.models import Generation, Image, ImageCategory, User
+from stylestudio.models import Generation, Image, ImageCategory, User, utc_iso
 from stylestudio.services import pricing
 from stylestudio.services.media import media_url
 
@@ -48,7 +48,7 @@ def list_public_gallery(session: Session, *, base_url: str, limit: int = 24) -> 
                 thumb_url=media_url(image.thumbnail_key or image.storage_key, base_url=base_url),
                 style=preset.label if preset else "",
                 author=author or "A Style Studio user",
-                featured_at=image.featured_at.strftime("%d %b %Y") if image.featured_at else "",
+                featured_at=utc_iso(image.featured_at),
             )
         )
     return items

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import reflex as rx
-from sqlmodel import Session
 
+from stylestudio.db import get_engine
 from stylestudio.services import accounts
 from stylestudio.services.errors import DomainError
 from stylestudio.settings import get_settings
-from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState
+
+
+def _field(form: Any, name: str) -> object:
+    """A form field as sent; the services check its type and length before anything else."""
+    return form.get(name, "") if isinstance(form, dict) else ""
 
 
 class AuthState(SessionState):
@@ -25,57 +31,41 @@ class AuthState(SessionState):
             return rx.redirect("/upload")
         return None
 
+    def _session_request(self) -> accounts.SessionRequest:
+        return accounts.SessionRequest(
+            days=get_settings().session_days,
+            ip_address=self.router.session.client_ip,
+            user_agent=self.router.headers.user_agent,
+        )
+
     @rx.event
     async def sign_up(self, form: dict[str, Any]):
-        email, password = str(form.get("email", "")), str(form.get("password", ""))
-        settings = get_settings()
-        ip = self.router.session.client_ip
-
-        def create(session: Session) -> str:
-            user = accounts.sign_up(
-                session,
-                email=email,
-                password=password,
-                admin_emails=settings.admin_email_set,
-                ip_address=ip,
+        email, password = _field(form, "email"), _field(form, "password")
+        request = self._session_request()
+        return await self._open_session(
+            lambda: accounts.register(
+                db=get_engine(), email=email, password=password, request=request
             )
-            assert user.id is not None
-            return accounts.start_session(
-                session,
-                user_id=user.id,
-                days=settings.session_days,
-                ip_address=ip,
-                user_agent=self.router.headers.user_agent,
-            )
-
-        return await self._open_session(create)
+        )
 
     @rx.event
     async def sign_in(self, form: dict[str, Any]):
-        email, password = str(form.get("email", "")), str(form.get("password", ""))
-        settings = get_settings()
-        ip = self.router.session.client_ip
-
-        def login(session: Session) -> str:
-            user = accounts.authenticate(session, email=email, password=password)
-            assert user.id is not None
-            return accounts.start_session(
-                session,
-                user_id=user.id,
-                days=settings.session_days,
-                ip_address=ip,
-                user_agent=self.router.headers.user_agent,
+        email, password = _field(form, "email"), _field(form, "password")
+        request = self._session_request()
+        return await self._open_session(
+            lambda: accounts.sign_in(
+                db=get_engine(), email=email, password=password, request=request
             )
+        )
 
-        return await self._open_session(login)
-
-    async def _open_session(self, action: Any):
+    async def _open_session(self, action: Callable[[], str]):
         self.form_error = ""
         try:
-            token = await in_session(action)
+            token = await asyncio.to_thread(action)
         except DomainError as exc:
             self.form_error = exc.message
             return None
+        await self._forget_user_data()
         self.session_token = token
         await self._current_user()
         return rx.redirect("/upload")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.state import BaseState
 
 from stylestudio.services import accounts
 from stylestudio.services.accounts import CurrentUser
@@ -24,12 +25,37 @@ class SessionState(rx.State):
     user_name: rx.Field[str] = rx.field("")
     credits: rx.Field[int] = rx.field(0)
     is_admin: rx.Field[bool] = rx.field(False)
+    # Whose data this tab's states hold (backend only; never used as authority).
+    _user_id: int = 0
 
     async def _current_user(self) -> CurrentUser | None:
         token = self.session_token
         user = await in_session(lambda s: accounts.resolve_session(s, token=token), write=False)
+        if (user is None and (self.signed_in or token)) or (
+            user is not None and self._user_id not in (0, user.id)
+        ):
+            # Signed out elsewhere, expired, revoked, or another account signed in through
+            # another tab: nothing of the previous user may stay in this tab.
+            await self._forget_user_data()
+            if user is not None:
+                self.session_token = token
         self._show(user)
         return user
+
+    async def _forget_user_data(self) -> None:
+        """Reset every user-scoped var of this tab (all pages' states) to its default.
+
+        Every substate is loaded first, so a page the tab has not opened since sign-in is
+        reset as well, then the whole tree below SessionState is reset, session cookie
+        included.
+        """
+        root = await self.get_state(SessionState)
+        pending: list[type[BaseState]] = [SessionState]
+        while pending:
+            cls = pending.pop()
+            await self.get_state(cls)
+            pending.extend(cls.get_substates())
+        root.reset()
 
     async def _require_user(self) -> CurrentUser:
         user = await self._current_user()
@@ -38,6 +64,7 @@ class SessionState(rx.State):
         return user
 
     def _show(self, user: CurrentUser | None) -> None:
+        self._user_id = user.id if user else 0
         self.signed_in = user is not None
         self.user_email = user.email if user else ""
         self.user_name = user.name if user else ""
@@ -64,7 +91,7 @@ class SessionState(rx.State):
     async def sign_out(self):
         token = self.session_token
         await in_session(lambda s: accounts.end_session(s, token=token))
-        self.session_token = ""
+        await self._forget_user_data()
         self._show(None)
         return rx.redirect("/login")
 

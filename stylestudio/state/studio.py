@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import uuid
 from typing import Any
 
@@ -18,7 +19,15 @@ from stylestudio.settings import get_settings
 from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState, media_base_url
 
+log = logging.getLogger(__name__)
+
 POLL_SECONDS = 0.5
+# A generation outlasting this is still running in the worker; the gallery will show it.
+WATCH_TIMEOUT_SECONDS = 15 * 60
+TAB_GONE_SECONDS = 30.0
+# Watchers running in this process. A tab whose `_watch_id` is not here (the backend
+# restarted, or the watcher died) has nobody watching, whatever `watching` says.
+_LIVE_WATCHERS: set[str] = set()
 
 
 async def _read_capped(file: rx.UploadFile) -> bytes:
@@ -56,6 +65,8 @@ class StudioState(SessionState):
 
     # Backend only: the key that makes a double click on Generate start one generation.
     _request_key: str = ""
+    # Backend only: which watcher follows `current` (see watch_generation).
+    _watch_id: str = ""
 
     @rx.var
     def cost(self) -> int:
@@ -71,30 +82,46 @@ class StudioState(SessionState):
 
     @rx.event
     async def open_studio(self):
+        """on_load of /upload, also run on every reconnect (a backend restart included):
+        pick up the watch of an unfinished generation, or end a watch nobody runs."""
         if await self._current_user() is None:
             return rx.redirect("/login")
         self._request_key = uuid.uuid4().hex
         self.generate_error = ""
         self.needs_credits = False
-        return None
+        self.submitting = False
+        return self._resume_watch()
 
+    def _resume_watch(self):
+        """Start a watcher if the current generation has none alive in this process."""
+        if not self.current.get("id") or self.current.get("is_terminal"):
+            self.watching = False
+            return None
+        if self._watch_id in _LIVE_WATCHERS:
+            return None
+        self.watching = True
+        return StudioState.watch_generation
+
+    # Any client can call these with anything: text is cut to its cap before it is kept,
+    # and a choice must be one of the known keys (a non-string is not even looked up).
     @rx.event
     def set_prompt(self, value: str) -> None:
-        self.prompt = value[: generations.MAX_PROMPT_LENGTH]
+        if isinstance(value, str):
+            self.prompt = value[: generations.MAX_PROMPT_LENGTH]
 
     @rx.event
     def set_style(self, value: str) -> None:
-        if value in pricing.STYLE_PRESETS:
+        if isinstance(value, str) and value in pricing.STYLE_PRESETS:
             self.style = value
 
     @rx.event
     def set_quality(self, value: str) -> None:
-        if value in pricing.QUALITY_MULTIPLIERS:
+        if isinstance(value, str) and value in pricing.QUALITY_MULTIPLIERS:
             self.quality = value
 
     @rx.event
     def set_aspect_ratio(self, value: str) -> None:
-        if value in pricing.ASPECT_RATIO_MULTIPLIERS:
+        if isinstance(value, str) and value in pricing.ASPECT_RATIO_MULTIPLIERS:
             self.aspect_ratio = value
 
     @rx.event
@@ -112,9 +139,9 @@ class StudioState(SessionState):
         self.model_filename = ""
 
     async def _upload(self, files: list[rx.UploadFile], category: ImageCategory) -> None:
-        self.upload_error = ""
         if not files:
-            return
+            return  # the drop zone refused the file; reject_upload says why
+        self.upload_error = ""
         user = await self._current_user()
         if user is None:
             self.upload_error = "Your session has ended. Sign in again to upload."
@@ -152,15 +179,31 @@ class StudioState(SessionState):
     async def generate(self):
         self.generate_error = ""
         self.needs_credits = False
-        if self.submitting or self.watching:
-            return None
-        user = await self._current_user()
-        if user is None:
-            return rx.redirect("/login")
+        if self.submitting:
+            return
+        if self.watching and self._watch_id in _LIVE_WATCHERS:
+            return
         if not self.product_image_id:
             self.generate_error = "Upload a product image first."
-            return None
+            return
         self.submitting = True
+        yield  # the button shows its busy state before the slow part
+        try:
+            user = await self._current_user()
+            if user is None:
+                yield rx.redirect("/login")
+                return
+            view = await self._start_generation(user.id)
+        finally:
+            self.submitting = False
+        if view is None:
+            return
+        self.current = view
+        self._request_key = uuid.uuid4().hex  # the next click is a new generation
+        await self._current_user()  # the header shows the spend at once
+        yield self._resume_watch()
+
+    async def _start_generation(self, user_id: int) -> dict[str, Any] | None:
         key = self._request_key or uuid.uuid4().hex
         product_id, model_id = self.product_image_id, self.model_image_id or None
         prompt, style, quality, ratio = self.prompt, self.style, self.quality, self.aspect_ratio
@@ -170,7 +213,7 @@ class StudioState(SessionState):
         def start(session: Session) -> dict[str, Any]:
             generation = generations.start_generation(
                 session,
-                user_id=user.id,
+                user_id=user_id,
                 product_image_id=product_id,
                 model_image_id=model_id,
                 prompt=prompt,
@@ -182,56 +225,95 @@ class StudioState(SessionState):
             )
             assert generation.id is not None
             return generations.get_generation_view(
-                session, user_id=user.id, generation_id=generation.id, base_url=base
+                session, user_id=user_id, generation_id=generation.id, base_url=base
             ).as_dict()
 
         try:
-            self.current = await in_session(start)
+            return await in_session(start)
         except InsufficientCreditsError as exc:
             self.generate_error = exc.message
             self.needs_credits = True
-            return None
         except (DomainError, ValidationError) as exc:
             self.generate_error = exc.message
-            return None
-        finally:
-            self.submitting = False
-        self._request_key = uuid.uuid4().hex  # the next click is a new generation
-        await self._current_user()  # the header shows the spend at once
-        self.watching = True
-        return StudioState.watch_generation
+        return None
 
     @rx.event(background=True)
     async def watch_generation(self) -> None:
-        """Follow the current generation until it ends. The job itself runs in the worker."""
+        """Follow the current generation until it ends. The job itself runs in the worker.
+
+        One watcher per tab: a newer one (started after a reconnect) replaces it. It stops
+        when the generation ends, after WATCH_TIMEOUT_SECONDS, when the tab has been gone
+        for TAB_GONE_SECONDS, or on any error; `watching` is cleared however it stops.
+        """
+        watch_id = uuid.uuid4().hex
+        async with self:
+            self._watch_id = watch_id
+            generation_id = int(self.current.get("id") or 0)
+            token = self.session_token
+            client_token = self.router.session.client_token
+        _LIVE_WATCHERS.add(watch_id)
         base = media_base_url()
-        while True:
-            async with self:
-                generation_id = int(self.current.get("id") or 0)
-                token = self.session_token
-            if not generation_id:
-                break
-            try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WATCH_TIMEOUT_SECONDS
+        gone_since: float | None = None
+        try:
+            while generation_id and loop.time() < deadline:
+                if _tab_is_connected(client_token):
+                    gone_since = None
+                elif gone_since is None:
+                    gone_since = loop.time()
+                elif loop.time() - gone_since > TAB_GONE_SECONDS:
+                    return
                 view = await in_session(
                     functools.partial(
                         _view_for_token, token=token, generation_id=generation_id, base=base
                     ),
                     write=False,
                 )
-            except DomainError:
-                view = None
+                async with self:
+                    if self._watch_id != watch_id or self.current.get("id") != generation_id:
+                        return  # replaced by a newer watcher, or the tab moved on
+                    self.current = view
+                    if view["is_terminal"]:
+                        await self._current_user()  # a refund shows in the header
+                        return
+                await asyncio.sleep(POLL_SECONDS)
+        except DomainError:
+            pass  # signed out or the generation is gone: nothing left to follow
+        except Exception:
+            log.exception("watching generation %s failed", generation_id)
+        finally:
+            _LIVE_WATCHERS.discard(watch_id)
             async with self:
-                if view is None or int(self.current.get("id") or 0) != generation_id:
+                if self._watch_id == watch_id:
                     self.watching = False
-                    return
-                self.current = view
-                if view["is_terminal"]:
-                    self.watching = False
-                    await self._current_user()
-                    return
-            await asyncio.sleep(POLL_SECONDS)
-        async with self:
-            self.watching = False
+                    self._watch_id = ""
+
+    @rx.event
+    def reject_upload(self, codes: list[str]) -> None:
+        """on_drop_rejected of the drop zones: the browser refused the file before sending it.
+
+        `codes` are react-dropzone's error codes (the page sends nothing else).
+        """
+        listed = codes[:10] if isinstance(codes, list) else []
+        codes_seen = {c for c in listed if isinstance(c, str)}
+        limit = f"{media.MAX_UPLOAD_BYTES // (1024 * 1024)} MB"
+        if codes_seen == {"file-too-large"}:
+            self.upload_error = f"That file is over {limit}. Choose a smaller image."
+        elif codes_seen == {"file-invalid-type"}:
+            self.upload_error = "That file is not a JPEG, PNG or WebP image."
+        elif codes_seen == {"too-many-files"}:
+            self.upload_error = "Drop one image at a time."
+        else:
+            self.upload_error = f"That file is over {limit} or not a JPEG, PNG or WebP image."
+
+
+def _tab_is_connected(client_token: str) -> bool:
+    """Whether the tab behind this Reflex client token has a websocket on this process."""
+    from reflex.utils.prerequisites import get_app
+
+    namespace = get_app().app.event_namespace
+    return namespace is None or client_token in namespace.token_to_sid
 
 
 def _view_for_token(

@@ -18,21 +18,14 @@ from stylestudio.services.errors import (
     UnauthorizedError,
     ValidationError,
 )
+from stylestudio.settings import get_settings
 
 PASSWORD = "correct horse battery"
 
 
-def _sign_up(
-    db: Engine,
-    email: str = "ada@example.com",
-    *,
-    name: str = "",
-    admin_emails: frozenset[str] = frozenset(),
-) -> int:
+def _sign_up(db: Engine, email: str = "ada@example.com", *, name: str = "") -> int:
     with session_scope(db) as session:
-        user = accounts.sign_up(
-            session, email=email, password=PASSWORD, name=name, admin_emails=admin_emails
-        )
+        user = accounts.sign_up(session, email=email, password=PASSWORD, name=name)
         assert user.id is not None
         return user.id
 
@@ -186,14 +179,25 @@ def test_require_admin_refuses_a_normal_user(db: Engine) -> None:
             accounts.require_admin(session, token=None)
 
 
-def test_admin_email_signs_up_as_admin(db: Engine) -> None:
-    user_id = _sign_up(db, email="Boss@Example.com", admin_emails=frozenset({"boss@example.com"}))
-    with session_scope(db) as session:
-        token = accounts.start_session(session, user_id=user_id)
+def test_an_address_from_the_admin_list_signs_up_as_a_normal_user(
+    db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Until addresses are verified, anyone could sign up with the listed address first.
+    monkeypatch.setenv("STYLESTUDIO_ADMIN_EMAILS", "boss@example.com")
+    get_settings.cache_clear()
+    try:
+        token = accounts.register(
+            db=db,
+            email="Boss@Example.com",
+            password=PASSWORD,
+            request=accounts.SessionRequest(),
+        )
+    finally:
+        get_settings.cache_clear()
     with session_scope(db, write=False) as session:
-        admin = accounts.require_admin(session, token=token)
-        assert admin.id == user_id and admin.is_admin
-        assert accounts.count_admins(session) == 1
+        with pytest.raises(ForbiddenError):
+            accounts.require_admin(session, token=token)
+        assert accounts.count_admins(session) == 0
 
 
 def test_set_role_promotes_and_takes_effect_on_the_next_request(db: Engine) -> None:

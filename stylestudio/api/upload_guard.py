@@ -1,0 +1,274 @@
+"""A guard in front of Reflex's upload endpoint that refuses bad uploads before they are stored.
+
+Reflex's `POST /_upload` parses the body with Starlette's `request.form()`, which spools every
+file to temporary disk before our handler can look at the size or the session. This ASGI
+middleware runs first. It refuses, without handing the body on:
+
+- a declared Content-Length over the limit (413, body never read);
+- a request that is not multipart/form-data (415);
+- a tab without a signed-in session (401), resolved from the `Reflex-Client-Token` header,
+  since the upload XHR is cross-origin and carries no cookie;
+- while the body streams, the chunk that would take it past the limit (413) or that holds a
+  file part beyond the allowed count (400). The downstream parser then sees a disconnect, so
+  it closes whatever it spooled so far.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from reflex.istate.manager import StateManager, get_state_manager
+from reflex.istate.manager.token import BaseStateToken
+from reflex_base import constants
+from reflex_base.config import get_config
+from sqlalchemy.engine import Engine
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stylestudio.db import session_scope
+from stylestudio.services import accounts
+from stylestudio.services.media import MAX_UPLOAD_BYTES
+from stylestudio.state.session import SessionState
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
+
+log = logging.getLogger(__name__)
+
+# The page sends one file per request; the rest is multipart framing and the event args field.
+MAX_UPLOAD_REQUEST_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
+MAX_UPLOAD_FILES = 1
+
+# Reflex's client tokens are UUIDs; anything else is not worth a state lookup.
+_CLIENT_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+SessionCheck = Callable[[str], Awaitable[bool]]
+"""Whether the browser tab behind a Reflex client token has a signed-in session."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    status: int
+    detail: str
+
+    async def send(self, send: Send) -> None:
+        body = json.dumps({"detail": self.detail}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    # The rest of the body is never read: the connection cannot be reused.
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+TOO_LARGE = Refusal(413, f"An upload may be at most {MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+NOT_MULTIPART = Refusal(415, "Uploads must be sent as multipart/form-data.")
+BAD_LENGTH = Refusal(400, "Invalid Content-Length.")
+MALFORMED = Refusal(400, "Invalid multipart body.")
+NOT_SIGNED_IN = Refusal(401, "Sign in to upload.")
+
+
+def _too_many_files(limit: int) -> Refusal:
+    return Refusal(400, f"Upload at most {limit} file{'s' if limit != 1 else ''} at a time.")
+
+
+class _BodyCheck:
+    """Counts the bytes and the file parts of a multipart body as it streams past."""
+
+    def __init__(self, boundary: bytes, *, max_bytes: int, max_files: int) -> None:
+        self.max_bytes = max_bytes
+        self.max_files = max_files
+        self.received = 0
+        self.files = 0
+        self._header_name = b""
+        self._header_value = b""
+        self._disposition = b""
+        callbacks: MultipartCallbacks = {
+            "on_part_begin": self._on_part_begin,
+            "on_header_field": self._on_header_field,
+            "on_header_value": self._on_header_value,
+            "on_header_end": self._on_header_end,
+            "on_headers_finished": self._on_headers_finished,
+        }
+        self._parser = MultipartParser(boundary, callbacks)
+
+    def feed(self, chunk: bytes) -> Refusal | None:
+        """The refusal this chunk earns, checked before anyone downstream sees it."""
+        self.received += len(chunk)
+        if self.received > self.max_bytes:
+            return TOO_LARGE
+        try:
+            self._parser.write(chunk)
+        except MultipartParseError:
+            return MALFORMED
+        if self.files > self.max_files:
+            return _too_many_files(self.max_files)
+        return None
+
+    def _on_part_begin(self) -> None:
+        self._disposition = b""
+
+    def _on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_name += data[start:end]
+
+    def _on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def _on_header_end(self) -> None:
+        if self._header_name.lower() == b"content-disposition":
+            self._disposition = self._header_value
+        self._header_name = self._header_value = b""
+
+    def _on_headers_finished(self) -> None:
+        # The same test Starlette's form parser uses to decide that a part is a file.
+        _, options = parse_options_header(self._disposition)
+        if b"filename" in options:
+            self.files += 1
+
+
+def _multipart_boundary(content_type: str) -> bytes | None:
+    kind, params = parse_options_header(content_type)
+    boundary = params.get(b"boundary")
+    return boundary if kind == b"multipart/form-data" and boundary else None
+
+
+class UploadGuard:
+    """ASGI middleware: checks size, file count and session of uploads before they are parsed.
+
+    Requests to any other path (or with another method) go straight through.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        is_signed_in: SessionCheck,
+        path: str = str(constants.Endpoint.UPLOAD),
+        max_body_bytes: int = MAX_UPLOAD_REQUEST_BYTES,
+        max_files: int = MAX_UPLOAD_FILES,
+    ) -> None:
+        self.app = app
+        self.is_signed_in = is_signed_in
+        self.path = path
+        self.max_body_bytes = max_body_bytes
+        self.max_files = max_files
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        checked = await self._check_request(Headers(scope=scope))
+        if isinstance(checked, Refusal):
+            log.info("upload refused before reading the body: %s", checked.detail)
+            await checked.send(send)
+            return
+        await self._forward_checked(
+            _BodyCheck(checked, max_bytes=self.max_body_bytes, max_files=self.max_files),
+            scope,
+            receive,
+            send,
+        )
+
+    async def _check_request(self, headers: Headers) -> Refusal | bytes:
+        """The refusal the headers alone earn, or the multipart boundary to read the body by."""
+        length = headers.get("content-length")
+        if length is not None:
+            if not (length.isascii() and length.isdigit()):
+                return BAD_LENGTH
+            if int(length) > self.max_body_bytes:
+                return TOO_LARGE
+        boundary = _multipart_boundary(headers.get("content-type", ""))
+        if boundary is None:
+            return NOT_MULTIPART
+        if not await self.is_signed_in(headers.get("reflex-client-token", "")):
+            return NOT_SIGNED_IN
+        return boundary
+
+    async def _forward_checked(
+        self, check: _BodyCheck, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        refused = False
+        answered = False  # our refusal went out: what the app sends after it is dropped
+        downstream_started = False
+
+        async def checked_receive() -> Message:
+            nonlocal refused, answered
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] != "http.request":
+                return message
+            refusal = check.feed(message.get("body", b""))
+            if refusal is None:
+                return message
+            refused = True
+            log.info("upload refused after %d bytes: %s", check.received, refusal.detail)
+            if not downstream_started:
+                await refusal.send(send)
+                answered = True
+            # To the app the client has gone: Starlette closes the files it spooled so far.
+            return {"type": "http.disconnect"}
+
+        async def checked_send(message: Message) -> None:
+            nonlocal downstream_started
+            if answered:
+                return
+            if message["type"] == "http.response.start":
+                downstream_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, checked_receive, checked_send)
+        except ClientDisconnect:
+            # An app that lets the disconnect we made up escape: the client has its answer.
+            if not answered:
+                raise
+
+
+async def tab_is_signed_in(
+    client_token: str,
+    *,
+    state_manager: StateManager | None = None,
+    engine: Engine | None = None,
+) -> bool:
+    """Whether the tab behind `client_token` holds a live session, checked in the database.
+
+    The tab's session cookie is mirrored into `SessionState.session_token`; it is read from
+    the app's state manager without taking the tab's lock (a read, not an event), then
+    resolved like every event handler does.
+    """
+    if not _CLIENT_TOKEN_RE.fullmatch(client_token):
+        return False
+    manager = state_manager if state_manager is not None else get_state_manager()
+    root = await manager.get_state(BaseStateToken(ident=client_token, cls=SessionState))
+    session_token = (await root.get_state(SessionState)).session_token
+    if not session_token:
+        return False
+
+    def resolve() -> bool:
+        with session_scope(engine, write=False) as session:
+            return accounts.resolve_session(session, token=session_token) is not None
+
+    return await asyncio.to_thread(resolve)
+
+
+def upload_guard(app: ASGIApp) -> ASGIApp:
+    """The `rx.App(api_transformer=...)` entry: the guard on this app's upload path."""
+    path = get_config().prepend_backend_path(str(constants.Endpoint.UPLOAD))
+    return UploadGuard(app, is_signed_in=tab_is_signed_in, path=path)

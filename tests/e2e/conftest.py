@@ -1,0 +1,290 @@
+"""The running app for browser tests: frontend and backend as separate `reflex run`
+processes, so a test can restart the backend under an open tab."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+FRONTEND_PORT = 3137
+BACKEND_PORT = 8137
+BASE = f"http://localhost:{FRONTEND_PORT}"
+API = f"http://localhost:{BACKEND_PORT}"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+# Tab state lives in Redis, as in production: it survives a backend restart (`reflex run`
+# wipes its disk states at start) and a test can read what a tab's state holds.
+REDIS_URL = os.environ.get("STYLESTUDIO_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+ADMIN_EMAIL = "owner@example.com"
+ADMIN_PASSWORD = "owner-password-1"
+# Listed as an admin address: signing up with it must still give an ordinary account.
+LISTED_ADMIN_EMAIL = "boss@example.com"
+
+
+def _require_chromium() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail("Chromium is required under CI=true (apt-get install -y chromium)")
+    pytest.skip("Chromium not installed")
+
+
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@dataclass
+class RunningApp:
+    """Style Studio under test: a data folder, a frontend and a backend process."""
+
+    data_dir: Path
+    env: dict[str, str]
+    frontend: subprocess.Popen[bytes] | None = None
+    backend: subprocess.Popen[bytes] | None = None
+    logs: list[Path] = field(default_factory=list)
+
+    def stored_states(self) -> list[bytes]:
+        """Every value the Redis state manager holds (pickled tab states, token records)."""
+        import redis
+
+        client: Any = redis.Redis.from_url(self.env["REDIS_URL"])
+        values: list[bytes] = []
+        try:
+            for key in client.scan_iter():
+                kind = client.type(key)
+                if kind == b"string":
+                    values.append(client.get(key) or b"")
+                elif kind == b"hash":
+                    values.extend(client.hgetall(key).values())
+        finally:
+            client.close()
+        return values
+
+    def _spawn(self, name: str, *args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = self.data_dir / f"{name}-{len(self.logs)}.log"
+        self.logs.append(log)
+        with log.open("wb") as out:
+            return subprocess.Popen(
+                [str(BIN / "reflex"), "run", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def _log_tail(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in self.logs[-2:])
+
+    def _wait(self, url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"reflex exited early:\n{self._log_tail()}")
+            try:
+                if httpx.get(url, timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"{url} did not come up in {timeout}s:\n{self._log_tail()}")
+
+    def start_frontend(self) -> None:
+        self.frontend = self._spawn(
+            "frontend", "--frontend-only", "--frontend-port", str(FRONTEND_PORT), env=self.env
+        )
+        self._wait(f"{BASE}/login", self.frontend, 300)
+
+    def start_backend(self, **overrides: str) -> None:
+        self.backend = self._spawn(
+            "backend",
+            "--backend-only",
+            "--backend-port",
+            str(BACKEND_PORT),
+            env={**self.env, **overrides},
+        )
+        self._wait(f"{API}/api/health", self.backend, 180)
+
+    def stop_backend(self) -> None:
+        _stop(self.backend)
+        self.backend = None
+
+    def restart_backend(self, **overrides: str) -> None:
+        self.stop_backend()
+        self.start_backend(**overrides)
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run(
+            [str(BIN / "stylestudio"), *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout
+
+    def stop(self) -> None:
+        self.stop_backend()
+        _stop(self.frontend)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    _require_chromium()
+    data = tmp_path_factory.mktemp("e2e-data")
+    env = {
+        **os.environ,
+        "STYLESTUDIO_DATA_DIR": str(data),
+        "STYLESTUDIO_API_URL": API,
+        "STYLESTUDIO_PUBLIC_URL": BASE,
+        "DATABASE_URL": "",
+        "REDIS_URL": REDIS_URL,
+        "STYLESTUDIO_ADMIN_EMAILS": LISTED_ADMIN_EMAIL,
+        "REFLEX_HOT_RELOAD_OVERRIDE_PATHS": str(ROOT / "stylestudio"),
+        "REFLEX_TELEMETRY_ENABLED": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    _flush_redis(REDIS_URL)
+    app = RunningApp(data_dir=data, env=env)
+    app.cli("migrate")
+    app.cli("users", "create", ADMIN_EMAIL, "--admin", "--password", ADMIN_PASSWORD)
+    try:
+        app.start_frontend()
+        app.start_backend()
+        yield app
+    finally:
+        app.stop()
+        _flush_redis(REDIS_URL)
+
+
+def _flush_redis(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Redis is required under CI=true but {url} is not reachable")
+        pytest.skip("Redis not reachable")
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def browser(app_server: RunningApp) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    console: list[str] = []
+    pg.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    pg.console_messages = console  # for tests that look at the browser console
+    yield pg
+    context.close()
+
+
+def product_jpeg(path: Path, color: tuple[int, int, int] = (38, 92, 160)) -> Path:
+    img = Image.new("RGB", (900, 900), (250, 250, 250))
+    draw = ImageDraw.Draw(img)
+    draw.rounded_rectangle((260, 260, 640, 760), radius=60, fill=color)
+    draw.rectangle((380, 140, 520, 270), fill=(30, 30, 30))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def open_page(pg: Any, path: str) -> None:
+    """Navigate and wait until the page is hydrated and its websocket is talking."""
+    pg.goto(f"{BASE}{path}")
+    pg.wait_for_load_state("networkidle")
+
+
+def balance(pg: Any) -> int:
+    text = pg.locator("#credit-balance").inner_text()
+    match = re.match(r"(\d+) credits?", text)
+    assert match, text
+    return int(match.group(1))
+
+
+def sign_up(pg: Any, email: str, password: str) -> None:
+    open_page(pg, "/signup")
+    pg.get_by_label("Email").fill(email)
+    pg.get_by_label("Password").fill(password)
+    pg.get_by_role("button", name="Create account").click()
+    pg.wait_for_url(f"{BASE}/upload")
+    pg.locator("#credit-balance").wait_for()
+
+
+def sign_in(pg: Any, email: str, password: str) -> None:
+    open_page(pg, "/login")
+    pg.get_by_label("Email").fill(email)
+    pg.get_by_label("Password").fill(password)
+    pg.get_by_role("button", name="Sign in").click()
+    pg.wait_for_url(f"{BASE}/upload")
+    pg.locator("#credit-balance").wait_for()
+
+
+def sign_out(pg: Any) -> None:
+    pg.get_by_role("button", name="Account menu").click()
+    pg.get_by_text("Sign out").click()
+    pg.wait_for_url(f"{BASE}/login")
+
+
+def record_measurement(name: str, values: dict[str, Any]) -> None:
+    """Keep measured figures next to the screenshots, in test-artifacts/measurements.json
+    (read in closing notes; timings are never asserted)."""
+    path = ROOT / "test-artifacts" / "measurements.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[name] = values
+    path.write_text(json.dumps(data, indent=2))
+    print(name, json.dumps(values))
+
+
+def shot(pg: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.wait_for_load_state("networkidle")
+    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
