@@ -54,6 +54,7 @@ test: lint typecheck pytest
 bench: setup
 	$(BIN)/python bench/bench_credits.py
 	$(BIN)/python bench/bench_local_engine.py
+	$(BIN)/python bench/bench_sign_in_contention.py
 
 clean:
 	rm -rf .web test-artifacts .mypy_cache .ruff_cache .pytest_cache

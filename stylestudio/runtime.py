@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import lru_cache
 
 from stylestudio.adapters.generation_engine import GenerationEngine
+from stylestudio.adapters.payments import CheckoutProvider, StripeCheckout
 from stylestudio.adapters.storage import LocalStorage, MediaStorage
+from stylestudio.adapters.test_checkout import TestCheckout
+from stylestudio.db import get_engine
 from stylestudio.settings import get_settings
 
 
@@ -26,7 +31,50 @@ def get_generation_engine() -> GenerationEngine:
     )
 
 
+@lru_cache
+def get_checkout_provider() -> CheckoutProvider | None:
+    """The configured checkout, or None when payments are not configured (production
+    without Stripe keys: the test checkout takes no money, so it is never offered there)."""
+    settings = get_settings()
+    if settings.payment_provider == "stripe":
+        return StripeCheckout(api_key=settings.stripe_secret_key, api_base=settings.stripe_api_base)
+    if settings.payment_provider == "test":
+        return get_test_checkout()
+    return None
+
+
+@lru_cache
+def get_test_checkout() -> TestCheckout | None:
+    settings = get_settings()
+    if settings.payment_provider != "test":
+        return None
+    return TestCheckout(
+        db=get_engine(),
+        public_url=settings.public_url,
+        webhook_url=f"{settings.api_url.rstrip('/')}/api/webhooks/stripe",
+        secret=offline_checkout_secret(),
+    )
+
+
+def webhook_secrets() -> tuple[str, ...]:
+    """The secrets that may sign a delivery to /api/webhooks/stripe."""
+    settings = get_settings()
+    if settings.payment_provider == "stripe":
+        return settings.stripe_webhook_secrets
+    if settings.payment_provider == "test":
+        return (offline_checkout_secret(),)
+    return ()
+
+
+def offline_checkout_secret() -> str:
+    """The test checkout's own signing secret, derived from the secret key (never Stripe's)."""
+    key = get_settings().secret_key.encode()
+    return "whsec_test_" + hmac.new(key, b"stylestudio test checkout", hashlib.sha256).hexdigest()
+
+
 def reset() -> None:
     """Forget cached adapters (tests that change settings call this)."""
     get_storage.cache_clear()
     get_generation_engine.cache_clear()
+    get_checkout_provider.cache_clear()
+    get_test_checkout.cache_clear()

@@ -32,8 +32,11 @@ class Settings(BaseSettings):
     public_url: str = Field("http://localhost:3000", alias="STYLESTUDIO_PUBLIC_URL")
     api_url: str = Field("http://localhost:8000", alias="STYLESTUDIO_API_URL")
     session_days: int = Field(30, alias="STYLESTUDIO_SESSION_DAYS")
+    payments: Literal["auto", "stripe", "test"] = Field("auto", alias="STYLESTUDIO_PAYMENTS")
     stripe_secret_key: str = Field("", alias="STRIPE_SECRET_KEY")
+    # Comma-separated: during a rotation both the old and the new secret verify.
     stripe_webhook_secret: str = Field("", alias="STRIPE_WEBHOOK_SECRET")
+    stripe_api_base: str = Field("https://api.stripe.com", alias="STRIPE_API_BASE")
     replicate_api_token: str = Field("", alias="REPLICATE_API_TOKEN")
 
     @model_validator(mode="after")
@@ -45,6 +48,10 @@ class Settings(BaseSettings):
             )
         if self.environment == "production" and len(self.secret_key) < 32:
             raise ValueError("STYLESTUDIO_SECRET_KEY must be at least 32 characters in production")
+        if self.payments == "test" and self.environment == "production":
+            raise ValueError("STYLESTUDIO_PAYMENTS=test takes no money: refused in production")
+        if self.payments == "stripe" and not self.stripe_secret_key:
+            raise ValueError("STYLESTUDIO_PAYMENTS=stripe needs STRIPE_SECRET_KEY")
         if self.generation_engine == "replicate" and not self.replicate_api_token:
             raise ValueError("STYLESTUDIO_GENERATION_ENGINE=replicate needs REPLICATE_API_TOKEN")
         return self
@@ -59,6 +66,18 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def payment_provider(self) -> Literal["stripe", "test", "none"]:
+        """Which checkout runs: Stripe when configured, the offline test checkout otherwise
+        — except in production, where a checkout that takes no money is never offered."""
+        if self.payments == "stripe" or (self.payments == "auto" and self.stripe_secret_key):
+            return "stripe"
+        return "none" if self.environment == "production" else "test"
+
+    @property
+    def stripe_webhook_secrets(self) -> tuple[str, ...]:
+        return tuple(s.strip() for s in self.stripe_webhook_secret.split(",") if s.strip())
 
     @property
     def admin_email_set(self) -> frozenset[str]:

@@ -5,23 +5,29 @@ from __future__ import annotations
 import reflex as rx
 
 from stylestudio.api.routes import build_api
+from stylestudio.api.upload_guard import upload_guard
 from stylestudio.pages.admin import admin_page
 from stylestudio.pages.auth import login_page, signup_page
+from stylestudio.pages.credits import credits_page
 from stylestudio.pages.home import home_page
-from stylestudio.pages.library import credits_page, explore_page, gallery_page
+from stylestudio.pages.library import explore_page, gallery_page
 from stylestudio.pages.studio import studio_page
+from stylestudio.pages.test_checkout import test_checkout_page
 from stylestudio.settings import get_settings
 from stylestudio.state.auth import AuthState
-from stylestudio.state.pages import AdminState, CreditsState, ExploreState, GalleryState
+from stylestudio.state.credits import CreditsState
+from stylestudio.state.pages import AdminState, ExploreState, GalleryState
 from stylestudio.state.session import SessionState
 from stylestudio.state.studio import StudioState
+from stylestudio.state.test_checkout import TestCheckoutState
 from stylestudio.worker import run_in_app
 
 STYLESHEET = "/styles.css"
 
 app = rx.App(
     stylesheets=[STYLESHEET],
-    api_transformer=build_api(),
+    # In order: our routes beside Reflex's, then the guard in front of its /_upload.
+    api_transformer=[build_api(), upload_guard],
 )
 
 app.add_page(home_page, route="/", title="Style Studio", on_load=SessionState.load_public)
@@ -58,6 +64,15 @@ app.add_page(
 app.add_page(
     admin_page, route="/admin", title="Admin · Style Studio", on_load=AdminState.open_admin
 )
+
+if get_settings().payment_provider == "test":
+    # Never served when the test checkout is off (production without Stripe keys).
+    app.add_page(
+        test_checkout_page,
+        route="/checkout/test/[session_id]",
+        title="Test checkout · Style Studio",
+        on_load=TestCheckoutState.open_test_checkout,
+    )
 
 if get_settings().run_worker_in_app:
     app.register_lifespan_task(run_in_app)

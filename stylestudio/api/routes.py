@@ -1,21 +1,30 @@
-"""HTTP routes next to Reflex's own: health and media (webhooks and OAuth come later)."""
+"""HTTP routes next to Reflex's own: health, media and payment webhooks."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from stylestudio.adapters.payments import (
+    InvalidWebhookSignature,
+    PaymentProviderError,
+    verify_stripe_event,
+)
 from stylestudio.adapters.storage import LocalStorage, StorageError
 from stylestudio.db import get_engine
-from stylestudio.runtime import get_storage
+from stylestudio.runtime import get_checkout_provider, get_storage, webhook_secrets
+from stylestudio.services import checkout
+from stylestudio.services.errors import DomainError
 from stylestudio.services.health import database_status
 from stylestudio.services.media import EXTENSIONS
 
 _CONTENT_TYPES = {ext: ctype for ctype, ext in EXTENSIONS.items()}
+log = logging.getLogger(__name__)
 
 
 async def health(_request: Request) -> JSONResponse:
@@ -49,10 +58,53 @@ async def media(request: Request) -> Response:
     )
 
 
+# Stripe's events are a few KB; anything far larger is not one of them.
+MAX_WEBHOOK_BYTES = 256 * 1024
+
+
+async def stripe_webhook(request: Request) -> Response:
+    """Stripe's events: verified before anything else; a bad signature stores nothing."""
+    provider = get_checkout_provider()
+    secrets = webhook_secrets()
+    if provider is None or not secrets:
+        return JSONResponse({"error": "payments are not configured"}, status_code=404)
+    payload = await _read_capped(request, MAX_WEBHOOK_BYTES)
+    if payload is None:
+        return JSONResponse({"error": "payload too large"}, status_code=413)
+    try:
+        event = verify_stripe_event(
+            payload, request.headers.get("stripe-signature"), secrets, tolerance=300
+        )
+    except InvalidWebhookSignature:
+        return JSONResponse({"error": "invalid signature"}, status_code=400)
+    try:
+        result = await asyncio.to_thread(
+            checkout.handle_stripe_event, db=get_engine(), provider=provider, event=event
+        )
+    except PaymentProviderError as exc:
+        # Stripe redelivers on any non-2xx: nothing was recorded, so the retry is safe.
+        log.warning("stripe event %s not applied yet: %s", event.get("id"), exc.message)
+        return JSONResponse({"error": "try again"}, status_code=503)
+    except DomainError as exc:
+        log.error("stripe event %s refused: %s", event.get("id"), exc.message)
+        return JSONResponse({"received": True, "result": "refused"})
+    return JSONResponse({"received": True, "result": result})
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | None:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 def build_api() -> Starlette:
     return Starlette(
         routes=[
             Route("/api/health", health, methods=["GET"]),
+            Route("/api/webhooks/stripe", stripe_webhook, methods=["POST"]),
             Route("/api/media/{key:path}", media, methods=["GET"]),
         ]
     )

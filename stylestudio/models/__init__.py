@@ -1,7 +1,7 @@
 """SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
 
 from stylestudio.models.activity import AuditLogEntry, UsageDaily, UsageEvent
-from stylestudio.models.base import utcnow
+from stylestudio.models.base import utc_iso, utcnow
 from stylestudio.models.billing import (
     BillingSettings,
     CheckoutSession,
@@ -62,5 +62,6 @@ __all__ = [
     "User",
     "UserRole",
     "UserSession",
+    "utc_iso",
     "utcnow",
 ]

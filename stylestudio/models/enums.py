@@ -68,13 +68,16 @@ class LedgerKind(StrEnum):
 
 class PurchaseStatus(StrEnum):
     PENDING = "pending"
+    PROCESSING = "processing"  # paid by a method that settles later (bank debit, ...)
     COMPLETED = "completed"
     FAILED = "failed"
+    EXPIRED = "expired"  # the checkout was abandoned or cancelled
     REFUNDED = "refunded"
 
 
 class CheckoutStatus(StrEnum):
     PENDING = "pending"
+    PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
     EXPIRED = "expired"

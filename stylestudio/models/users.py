@@ -28,6 +28,9 @@ class User(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=255)
     role: UserRole = enum_field(UserRole, UserRole.USER)
     is_disabled: bool = Field(default=False)
+    # Set by a payment dispute; an admin reviews the account ('0' is false on both databases).
+    flagged_for_review: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    flag_reason: str | None = Field(default=None, max_length=500)
 
     credits: int = Field(default=0)
     total_credits_purchased: int = Field(default=0)

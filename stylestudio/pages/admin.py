@@ -1,4 +1,4 @@
-"""/admin: usage at a glance, moderation queue, billing settings."""
+"""/admin: usage at a glance, billing (packs, settings, purchases, audit log), moderation."""
 
 from __future__ import annotations
 
@@ -8,18 +8,293 @@ from typing import Any, cast
 import reflex as rx
 from reflex.vars import ArrayVar, ObjectVar
 
-from stylestudio.components.layout import card, empty_state, page_header, page_shell, stat_card
+from stylestudio.components.layout import (
+    ACCENT,
+    card,
+    empty_state,
+    page_header,
+    page_shell,
+    stat_card,
+)
+from stylestudio.components.local_time import local_time
+from stylestudio.services.billing_admin import AuditRow, EditablePack, PurchaseRow
 from stylestudio.state.pages import AdminState
+
+PURCHASE_STATUS_COLORS = {
+    "completed": "green",
+    "processing": "blue",
+    "pending": "amber",
+    "failed": "red",
+    "expired": "gray",
+    "refunded": "orange",
+}
+# Name, credits, price, on sale, save: the pack header and every pack's form share it.
+PACK_COLUMNS = "minmax(140px, 2fr) minmax(90px, 1fr) minmax(100px, 1fr) 90px 80px"
 
 
 def _table(
     headers: tuple[str, ...],
-    rows: ArrayVar[list[dict[str, Any]]],
-    cells: Callable[[ObjectVar[dict[str, Any]]], list[rx.Component]],
+    rows: ArrayVar[Any],
+    cells: Callable[[Any], list[rx.Component]],
+    **props: Any,
 ) -> rx.Component:
     return rx.table.root(
         rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
         rx.table.body(rx.foreach(rows, lambda r: rx.table.row(*cells(r)))),
+        width="100%",
+        **props,
+    )
+
+
+def _message(text: rx.Var[str], failed: rx.Var[bool], id: str) -> rx.Component:
+    return rx.cond(
+        text != "",
+        rx.callout(
+            text,
+            icon=rx.cond(failed, "triangle-alert", "circle-check"),
+            color_scheme=rx.cond(failed, "red", "green"),
+            size="1",
+            id=id,
+            width="100%",
+        ),
+    )
+
+
+def _pack_form(pack: ObjectVar[EditablePack]) -> rx.Component:
+    return rx.form(
+        rx.el.input(type="hidden", name="code", value=pack.code),
+        rx.grid(
+            rx.input(
+                name="display_name",
+                default_value=pack.name,
+                max_length=100,
+                required=True,
+                aria_label="Pack name",
+            ),
+            rx.input(
+                name="credits",
+                default_value=pack.credits.to_string(),
+                type="number",
+                min=1,
+                max=100_000,
+                step=1,
+                required=True,
+                aria_label="Credits",
+            ),
+            rx.input(
+                rx.input.slot("$"),
+                name="price",
+                default_value=pack.price,
+                input_mode="decimal",
+                required=True,
+                aria_label="Price in dollars",
+            ),
+            rx.checkbox("On sale", name="is_active", default_checked=pack.is_active),
+            rx.button("Save", type="submit", size="2", variant="soft", color_scheme=ACCENT),
+            columns=PACK_COLUMNS,
+            spacing="3",
+            align="center",
+        ),
+        on_submit=AdminState.save_pack,
+        reset_on_submit=False,
+        # A new key after every load: the inputs start again from what was saved.
+        key=AdminState.revision.to_string() + "-" + pack.code,
+        class_name="pack-form",
+        data_pack=pack.code,
+    )
+
+
+def _billing_card() -> rx.Component:
+    return card(
+        rx.vstack(
+            rx.heading("Billing", size="4"),
+            _message(AdminState.billing_message, AdminState.billing_failed, "billing-message"),
+            rx.grid(
+                *[
+                    rx.text(h, size="1", weight="medium", color=rx.color("gray", 11))
+                    for h in ("Pack", "Credits", "Price", "", "")
+                ],
+                columns=PACK_COLUMNS,
+                spacing="3",
+                width="100%",
+            ),
+            rx.foreach(AdminState.pack_forms, _pack_form),
+            rx.separator(size="4", margin_y="8px"),
+            rx.form(
+                rx.hstack(
+                    rx.text("Free-trial credits", size="2"),
+                    rx.input(
+                        name="free_trial_credits",
+                        default_value=AdminState.free_trial_credits.to_string(),
+                        type="number",
+                        min=0,
+                        max=1000,
+                        step=1,
+                        required=True,
+                        aria_label="Free-trial credits",
+                        width="100px",
+                    ),
+                    rx.checkbox(
+                        "Refund credits when a generation fails",
+                        name="refund_on_failure",
+                        default_checked=AdminState.refund_on_failure,
+                    ),
+                    rx.spacer(),
+                    rx.button("Save settings", type="submit", color_scheme=ACCENT),
+                    spacing="3",
+                    align="center",
+                    wrap="wrap",
+                    width="100%",
+                ),
+                on_submit=AdminState.save_billing,
+                reset_on_submit=False,
+                key=AdminState.revision.to_string(),
+                id="billing-settings-form",
+            ),
+            spacing="3",
+            width="100%",
+            align="start",
+        ),
+        id="billing",
+        width="100%",
+    )
+
+
+def _provider_id(value: rx.Var[str]) -> rx.Component:
+    # Stripe's ids run to ~70 characters: cut to the column, whole on hover.
+    return rx.code(
+        value,
+        size="1",
+        title=value,
+        display="block",
+        max_width="160px",
+        overflow="hidden",
+        text_overflow="ellipsis",
+        white_space="nowrap",
+    )
+
+
+def _ids(row: ObjectVar[PurchaseRow]) -> rx.Component:
+    return rx.vstack(
+        rx.cond(row.provider_session_id != "", _provider_id(row.provider_session_id), rx.text("—")),
+        rx.cond(row.payment_intent != "", _provider_id(row.payment_intent)),
+        spacing="1",
+        align="start",
+    )
+
+
+def _purchase_cells(row: ObjectVar[PurchaseRow]) -> list[rx.Component]:
+    return [
+        rx.table.cell(local_time(row.created_at), white_space="nowrap"),
+        rx.table.cell(row.user_email),
+        rx.table.cell(rx.text(row.pack_name), rx.text(row.credits, " credits", size="1")),
+        rx.table.cell(
+            rx.text(row.amount),
+            rx.cond(row.refunded != "", rx.text("refunded ", row.refunded, size="1")),
+        ),
+        rx.table.cell(
+            rx.badge(
+                row.status,
+                color_scheme=rx.match(row.status, *PURCHASE_STATUS_COLORS.items(), "gray"),
+                variant="soft",
+                radius="full",
+                class_name="purchase-status",
+            )
+        ),
+        rx.table.cell(_ids(row)),
+        rx.table.cell(row.clawed_back_credits),
+        rx.table.cell(
+            rx.text(
+                row.uncollected_credits,
+                color=rx.cond(row.uncollected_credits > 0, rx.color("red", 11), "inherit"),
+                weight=rx.cond(row.uncollected_credits > 0, "bold", "regular"),
+            )
+        ),
+        rx.table.cell(
+            rx.button(
+                "Check with provider",
+                size="1",
+                variant="soft",
+                on_click=AdminState.check_purchase(row.id),
+                disabled=row.provider_session_id == "",
+                loading=AdminState.checking_purchase == row.id,
+                white_space="nowrap",
+            )
+        ),
+    ]
+
+
+def _purchases_card() -> rx.Component:
+    return card(
+        rx.vstack(
+            rx.heading("Purchases", size="4"),
+            _message(AdminState.purchase_message, AdminState.purchase_failed, "purchase-message"),
+            rx.cond(
+                AdminState.purchases.length() > 0,
+                rx.box(
+                    _table(
+                        (
+                            "When",
+                            "User",
+                            "Pack",
+                            "Amount",
+                            "Status",
+                            "Provider ids",
+                            "Clawed back",
+                            "Uncollected",
+                            "",
+                        ),
+                        AdminState.purchases,
+                        _purchase_cells,
+                        size="1",
+                    ),
+                    overflow_x="auto",
+                    width="100%",
+                ),
+                rx.text("No purchases yet.", color=rx.color("gray", 11)),
+            ),
+            spacing="3",
+            width="100%",
+            align="start",
+        ),
+        id="purchases",
+        width="100%",
+    )
+
+
+def _audit_cells(row: ObjectVar[AuditRow]) -> list[rx.Component]:
+    return [
+        rx.table.cell(local_time(row.created_at)),
+        rx.table.cell(row.actor),
+        rx.table.cell(row.what),
+        rx.table.cell(
+            rx.vstack(
+                rx.foreach(row.changes, lambda change: rx.text(change, size="2")),
+                spacing="1",
+                align="start",
+            )
+        ),
+    ]
+
+
+def _audit_card() -> rx.Component:
+    return card(
+        rx.vstack(
+            rx.heading("Audit log", size="4"),
+            rx.cond(
+                AdminState.audit_log.length() > 0,
+                _table(
+                    ("When", "Who", "What", "Before → after"),
+                    AdminState.audit_log,
+                    _audit_cells,
+                ),
+                rx.text("No changes recorded yet.", color=rx.color("gray", 11)),
+            ),
+            spacing="3",
+            width="100%",
+            align="start",
+        ),
+        id="audit-log",
         width="100%",
     )
 
@@ -32,11 +307,15 @@ def _dashboard() -> rx.Component:
             stat_card("Users", stats["users"], "users"),
             stat_card("Generations", stats["generations"], "image"),
             stat_card("Credits spent", stats["credits_spent"], "coins"),
-            stat_card("Revenue", stats["revenue"], "banknote"),
-            columns=rx.breakpoints(initial="2", md="4"),
+            stat_card("Credits refunded", stats["credits_refunded"], "undo-2"),
+            # Completed purchases minus what was refunded of them.
+            stat_card("Revenue", AdminState.revenue, "banknote"),
+            columns=rx.breakpoints(initial="2", md="5"),
             spacing="4",
             width="100%",
         ),
+        _billing_card(),
+        _purchases_card(),
         rx.grid(
             card(
                 rx.heading("Generations by status", size="4", margin_bottom="8px"),
@@ -46,34 +325,8 @@ def _dashboard() -> rx.Component:
                     lambda r: [rx.table.cell(r["status"]), rx.table.cell(r["count"])],
                 ),
             ),
-            card(
-                rx.heading("Billing settings", size="4", margin_bottom="8px"),
-                rx.data_list.root(
-                    rx.data_list.item(
-                        rx.data_list.label("Free trial credits"),
-                        rx.data_list.value(stats["free_trial_credits"]),
-                    ),
-                    rx.data_list.item(
-                        rx.data_list.label("Refund on failure"),
-                        rx.data_list.value(stats["refund_on_failure"]),
-                    ),
-                    rx.data_list.item(
-                        rx.data_list.label("Credits refunded"),
-                        rx.data_list.value(stats["credits_refunded"]),
-                    ),
-                ),
-                rx.heading("Packs", size="3", margin_top="16px", margin_bottom="8px"),
-                _table(
-                    ("Pack", "Credits", "Price"),
-                    AdminState.packs,
-                    lambda r: [
-                        rx.table.cell(r["name"]),
-                        rx.table.cell(r["credits"]),
-                        rx.table.cell(r["price"]),
-                    ],
-                ),
-            ),
-            columns=rx.breakpoints(initial="1", md="2"),
+            _audit_card(),
+            columns=rx.breakpoints(initial="1", md="1fr 2fr"),
             spacing="4",
             width="100%",
         ),
@@ -91,7 +344,7 @@ def _dashboard() -> rx.Component:
                             )
                         ),
                         rx.table.cell(r["owner"]),
-                        rx.table.cell(r["requested_at"]),
+                        rx.table.cell(local_time(r["requested_at"], with_time=False)),
                     ],
                 )
             ),
@@ -99,6 +352,26 @@ def _dashboard() -> rx.Component:
                 "shield-check",
                 "Nothing to review",
                 "Feature requests from users will wait here for approval.",
+            ),
+        ),
+        rx.cond(
+            AdminState.flagged_users.length() > 0,
+            rx.vstack(
+                rx.heading("Flagged for review", size="5", margin_top="8px"),
+                card(
+                    _table(
+                        ("Email", "Why", "Credits"),
+                        AdminState.flagged_users,
+                        lambda r: [
+                            rx.table.cell(r["email"]),
+                            rx.table.cell(rx.badge(r["reason"], color_scheme="red")),
+                            rx.table.cell(r["credits"]),
+                        ],
+                    ),
+                    id="flagged-users",
+                ),
+                spacing="3",
+                width="100%",
             ),
         ),
         rx.heading("Newest users", size="5", margin_top="8px"),
@@ -110,13 +383,28 @@ def _dashboard() -> rx.Component:
                     rx.table.cell(r["email"]),
                     rx.table.cell(r["role"]),
                     rx.table.cell(r["credits"]),
-                    rx.table.cell(r["joined"]),
+                    rx.table.cell(local_time(r["joined"], with_time=False)),
                 ],
             )
         ),
         spacing="4",
         width="100%",
         align="start",
+    )
+
+
+def _loading() -> rx.Component:
+    return rx.vstack(
+        rx.grid(
+            *[rx.skeleton(height="76px", width="100%") for _ in range(5)],
+            columns=rx.breakpoints(initial="2", md="5"),
+            spacing="4",
+            width="100%",
+        ),
+        rx.skeleton(height="240px", width="100%"),
+        rx.skeleton(height="240px", width="100%"),
+        spacing="4",
+        width="100%",
     )
 
 
@@ -130,6 +418,6 @@ def admin_page() -> rx.Component:
                 "Administrators only",
                 "Your account does not have access to the admin area.",
             ),
-            _dashboard(),
+            rx.cond(AdminState.loaded, _dashboard(), _loading()),
         ),
     )

@@ -16,6 +16,7 @@ from stylestudio.models import (
     Purchase,
     PurchaseStatus,
     User,
+    utc_iso,
 )
 from stylestudio.services.billing import format_money, get_billing_settings, list_active_packs
 from stylestudio.services.media import media_url
@@ -34,6 +35,7 @@ class AdminOverview:
     packs: list[dict[str, object]] = field(default_factory=list)
     moderation_queue: list[dict[str, object]] = field(default_factory=list)
     recent_users: list[dict[str, object]] = field(default_factory=list)
+    flagged_users: list[dict[str, object]] = field(default_factory=list)
 
 
 def overview(session: Session, *, base_url: str) -> AdminOverview:
@@ -67,6 +69,9 @@ def overview(session: Session, *, base_url: str) -> AdminOverview:
         .limit(50)
     ).all()
     recent = session.exec(select(User).order_by(col(User.id).desc()).limit(10)).all()
+    flagged = session.exec(
+        select(User).where(col(User.flagged_for_review)).order_by(col(User.id).desc()).limit(50)
+    ).all()
     return AdminOverview(
         users=session.exec(select(func.count()).select_from(User)).one(),
         generations=sum(by_status.values()),
@@ -82,9 +87,7 @@ def overview(session: Session, *, base_url: str) -> AdminOverview:
                 "id": image.id,
                 "owner": email,
                 "thumb_url": media_url(image.thumbnail_key or image.storage_key, base_url=base_url),
-                "requested_at": image.feature_requested_at.strftime("%d %b %Y")
-                if image.feature_requested_at
-                else "",
+                "requested_at": utc_iso(image.feature_requested_at),
             }
             for image, email in queue
         ],
@@ -93,8 +96,12 @@ def overview(session: Session, *, base_url: str) -> AdminOverview:
                 "email": u.email,
                 "credits": u.credits,
                 "role": str(u.role),
-                "joined": u.created_at.strftime("%d %b %Y"),
+                "joined": utc_iso(u.created_at),
             }
             for u in recent
+        ],
+        flagged_users=[
+            {"email": u.email, "credits": u.credits, "reason": u.flag_reason or "Flagged"}
+            for u in flagged
         ],
     )

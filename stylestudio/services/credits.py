@@ -1,4 +1,4 @@
-"""The credit ledger: grant, spend and refund, each atomic and idempotent.
+"""The credit ledger: grant, spend, refund and clawback, each atomic and idempotent.
 
 Every change is one conditional UPDATE of the balance plus one ledger row carrying a unique
 idempotency key, inside a SAVEPOINT: a replayed key (even a concurrent one, which loses on the
@@ -7,13 +7,14 @@ unique index) rolls its savepoint back and changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from stylestudio.models import CreditLedgerEntry, LedgerKind, User
+from stylestudio.models import CreditLedgerEntry, LedgerKind, User, utc_iso
 from stylestudio.services.errors import InsufficientCreditsError, NotFoundError, ValidationError
 
 
@@ -119,6 +120,86 @@ def refund(
     )
 
 
+@dataclass(frozen=True)
+class ClawbackResult:
+    """What one clawback call did: a replayed key takes nothing (applied False, taken 0)."""
+
+    applied: bool
+    taken: int  # credits removed from the balance by this call
+    shortfall: int  # credits asked for that the balance no longer held
+    balance: int
+    entry_id: int
+
+
+def clawback(
+    session: Session,
+    *,
+    user_id: int,
+    amount: int,
+    idempotency_key: str,
+    purchase_id: int | None = None,
+    description: str = "",
+) -> ClawbackResult:
+    """Take back up to `amount` credits of a refunded or disputed purchase, once per key.
+
+    Unlike a spend, a clawback cannot be refused: the money has already gone back. It takes
+    what the balance holds and never more (the balance stays >= 0), and reports the rest as
+    a shortfall for the caller to record. The ledger row is written even when nothing could
+    be taken (amount 0), so the key is remembered and a replay takes nothing.
+
+    RETURNING only yields the new balance (SQLite; PostgreSQL before 18), and `taken` needs
+    the old one, so the balance is read under the row lock (FOR UPDATE on PostgreSQL, the
+    write lock a `session_scope` transaction holds from BEGIN IMMEDIATE on SQLite) and the
+    UPDATE is conditional on it still being that value.
+    """
+    if amount < 0:
+        raise ValidationError("A clawback cannot add credits.")
+
+    def change() -> CreditLedgerEntry:
+        held = session.execute(
+            select(User.credits).where(col(User.id) == user_id).with_for_update()
+        ).scalar_one_or_none()
+        if held is None:
+            raise NotFoundError("User not found.")
+        taken = min(held, amount)
+        new_balance = session.execute(
+            sa.update(User)
+            .where(col(User.id) == user_id, col(User.credits) == held)
+            .values(credits=User.credits - taken)
+            .returning(col(User.credits))
+        ).scalar_one_or_none()
+        if new_balance is None:  # impossible while the lock is held: refuse, never guess
+            raise RuntimeError("The balance changed while it was locked.")
+        return CreditLedgerEntry(
+            user_id=user_id,
+            kind=LedgerKind.CLAWBACK,
+            amount=-taken,
+            balance_after=new_balance,
+            idempotency_key=idempotency_key,
+            purchase_id=purchase_id,
+            description=description,
+        )
+
+    applied, entry = _once(session, idempotency_key=idempotency_key, change=change)
+    if not applied:
+        return _replayed_clawback(session, entry, user_id)
+    assert entry.id is not None
+    return ClawbackResult(
+        applied=True,
+        taken=-entry.amount,
+        shortfall=amount + entry.amount,
+        balance=entry.balance_after,
+        entry_id=entry.id,
+    )
+
+
+def _replayed_clawback(session: Session, entry: CreditLedgerEntry, user_id: int) -> ClawbackResult:
+    replay = _replayed(session, entry, user_id)
+    return ClawbackResult(
+        applied=False, taken=0, shortfall=0, balance=replay.balance, entry_id=replay.entry_id
+    )
+
+
 def balance(session: Session, *, user_id: int) -> int:
     value = session.exec(select(User.credits).where(User.id == user_id)).first()
     if value is None:
@@ -155,29 +236,44 @@ def _apply(
     generation_id: int | None = None,
     purchase_id: int | None = None,
 ) -> LedgerResult:
-    if not idempotency_key:
-        raise ValidationError("Every ledger write needs an idempotency key.")
-    if (entry := _existing(session, idempotency_key)) is not None:
-        return _replayed(session, entry, user_id)
-
     stmt = sa.update(User).where(col(User.id) == user_id).values(values)
     if condition is not None:
         stmt = stmt.where(condition)
+
+    def change() -> CreditLedgerEntry:
+        new_balance = session.execute(stmt.returning(col(User.credits))).scalar_one_or_none()
+        if new_balance is None:
+            raise _missing_or_insufficient(session, user_id=user_id, amount=-amount)
+        return CreditLedgerEntry(
+            user_id=user_id,
+            kind=kind,
+            amount=amount,
+            balance_after=new_balance,
+            idempotency_key=idempotency_key,
+            generation_id=generation_id,
+            purchase_id=purchase_id,
+            description=description,
+        )
+
+    applied, entry = _once(session, idempotency_key=idempotency_key, change=change)
+    if not applied:
+        return _replayed(session, entry, user_id)
+    assert entry.id is not None
+    return LedgerResult(applied=True, balance=entry.balance_after, entry_id=entry.id)
+
+
+def _once(
+    session: Session, *, idempotency_key: str, change: Callable[[], CreditLedgerEntry]
+) -> tuple[bool, CreditLedgerEntry]:
+    """Run `change` (a balance update that returns its ledger row) in a savepoint, once per
+    key: (True, the new row), or (False, the row an earlier or concurrent call wrote)."""
+    if not idempotency_key:
+        raise ValidationError("Every ledger write needs an idempotency key.")
+    if (entry := _existing(session, idempotency_key)) is not None:
+        return False, entry
     try:
         with session.begin_nested():
-            new_balance = session.execute(stmt.returning(col(User.credits))).scalar_one_or_none()
-            if new_balance is None:
-                raise _missing_or_insufficient(session, user_id=user_id, amount=-amount)
-            entry = CreditLedgerEntry(
-                user_id=user_id,
-                kind=kind,
-                amount=amount,
-                balance_after=new_balance,
-                idempotency_key=idempotency_key,
-                generation_id=generation_id,
-                purchase_id=purchase_id,
-                description=description,
-            )
+            entry = change()
             session.add(entry)
             session.flush()
     except IntegrityError:
@@ -185,9 +281,8 @@ def _apply(
         winner = _existing(session, idempotency_key)
         if winner is None:
             raise
-        return _replayed(session, winner, user_id)
-    assert entry.id is not None
-    return LedgerResult(applied=True, balance=new_balance, entry_id=entry.id)
+        return False, winner
+    return True, entry
 
 
 def _replayed(session: Session, entry: CreditLedgerEntry, user_id: int) -> LedgerResult:
@@ -223,7 +318,7 @@ def ledger_history(session: Session, *, user_id: int, limit: int = 20) -> list[L
     ).all()
     return [
         LedgerLine(
-            when=r.created_at.strftime("%d %b %Y, %H:%M"),
+            when=utc_iso(r.created_at),
             kind=str(r.kind).capitalize(),
             amount=f"{r.amount:+d}",
             balance_after=r.balance_after,

@@ -1,0 +1,122 @@
+"""/credits: balance, packs and the account's credit activity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+from reflex.vars import ObjectVar
+
+from stylestudio.components.layout import ACCENT, card, page_header, page_shell
+from stylestudio.components.local_time import local_time
+from stylestudio.state.credits import CreditsState
+from stylestudio.state.session import SessionState
+
+
+def _pack_card(pack: ObjectVar[dict[str, Any]]) -> rx.Component:
+    return card(
+        rx.vstack(
+            rx.text(pack["name"], weight="bold", size="4"),
+            rx.hstack(
+                rx.text(pack["credits"].to_string(), size="8", weight="bold"),
+                rx.text("credits", color=rx.color("gray", 11)),
+                align="baseline",
+            ),
+            rx.text(pack["price"], size="5", weight="medium"),
+            rx.text(pack["per_credit"], " per credit", size="1", color=rx.color("gray", 10)),
+            rx.button(
+                rx.cond(CreditsState.buying == pack["code"], rx.spinner(size="2")),
+                "Buy",
+                width="100%",
+                color_scheme=ACCENT,
+                disabled=CreditsState.buying != "",
+                on_click=CreditsState.buy(pack["code"]),
+                class_name="buy-pack",
+                data_pack=pack["code"],
+            ),
+            spacing="2",
+            align="start",
+            width="100%",
+        ),
+    )
+
+
+def credits_page() -> rx.Component:
+    return page_shell(
+        page_header("Credits", "Every generation costs credits; packs top you up."),
+        rx.grid(
+            card(
+                rx.vstack(
+                    rx.text("Balance", size="2", color=rx.color("gray", 11)),
+                    rx.text(
+                        SessionState.credits_label,
+                        size="8",
+                        weight="bold",
+                        id="credits-page-balance",
+                    ),
+                    rx.text(
+                        "Draft 1:1 costs 1 credit; high quality and wide formats cost more.",
+                        size="2",
+                        color=rx.color("gray", 10),
+                    ),
+                    spacing="1",
+                    align="start",
+                ),
+                background=f"linear-gradient(135deg, {rx.color(ACCENT, 2)}, white)",
+            ),
+            columns="1",
+            width="100%",
+            margin_bottom="20px",
+        ),
+        rx.cond(
+            CreditsState.checkout_message != "",
+            rx.callout(
+                CreditsState.checkout_message,
+                icon="receipt",
+                color_scheme=CreditsState.checkout_tone,
+                role="status",
+                id="checkout-message",
+                width="100%",
+                margin_bottom="20px",
+            ),
+        ),
+        rx.heading("Credit packs", size="5", margin_bottom="12px"),
+        rx.grid(
+            rx.foreach(CreditsState.packs, _pack_card),
+            columns=rx.breakpoints(initial="1", sm="2", md="4"),
+            spacing="4",
+            width="100%",
+        ),
+        rx.heading("Activity", size="5", margin_top="32px", margin_bottom="12px"),
+        card(
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *[
+                            rx.table.column_header_cell(h)
+                            for h in ("When", "What", "Change", "Balance after")
+                        ]
+                    )
+                ),
+                rx.table.body(
+                    rx.foreach(
+                        CreditsState.history,
+                        lambda h: rx.table.row(
+                            rx.table.cell(local_time(h["when"])),
+                            rx.table.cell(
+                                rx.vstack(
+                                    rx.text(h["kind"], weight="medium"),
+                                    rx.text(h["description"], size="1", color=rx.color("gray", 10)),
+                                    spacing="0",
+                                )
+                            ),
+                            rx.table.cell(h["amount"]),
+                            rx.table.cell(h["balance_after"]),
+                        ),
+                    )
+                ),
+                width="100%",
+            ),
+            padding="8px",
+        ),
+    )

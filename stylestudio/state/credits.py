@@ -1,0 +1,172 @@
+"""The credits page (/credits): balance, packs, activity, and buying a pack."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import reflex as rx
+from sqlmodel import Session
+
+from stylestudio.adapters.payments import PaymentProviderError
+from stylestudio.db import get_engine
+from stylestudio.runtime import get_checkout_provider
+from stylestudio.services import accounts, billing, checkout, credits
+from stylestudio.services.errors import DomainError
+from stylestudio.settings import get_settings
+from stylestudio.state.calls import in_session
+from stylestudio.state.session import SessionState
+from stylestudio.state.test_checkout import TestCheckoutState
+
+# How long the page follows a checkout after the buyer returns (a `Pay later` payment
+# settles within seconds here; real bank debits take days and arrive by webhook).
+FOLLOW_SECONDS = 120
+FOLLOW_EVERY_SECONDS = 1.0
+NOT_CONFIGURED = "Payments are not configured on this server yet, so packs cannot be bought."
+
+# What the buyer is told for each state of their purchase, and how it looks.
+OUTCOMES = {
+    "pending": ("Confirming your payment…", "blue"),
+    "processing": ("Payment processing — credits arrive when it clears", "amber"),
+    "completed": ("{credits} credits added", "green"),
+    "failed": ("Payment declined", "red"),
+    "expired": ("Checkout cancelled", "gray"),
+    "refunded": ("This purchase was refunded", "gray"),
+}
+
+
+def _rows() -> list[dict[str, Any]]:
+    return []
+
+
+class CreditsState(SessionState):
+    packs: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    history: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    can_buy: rx.Field[bool] = rx.field(False)
+    buying: rx.Field[str] = rx.field("")  # the pack being sent to checkout
+    checkout_message: rx.Field[str] = rx.field("")
+    checkout_tone: rx.Field[str] = rx.field("gray")
+    # Backend only: the checkout this tab follows, and which follower is current.
+    _checkout_id: str = ""
+    _follower: int = 0
+
+    @rx.event
+    async def open_credits(self):
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        self.buying = ""
+        self.can_buy = get_checkout_provider() is not None
+        await self._load(user.id)
+        params = self.router.page.params
+        returned = params.get("session_id")
+        if isinstance(returned, str) and returned:
+            self._checkout_id = returned[:255]
+            self._show_outcome("pending", 0)
+            return CreditsState.follow_checkout
+        if params.get("cancelled"):
+            self._show_outcome("expired", 0)
+        else:
+            self.checkout_message = ""
+        return None
+
+    async def _load(self, user_id: int) -> None:
+        def load(session: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            packs = [p.__dict__ for p in billing.list_active_packs(session)]
+            history = [h.__dict__ for h in credits.ledger_history(session, user_id=user_id)]
+            return packs, history
+
+        self.packs, self.history = await in_session(load, write=False)
+
+    def _show_outcome(self, status: str, credits_added: int) -> None:
+        message, tone = OUTCOMES.get(status, OUTCOMES["pending"])
+        self.checkout_message = message.format(credits=credits_added)
+        self.checkout_tone = tone
+
+    @rx.event
+    async def buy(self, pack_code: str):
+        """Send the browser to checkout for one pack."""
+        if self.buying:
+            return
+        self.checkout_message = ""
+        provider = get_checkout_provider()
+        if provider is None:
+            self._show_outcome("failed", 0)
+            self.checkout_message = NOT_CONFIGURED
+            return
+        self.buying = pack_code if isinstance(pack_code, str) else ""
+        yield  # the button shows it is working before the provider answers
+        user = await self._current_user()
+        if user is None:
+            self.buying = ""
+            yield rx.redirect("/login")
+            return
+        public = get_settings().public_url.rstrip("/")
+        try:
+            url = await asyncio.to_thread(
+                checkout.start_checkout,
+                db=get_engine(),
+                provider=provider,
+                user_id=user.id,
+                pack_code=pack_code,
+                success_url=f"{public}/credits?session_id={{CHECKOUT_SESSION_ID}}",
+                cancel_url=f"{public}/credits?cancelled=1",
+            )
+        except (DomainError, PaymentProviderError) as exc:
+            self.buying = ""
+            self.checkout_message, self.checkout_tone = exc.message, "red"
+            return
+        # The offline checkout is a page of this app, reached without a page load: its
+        # previous session must not show (or be paid) while the new one loads.
+        (await self.get_state(TestCheckoutState)).forget_session()
+        yield rx.redirect(url)  # another host (Stripe) is a full page load
+
+    @rx.event(background=True)
+    async def follow_checkout(self) -> None:
+        """After the return from checkout: confirm with the provider (never the URL), then
+        follow the purchase until it settles, updating the message and the header."""
+        async with self:
+            self._follower += 1
+            follower, session_id = self._follower, self._checkout_id
+            token = self.session_token
+        provider = get_checkout_provider()
+        deadline = asyncio.get_running_loop().time() + FOLLOW_SECONDS
+        first = True
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                if first and provider is not None:
+                    # The success return is one of fulfilment's three callers.
+                    await asyncio.to_thread(
+                        checkout.fulfil_checkout,
+                        db=get_engine(),
+                        provider=provider,
+                        session_id=session_id,
+                    )
+                view = await in_session(
+                    lambda s: checkout.checkout_for_buyer(
+                        s,
+                        user_id=_user_id_for(s, token),
+                        session_id=session_id,
+                    ),
+                    write=False,
+                )
+            except (DomainError, PaymentProviderError) as exc:
+                async with self:
+                    if self._follower == follower:
+                        self.checkout_message, self.checkout_tone = exc.message, "red"
+                return
+            first = False
+            async with self:
+                if self._follower != follower:
+                    return
+                self._show_outcome(view.status, view.credits)
+                if view.status not in ("pending", "processing"):
+                    user = await self._current_user()  # the header shows the new balance
+                    if user is not None:
+                        await self._load(user.id)
+                    return
+            await asyncio.sleep(FOLLOW_EVERY_SECONDS)
+
+
+def _user_id_for(session: Session, token: str) -> int:
+    return accounts.require_user(session, token=token).id
