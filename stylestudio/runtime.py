@@ -8,9 +8,11 @@ from functools import lru_cache
 
 from stylestudio.adapters.generation_engine import GenerationEngine
 from stylestudio.adapters.payments import CheckoutProvider, StripeCheckout
+from stylestudio.adapters.replicate_engine import PredictionEngine
 from stylestudio.adapters.storage import LocalStorage, MediaStorage
 from stylestudio.adapters.test_checkout import TestCheckout
 from stylestudio.db import get_engine
+from stylestudio.services.generation_worker import Options
 from stylestudio.settings import get_settings
 
 
@@ -20,14 +22,36 @@ def get_storage() -> MediaStorage:
 
 
 @lru_cache
-def get_generation_engine() -> GenerationEngine:
-    name = get_settings().generation_engine
-    if name == "local":
-        from stylestudio.adapters.local_engine import LocalEngine
+def get_generation_engine() -> GenerationEngine | PredictionEngine:
+    settings = get_settings()
+    if settings.generation_engine == "replicate":
+        return get_prediction_engine()  # type: ignore[return-value]
+    from stylestudio.adapters.local_engine import LocalEngine
 
-        return LocalEngine()
-    raise RuntimeError(
-        f"generation engine {name!r} is not available yet; use STYLESTUDIO_GENERATION_ENGINE=local"
+    return LocalEngine()
+
+
+@lru_cache
+def get_prediction_engine() -> PredictionEngine | None:
+    """Replicate when it is the configured engine (webhooks, cancels and the sweeper need it
+    in the web process too), else None."""
+    settings = get_settings()
+    if settings.generation_engine != "replicate":
+        return None
+    from stylestudio.adapters.replicate_engine import ReplicateEngine
+
+    return ReplicateEngine(
+        api_token=settings.replicate_api_token,
+        base_url=settings.replicate_base_url,
+        model=settings.replicate_model,
+        webhook_secret=settings.replicate_webhook_secret,
+    )
+
+
+def worker_options() -> Options:
+    settings = get_settings()
+    return Options(
+        timeout_s=settings.generation_timeout_s, webhook_url=settings.replicate_webhook_url
     )
 
 
@@ -76,5 +100,6 @@ def reset() -> None:
     """Forget cached adapters (tests that change settings call this)."""
     get_storage.cache_clear()
     get_generation_engine.cache_clear()
+    get_prediction_engine.cache_clear()
     get_checkout_provider.cache_clear()
     get_test_checkout.cache_clear()

@@ -38,6 +38,17 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str = Field("", alias="STRIPE_WEBHOOK_SECRET")
     stripe_api_base: str = Field("https://api.stripe.com", alias="STRIPE_API_BASE")
     replicate_api_token: str = Field("", alias="REPLICATE_API_TOKEN")
+    # The official client reads REPLICATE_BASE_URL too; a local server can stand in.
+    replicate_base_url: str = Field("https://api.replicate.com", alias="REPLICATE_BASE_URL")
+    replicate_model: str = Field("google/nano-banana", alias="REPLICATE_MODEL")
+    # Empty: fetched once from Replicate's default-secret endpoint.
+    replicate_webhook_secret: str = Field("", alias="REPLICATE_WEBHOOK_SECRET")
+    # A publicly reachable address of this backend; set it and Replicate calls us back.
+    webhook_base_url: str = Field("", alias="STYLESTUDIO_WEBHOOK_BASE_URL")
+    generation_timeout_s: float = Field(300.0, gt=0, alias="STYLESTUDIO_GENERATION_TIMEOUT_S")
+    worker_concurrency: int = Field(8, ge=1, le=256, alias="STYLESTUDIO_WORKER_CONCURRENCY")
+    # A dead worker's jobs are taken over this long after its last heartbeat (every third).
+    worker_lease_s: int = Field(30, ge=3, le=600, alias="STYLESTUDIO_WORKER_LEASE_S")
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -74,6 +85,12 @@ class Settings(BaseSettings):
         if self.payments == "stripe" or (self.payments == "auto" and self.stripe_secret_key):
             return "stripe"
         return "none" if self.environment == "production" else "test"
+
+    @property
+    def replicate_webhook_url(self) -> str | None:
+        """Where Replicate sends completions, or None: then polling alone finds them."""
+        base = self.webhook_base_url.strip().rstrip("/")
+        return f"{base}/api/webhooks/replicate" if base else None
 
     @property
     def stripe_webhook_secrets(self) -> tuple[str, ...]:

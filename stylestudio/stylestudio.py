@@ -20,7 +20,7 @@ from stylestudio.state.pages import AdminState, ExploreState, GalleryState
 from stylestudio.state.session import SessionState
 from stylestudio.state.studio import StudioState
 from stylestudio.state.test_checkout import TestCheckoutState
-from stylestudio.worker import run_in_app
+from stylestudio.worker import run_in_app, sweep_in_app
 
 STYLESHEET = "/styles.css"
 
@@ -76,3 +76,4 @@ if get_settings().payment_provider == "test":
 
 if get_settings().run_worker_in_app:
     app.register_lifespan_task(run_in_app)
+app.register_lifespan_task(sweep_in_app)

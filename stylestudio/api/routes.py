@@ -5,23 +5,32 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from stylestudio.adapters.generation_engine import GenerationEngineError
 from stylestudio.adapters.payments import (
     InvalidWebhookSignature,
     PaymentProviderError,
     verify_stripe_event,
 )
+from stylestudio.adapters.replicate_engine import ProviderBusy
 from stylestudio.adapters.storage import LocalStorage, StorageError
 from stylestudio.db import get_engine
-from stylestudio.runtime import get_checkout_provider, get_storage, webhook_secrets
+from stylestudio.runtime import (
+    get_checkout_provider,
+    get_prediction_engine,
+    get_storage,
+    webhook_secrets,
+)
 from stylestudio.services import checkout
 from stylestudio.services.errors import DomainError
 from stylestudio.services.health import database_status
 from stylestudio.services.media import EXTENSIONS
+from stylestudio.services.prediction_events import handle_prediction_event
 
 _CONTENT_TYPES = {ext: ctype for ctype, ext in EXTENSIONS.items()}
 log = logging.getLogger(__name__)
@@ -100,11 +109,54 @@ async def _read_capped(request: Request, limit: int) -> bytes | None:
     return bytes(body)
 
 
+MAX_PREDICTION_EVENT_BYTES = 1024 * 1024
+_WEBHOOK_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
+async def replicate_webhook(request: Request) -> Response:
+    """Replicate's completions, verified by the Standard Webhooks scheme (5-minute tolerance)
+    before anything is read; each webhook-id is applied once."""
+    engine = get_prediction_engine()
+    if engine is None:
+        return JSONResponse({"error": "replicate is not the configured engine"}, status_code=404)
+    headers = {name: request.headers.get(name, "") for name in _WEBHOOK_HEADERS}
+    if not all(headers.values()):
+        return JSONResponse({"error": "missing webhook headers"}, status_code=400)
+    payload = await _read_capped(request, MAX_PREDICTION_EVENT_BYTES)
+    if payload is None:
+        return JSONResponse({"error": "payload too large"}, status_code=413)
+    try:
+        secret = await engine.webhook_secret()
+    except (ProviderBusy, GenerationEngineError) as exc:
+        log.warning("replicate webhook secret unavailable: %s", exc)
+        return JSONResponse({"error": "try again"}, status_code=503)
+    try:
+        event = Webhook(secret).verify(payload, headers)
+    except (WebhookVerificationError, ValueError):
+        return JSONResponse({"error": "invalid signature"}, status_code=401)
+    if not isinstance(event, dict):
+        return JSONResponse({"error": "not a prediction"}, status_code=400)
+    try:
+        result = await handle_prediction_event(
+            db=get_engine(),
+            storage=get_storage(),
+            engine=engine,
+            webhook_id=headers["webhook-id"],
+            payload=event,
+        )
+    except Exception:
+        # Replicate redelivers on any non-2xx, and polling finds the prediction anyway.
+        log.exception("replicate webhook %s not applied", headers["webhook-id"])
+        return JSONResponse({"error": "try again"}, status_code=503)
+    return JSONResponse({"received": True, "result": result})
+
+
 def build_api() -> Starlette:
     return Starlette(
         routes=[
             Route("/api/health", health, methods=["GET"]),
             Route("/api/webhooks/stripe", stripe_webhook, methods=["POST"]),
+            Route("/api/webhooks/replicate", replicate_webhook, methods=["POST"]),
             Route("/api/media/{key:path}", media, methods=["GET"]),
         ]
     )

@@ -54,8 +54,14 @@ def result_frame(item: ObjectVar[dict[str, Any]], height: str = "240px") -> rx.C
             ),
             rx.center(
                 rx.cond(
-                    item["status"] == "failed",
-                    rx.icon("image-off", size=28, color=rx.color("red", 9)),
+                    item["is_terminal"],
+                    rx.icon(
+                        "image-off",
+                        size=28,
+                        color=rx.cond(
+                            item["status"] == "failed", rx.color("red", 9), rx.color("gray", 9)
+                        ),
+                    ),
                     rx.spinner(size="3"),
                 ),
                 height=height,
@@ -69,7 +75,30 @@ def result_frame(item: ObjectVar[dict[str, Any]], height: str = "240px") -> rx.C
     )
 
 
-def generation_card(item: ObjectVar[dict[str, Any]]) -> rx.Component:
+def cancel_button(
+    item: ObjectVar[dict[str, Any]], on_click: Any, busy: rx.Var, size: str = "1"
+) -> rx.Component:
+    """`Cancel` on a queued or running generation (the credits come back)."""
+    return rx.cond(
+        ~item["is_terminal"].bool(),
+        rx.button(
+            rx.cond(busy, rx.spinner(size="1"), rx.icon("circle-stop", size=14)),
+            "Cancel",
+            size=size,
+            variant="soft",
+            color_scheme="gray",
+            disabled=busy,
+            on_click=on_click,
+            class_name="cancel-generation",
+        ),
+    )
+
+
+def generation_card(
+    item: ObjectVar[dict[str, Any]],
+    on_cancel: Any = None,
+    cancelling: rx.Var | None = None,
+) -> rx.Component:
     return card(
         rx.vstack(
             result_frame(item),
@@ -77,6 +106,11 @@ def generation_card(item: ObjectVar[dict[str, Any]]) -> rx.Component:
                 status_badge(item["status"], item["status_label"]),
                 rx.spacer(),
                 rx.text(local_time(item["created_at"]), size="1", color=rx.color("gray", 10)),
+                *(
+                    [cancel_button(item, on_cancel, cancelling)]
+                    if on_cancel is not None and cancelling is not None
+                    else []
+                ),
                 width="100%",
                 align="center",
             ),

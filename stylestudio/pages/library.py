@@ -21,10 +21,21 @@ def gallery_page() -> rx.Component:
             ),
         ),
         rx.cond(
+            GalleryState.message != "",
+            rx.callout(GalleryState.message, icon="info", width="100%", id="gallery-message"),
+        ),
+        rx.cond(
             GalleryState.items.length() > 0,
             rx.vstack(
                 rx.grid(
-                    rx.foreach(GalleryState.items, generation_card),
+                    rx.foreach(
+                        GalleryState.items,
+                        lambda item: generation_card(
+                            item,
+                            on_cancel=GalleryState.cancel(item["id"].to(int)),
+                            cancelling=GalleryState.cancelling == item["id"].to(int),
+                        ),
+                    ),
                     columns=GRID,
                     spacing="4",
                     width="100%",

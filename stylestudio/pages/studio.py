@@ -8,7 +8,7 @@ from typing import Any, cast
 import reflex as rx
 from reflex.vars import ObjectVar
 
-from stylestudio.components.generation import result_frame, status_badge
+from stylestudio.components.generation import cancel_button, result_frame, status_badge
 from stylestudio.components.layout import ACCENT, card, page_header, page_shell
 from stylestudio.services import media, pricing
 from stylestudio.state.studio import StudioState
@@ -248,6 +248,9 @@ def _result_panel() -> rx.Component:
                 rx.hstack(
                     rx.heading("Result", size="4"),
                     rx.spacer(),
+                    cancel_button(
+                        current, StudioState.cancel_current, StudioState.cancelling, size="2"
+                    ),
                     status_badge(current["status"], current["status_label"]),
                     width="100%",
                     align="center",

@@ -21,6 +21,7 @@ from stylestudio.models import (
 )
 from stylestudio.services import credits, jobs, pricing
 from stylestudio.services.errors import NotFoundError, ValidationError
+from stylestudio.services.generation_worker import CANCELLED, end_generation
 from stylestudio.services.media import get_owned_image, media_url
 from stylestudio.services.usage import record_usage
 
@@ -266,3 +267,33 @@ def _views(
             )
         )
     return views
+
+
+def cancel_generation(session: Session, *, user_id: int, generation_id: int) -> str | None:
+    """The owner cancels a queued or running generation: it ends cancelled and is refunded
+    once. Returns the provider's prediction id to cancel there (after this commits)."""
+    generation = session.get(Generation, generation_id)
+    if generation is None or generation.user_id != user_id:
+        raise NotFoundError("That generation does not exist.")
+    if GenerationStatus(generation.status).is_terminal or not end_generation(
+        session,
+        generation_id=generation_id,
+        error=CANCELLED,
+        status=GenerationStatus.CANCELLED,
+    ):
+        raise ValidationError("This generation has already finished.")
+    return generation.provider_prediction_id
+
+
+def get_generation_views(
+    session: Session, *, user_id: int, generation_ids: list[int], base_url: str
+) -> list[GenerationView]:
+    """Several of the user's generations at once (others' ids are silently left out)."""
+    if not generation_ids:
+        return []
+    rows = session.exec(
+        select(Generation).where(
+            Generation.user_id == user_id, col(Generation.id).in_(generation_ids[:100])
+        )
+    ).all()
+    return _views(session, list(rows), base_url=base_url)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from stylestudio.services.billing_admin import AuditRow, EditablePack, PurchaseR
 from stylestudio.services.errors import DomainError, ForbiddenError, UnauthorizedError
 from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState, media_base_url
+from stylestudio.state.studio import cancel_for_user, tab_is_connected
 
 GALLERY_PAGE_SIZE = 24
 
@@ -30,24 +32,100 @@ def _record() -> dict[str, Any]:
     return {}
 
 
+FOLLOW_SECONDS = 0.5
+FOLLOW_FOR_SECONDS = 15 * 60
+
+
 class GalleryState(SessionState):
     items: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
     has_more: rx.Field[bool] = rx.field(False)
+    cancelling: rx.Field[int] = rx.field(0)
+    message: rx.Field[str] = rx.field("")
+    _follow_id: str = ""
 
     @rx.event
     async def open_gallery(self):
         user = await self._current_user()
         if user is None:
             return rx.redirect("/login")
+        self.message = ""
         self.items = await self._page(user.id, before_id=None)
-        return None
+        return self._follow_if_open()
 
     @rx.event
-    async def load_more(self) -> None:
+    async def load_more(self):
         user = await self._current_user()
         if user is None or not self.items:
-            return
+            return None
         self.items = self.items + await self._page(user.id, before_id=int(self.items[-1]["id"]))
+        return self._follow_if_open()
+
+    @rx.event
+    async def cancel(self, generation_id: int):
+        """`Cancel` on a queued or running card."""
+        if self.cancelling or not isinstance(generation_id, int):
+            return
+        self.cancelling, self.message = generation_id, ""
+        yield
+        try:
+            user = await self._current_user()
+            if user is None:
+                yield rx.redirect("/login")
+                return
+            await cancel_for_user(user.id, generation_id)
+            await self._refresh_open(user.id)
+            await self._current_user()  # the refund shows in the header
+        except DomainError as exc:
+            self.message = exc.message
+        finally:
+            self.cancelling = 0
+
+    def _open_ids(self) -> list[int]:
+        return [int(item["id"]) for item in self.items if not item.get("is_terminal")]
+
+    def _follow_if_open(self):
+        if self._open_ids() and not self._follow_id:
+            return GalleryState.follow_open
+        return None
+
+    async def _refresh_open(self, user_id: int) -> None:
+        ids, base = self._open_ids(), media_base_url()
+        if not ids:
+            return
+        views = await in_session(
+            lambda s: generations.get_generation_views(
+                s, user_id=user_id, generation_ids=ids, base_url=base
+            ),
+            write=False,
+        )
+        fresh = {v.id: v.as_dict() for v in views}
+        self.items = [fresh.get(int(item["id"]), item) for item in self.items]
+
+    @rx.event(background=True)
+    async def follow_open(self) -> None:
+        """Keep queued and running cards live (status within a second) until they end."""
+        follow_id = uuid.uuid4().hex
+        async with self:
+            if self._follow_id:
+                return
+            self._follow_id = follow_id
+            client_token = self.router.session.client_token
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FOLLOW_FOR_SECONDS
+        try:
+            while loop.time() < deadline and tab_is_connected(client_token):
+                await asyncio.sleep(FOLLOW_SECONDS)
+                async with self:
+                    if self._follow_id != follow_id:
+                        return
+                    user = await self._current_user()
+                    if user is None or not self._open_ids():
+                        return
+                    await self._refresh_open(user.id)
+        finally:
+            async with self:
+                if self._follow_id == follow_id:
+                    self._follow_id = ""
 
     async def _page(self, user_id: int, *, before_id: int | None) -> list[dict[str, Any]]:
         base = media_base_url()

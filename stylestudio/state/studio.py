@@ -12,7 +12,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from stylestudio.models import ImageCategory
-from stylestudio.runtime import get_storage
+from stylestudio.runtime import get_prediction_engine, get_storage
 from stylestudio.services import accounts, generations, media, pricing
 from stylestudio.services.errors import DomainError, InsufficientCreditsError, ValidationError
 from stylestudio.settings import get_settings
@@ -60,6 +60,7 @@ class StudioState(SessionState):
     generate_error: rx.Field[str] = rx.field("")
     needs_credits: rx.Field[bool] = rx.field(False)
     submitting: rx.Field[bool] = rx.field(False)
+    cancelling: rx.Field[bool] = rx.field(False)
     current: rx.Field[dict[str, Any]] = rx.field(default_factory=_record)
     watching: rx.Field[bool] = rx.field(False)
 
@@ -258,7 +259,7 @@ class StudioState(SessionState):
         gone_since: float | None = None
         try:
             while generation_id and loop.time() < deadline:
-                if _tab_is_connected(client_token):
+                if tab_is_connected(client_token):
                     gone_since = None
                 elif gone_since is None:
                     gone_since = loop.time()
@@ -290,6 +291,37 @@ class StudioState(SessionState):
                     self._watch_id = ""
 
     @rx.event
+    async def cancel_current(self):
+        """`Cancel` on the queued or running generation: ends it, refunds once, and stops its
+        prediction at the provider."""
+        generation_id = int(self.current.get("id") or 0)
+        if not generation_id or self.current.get("is_terminal") or self.cancelling:
+            return
+        self.cancelling = True
+        yield
+        try:
+            user = await self._current_user()
+            if user is None:
+                yield rx.redirect("/login")
+                return
+            await cancel_for_user(user.id, generation_id)
+            view = await in_session(
+                functools.partial(
+                    _view_for_user,
+                    user_id=user.id,
+                    generation_id=generation_id,
+                    base=media_base_url(),
+                ),
+                write=False,
+            )
+            self.current = view
+            await self._current_user()  # the refund shows in the header
+        except DomainError as exc:
+            self.generate_error = exc.message
+        finally:
+            self.cancelling = False
+
+    @rx.event
     def reject_upload(self, codes: list[str]) -> None:
         """on_drop_rejected of the drop zones: the browser refused the file before sending it.
 
@@ -308,7 +340,28 @@ class StudioState(SessionState):
             self.upload_error = f"That file is over {limit} or not a JPEG, PNG or WebP image."
 
 
-def _tab_is_connected(client_token: str) -> bool:
+async def cancel_for_user(user_id: int, generation_id: int) -> None:
+    """Cancel in our database first (the one terminal transition), then at the provider."""
+    prediction_id = await in_session(
+        lambda s: generations.cancel_generation(s, user_id=user_id, generation_id=generation_id)
+    )
+    engine = get_prediction_engine()
+    if prediction_id and engine is not None:
+        try:
+            await engine.cancel(prediction_id)
+        except Exception as exc:  # cancelled here whatever the provider says
+            log.warning("could not cancel prediction %s: %r", prediction_id, exc)
+
+
+def _view_for_user(
+    session: Session, *, user_id: int, generation_id: int, base: str
+) -> dict[str, Any]:
+    return generations.get_generation_view(
+        session, user_id=user_id, generation_id=generation_id, base_url=base
+    ).as_dict()
+
+
+def tab_is_connected(client_token: str) -> bool:
     """Whether the tab behind this Reflex client token has a websocket on this process."""
     from reflex.utils.prerequisites import get_app
 
