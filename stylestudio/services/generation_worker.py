@@ -77,6 +77,7 @@ Blocking = Callable[..., Awaitable[Any]]
 class Lease:
     job_id: int
     worker_id: str
+    seconds: int = jobs.DEFAULT_LEASE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -133,13 +134,19 @@ def claim_work(
             kinds=(JobKind.GENERATE,),
             lease_seconds=lease_seconds,
         )
-        works = [w for job in claimed if (w := _prepare(session, job=job)) is not None]
+        works = [
+            w
+            for job in claimed
+            if (w := _prepare(session, job=job, lease_seconds=lease_seconds)) is not None
+        ]
     return works
 
 
-def _prepare(session: Session, *, job: Job) -> Work | None:
+def _prepare(
+    session: Session, *, job: Job, lease_seconds: int = jobs.DEFAULT_LEASE_SECONDS
+) -> Work | None:
     assert job.id is not None and job.lease_owner is not None
-    lease = Lease(job.id, job.lease_owner)
+    lease = Lease(job.id, job.lease_owner, lease_seconds)
     generation_id = int(job.payload.get("generation_id") or job.generation_id or 0)
     generation = session.get(Generation, generation_id)
     if generation is None or GenerationStatus(generation.status).is_terminal:
@@ -443,7 +450,10 @@ def record_prediction(*, db: Engine, work: Work, prediction_id: str) -> bool:
     the lease is ours and the generation still open."""
     with session_scope(db) as session:
         renewed = jobs.heartbeat_many(
-            session, worker_id=work.lease.worker_id, job_ids=[work.lease.job_id]
+            session,
+            worker_id=work.lease.worker_id,
+            job_ids=[work.lease.job_id],
+            lease_seconds=work.lease.seconds,
         )
         if not renewed:
             return False
