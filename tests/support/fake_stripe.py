@@ -206,7 +206,7 @@ class FakeStripe:
         return f"http://127.0.0.1:{self._port}"
 
     def start(self) -> FakeStripe:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(self._app, log_level="warning", lifespan="off")
