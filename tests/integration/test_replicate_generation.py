@@ -1,0 +1,511 @@
+"""Generations through Replicate's official client against a local server speaking its HTTP
+API: predictions committed before waiting, resumed never duplicated, one terminal transition
+whatever races, refunds exactly once, 429s honoured, cancels and timeouts. SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from PIL import Image as PILImage
+from sqlalchemy.engine import Engine
+from sqlmodel import func, select
+
+from stylestudio.adapters.replicate_engine import Prediction, ReplicateEngine
+from stylestudio.adapters.replicate_models import compose_prompt
+from stylestudio.adapters.storage import LocalStorage
+from stylestudio.db import session_scope
+from stylestudio.models import (
+    GenerationStatus,
+    Image,
+    ImageCategory,
+    Job,
+    LedgerKind,
+    UsageAction,
+    UsageEvent,
+    utcnow,
+)
+from stylestudio.services import credits, generations, jobs
+from stylestudio.services.generation_sweeper import sweep_overdue
+from stylestudio.services.generation_worker import (
+    TIMED_OUT,
+    Options,
+    Output,
+    claim_work,
+    end_generation,
+    fail_work,
+    run_next_generation_job,
+    settle_prediction,
+    store_and_complete,
+)
+from stylestudio.services.prediction_events import handle_prediction_event
+from stylestudio.worker import GenerationWorker
+from tests.integration.test_generation_flow import (
+    _balance,
+    _generation,
+    _ledger,
+    _product_shot,
+    _start,
+    _upload,
+    _user,
+)
+from tests.support.fake_replicate import FakeReplicate
+from tests.support.fake_replicate import fake_replicate as fake_replicate
+
+FAST = Options(timeout_s=60, poll_first_s=0.05, poll_fast_for_s=30, poll_max_s=0.2)
+
+
+@pytest.fixture
+def engine(fake_replicate: FakeReplicate) -> Iterator[ReplicateEngine]:
+    yield ReplicateEngine(
+        api_token=fake_replicate.api_token,
+        base_url=fake_replicate.base_url,
+        model="google/nano-banana",
+    )
+
+
+def _grant(db: Engine, user_id: int, amount: int) -> None:
+    with session_scope(db) as session:
+        credits.grant(session, user_id=user_id, amount=amount, idempotency_key=f"test:{amount}")
+
+
+def _make(db: Engine, storage: LocalStorage, n: int) -> tuple[int, list[int]]:
+    user_id = _user(db)
+    _grant(db, user_id, 2 * n)
+    image_id = _upload(db, storage, user_id)
+    ids = [_start(db, user_id=user_id, image_id=image_id, key=f"k{i}") for i in range(n)]
+    return user_id, ids
+
+
+def _count_images(db: Engine, generation_id: int) -> int:
+    with session_scope(db, write=False) as session:
+        return session.exec(
+            select(func.count())
+            .select_from(Image)
+            .where(Image.generation_id == generation_id, Image.category == ImageCategory.GENERATED)
+        ).one()
+
+
+def _usage(db: Engine, action: UsageAction) -> int:
+    with session_scope(db, write=False) as session:
+        return session.exec(
+            select(func.count()).select_from(UsageEvent).where(UsageEvent.action == action)
+        ).one()
+
+
+async def _run_worker_until_done(
+    worker: GenerationWorker, db: Engine, ids: list[int], timeout: float = 60
+) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if all(_generation(db, g).status in ("completed", "failed", "cancelled") for g in ids):
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("generations did not finish in time")
+    finally:
+        stop.set()
+        await task
+
+
+# --------------------------------------------------------------------------- the happy path
+
+
+def test_a_generation_completes_with_the_providers_image(
+    db: Engine, storage: LocalStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
+) -> None:
+    user_id, [gid] = _make(db, storage, 1)
+    assert run_next_generation_job(
+        db=db, storage=storage, engine=engine, worker_id="w1", options=FAST
+    )
+    generation = _generation(db, gid)
+    assert generation.status == GenerationStatus.COMPLETED
+    assert generation.provider_prediction_id in fake_replicate.predictions
+    # The input reached the model, without being public (inline or through the files API).
+    [body] = fake_replicate.create_bodies
+    sent = body["input"]
+    assert sent["aspect_ratio"] == "1:1" and sent["output_format"] == "jpg"
+    assert "photorealistic" in sent["prompt"] and "on a marble table" in sent["prompt"]
+    [ref] = sent["image_input"]
+    if ref.startswith("data:"):
+        assert base64.b64decode(ref.split(",", 1)[1]) == _product_shot()
+    else:
+        assert any(f.data == _product_shot() for f in fake_replicate.files.values())
+    # The output was copied into our storage, with its thumbnail, before completion.
+    with session_scope(db, write=False) as session:
+        [image] = session.exec(select(Image).where(Image.generation_id == gid)).all()
+    stored = storage.get(image.storage_key)
+    assert PILImage.open(io.BytesIO(stored)).format == "JPEG"
+    assert image.thumbnail_key and storage.get(image.thumbnail_key)
+    assert _balance(db, user_id)[0] == _balance(db, user_id)[1]
+
+
+def test_large_inputs_go_through_the_files_api(
+    db: Engine, storage: LocalStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
+) -> None:
+    user_id = _user(db)
+    noisy = PILImage.effect_noise((1400, 1400), 90).convert("RGB")
+    buf = io.BytesIO()
+    noisy.save(buf, "JPEG", quality=95)
+    image_id = _upload(db, storage, user_id, buf.getvalue())
+    gid = _start(db, user_id=user_id, image_id=image_id)
+    assert run_next_generation_job(
+        db=db, storage=storage, engine=engine, worker_id="w1", options=FAST
+    )
+    assert _generation(db, gid).status == GenerationStatus.COMPLETED
+    [ref] = fake_replicate.create_bodies[0]["input"]["image_input"]
+    assert ref.startswith(fake_replicate.base_url + "/v1/files/")
+    assert [f.data for f in fake_replicate.files.values()] == [buf.getvalue()]
+
+
+def test_style_presets_are_prompt_text() -> None:
+    from stylestudio.adapters.generation_engine import STYLES, GenerationRequest
+
+    prompts = {
+        compose_prompt(
+            GenerationRequest(
+                product_image=b"",
+                model_image=None,
+                prompt="",
+                style=style,
+                quality="standard",
+                aspect_ratio="1:1",
+                seed=1,
+                negative_prompt="text, watermark",
+            )
+        )
+        for style in STYLES
+    }
+    assert len(prompts) == len(STYLES)
+    assert all(len(p) > 150 and "Avoid: text, watermark." in p for p in prompts)
+
+
+# --------------------------------------------------------------------------- resume, races
+
+
+def test_a_prediction_is_resumed_never_created_twice(
+    db: Engine, storage: LocalStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.configure(latency_s=1.0)
+    _, [gid] = _make(db, storage, 1)
+    [work] = claim_work(db=db, worker_id="a", limit=1, lease_seconds=30)
+
+    async def start_then_die() -> None:
+        from stylestudio.services.generation_worker import run_work
+
+        task = asyncio.create_task(
+            run_work(work, db=db, storage=storage, engine=engine, options=FAST)
+        )
+        while _generation(db, gid).provider_prediction_id is None:
+            await asyncio.sleep(0.02)
+        task.cancel()  # the worker dies while waiting
+
+    asyncio.run(start_then_die())
+    pid = _generation(db, gid).provider_prediction_id
+    assert pid is not None and fake_replicate.creates == 1
+    with session_scope(db) as session:  # its lease runs out
+        job = session.exec(select(Job).where(Job.generation_id == gid)).one()
+        job.lease_expires_at = utcnow() - timedelta(seconds=1)
+        session.add(job)
+    assert run_next_generation_job(
+        db=db, storage=storage, engine=engine, worker_id="b", options=FAST
+    )
+    generation = _generation(db, gid)
+    assert generation.status == GenerationStatus.COMPLETED
+    assert generation.provider_prediction_id == pid
+    assert fake_replicate.creates == 1
+
+
+def test_webhooks_and_the_poller_racing_make_one_transition(
+    db: Engine, storage: LocalStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.configure(latency_s=0.05)
+    user_id, [gid] = _make(db, storage, 1)
+    [work] = claim_work(db=db, worker_id="w", limit=1)
+
+    async def race() -> list[bool | str]:
+        from stylestudio.services.generation_worker import load_inputs, record_prediction
+
+        loaded = load_inputs(work, storage)
+        created = await engine.start(loaded.request, webhook_url=None)
+        assert record_prediction(db=db, work=work, prediction_id=created.id)
+        while not (done := await engine.get(created.id)).terminal:
+            await asyncio.sleep(0.02)
+        payload = fake_replicate.prediction(created.id)
+
+        async def blocking(fn: Any, *a: Any, **k: Any) -> Any:
+            return await asyncio.to_thread(fn, *a, **k)
+
+        deliveries: list[asyncio.Future[bool | str]] = []
+        for i in range(50):
+            if i % 2:
+                deliveries.append(
+                    asyncio.ensure_future(
+                        handle_prediction_event(
+                            db=db,
+                            storage=storage,
+                            engine=engine,
+                            webhook_id=f"msg_{i}",
+                            payload=payload,
+                        )
+                    )
+                )
+            else:
+                deliveries.append(
+                    asyncio.ensure_future(
+                        settle_prediction(
+                            done,
+                            db=db,
+                            storage=storage,
+                            engine=engine,
+                            generation_id=gid,
+                            user_id=user_id,
+                            lease=work.lease,
+                            blocking=blocking,
+                        )
+                    )
+                )
+        return list(await asyncio.gather(*deliveries))
+
+    results = asyncio.run(race())
+    assert sum(1 for r in results if r is True or r == "applied") == 1
+    assert _generation(db, gid).status == GenerationStatus.COMPLETED
+    assert _count_images(db, gid) == 1
+    assert _usage(db, UsageAction.GENERATION_COMPLETED) == 1
+    # Only the one stored output (and the upload with its thumbnail) remain on disk.
+    files = {p.name for p in storage.root.rglob("*") if p.is_file()}
+    assert len(files) == 4
+
+
+def test_random_failures_are_refunded_exactly(
+    db: Engine, storage: LocalStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.configure(latency_s=0.1, fail_share=0.3, seed=7)
+    user_id, ids = _make(db, storage, 100)
+    worker = GenerationWorker(
+        db=db, storage=storage, engine=engine, worker_id="w", concurrency=16, options=FAST
+    )
+    asyncio.run(_run_worker_until_done(worker, db, ids, timeout=120))
+    statuses = [_generation(db, g).status for g in ids]
+    failed = statuses.count(GenerationStatus.FAILED)
+    assert statuses.count(GenerationStatus.COMPLETED) + failed == 100
+    assert 10 <= failed <= 50
+    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == failed
+    assert fake_replicate.creates == 100
+    balance, ledger_sum = _balance(db, user_id)
+    assert balance == ledger_sum
+    for g in ids:
+        generation = _generation(db, g)
+        if generation.status == GenerationStatus.FAILED:
+            assert generation.error and "refunded" in generation.error
+
+
+def test_a_429_storm_makes_no_duplicate_and_all_complete(
+    db: Engine, storage: LocalStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.configure(latency_s=0.1)
+    fake_replicate.throttle_next_creates(5, retry_after_s=1)
+    _, ids = _make(db, storage, 5)
+    worker = GenerationWorker(
+        db=db,
+        storage=storage,
+        engine=engine,
+        worker_id="w",
+        concurrency=8,
+        options=FAST,
+        idle_poll_seconds=0.1,
+    )
+    started = time.monotonic()
+    asyncio.run(_run_worker_until_done(worker, db, ids))
+    assert time.monotonic() - started >= 1.0  # Retry-After was honoured
+    assert [_generation(db, g).status for g in ids] == [GenerationStatus.COMPLETED] * 5
+    assert fake_replicate.throttled == 5
+    assert fake_replicate.creates == 5
+    assert len({_generation(db, g).provider_prediction_id for g in ids}) == 5
+
+
+# --------------------------------------------------------------------------- cancel, timeout
+
+
+def test_cancel_while_processing_cancels_at_the_provider_and_refunds_once(
+    db: Engine, storage: LocalStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.configure(latency_s=30)
+    user_id, [gid] = _make(db, storage, 1)
+    worker = GenerationWorker(
+        db=db, storage=storage, engine=engine, worker_id="w", concurrency=2, options=FAST
+    )
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        try:
+            while _generation(db, gid).provider_prediction_id is None:
+                await asyncio.sleep(0.05)
+            with session_scope(db) as session:
+                pid = generations.cancel_generation(session, user_id=user_id, generation_id=gid)
+            assert pid is not None
+            await engine.cancel(pid)
+            for _ in range(40):  # the worker lets go of it
+                if worker.in_flight == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert worker.in_flight == 0
+        finally:
+            stop.set()
+            await task
+
+    asyncio.run(scenario())
+    generation = _generation(db, gid)
+    assert generation.status == GenerationStatus.CANCELLED
+    assert (
+        fake_replicate.prediction(generation.provider_prediction_id or "")["status"] == "canceled"
+    )
+    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 1
+    with session_scope(db) as session, pytest.raises(Exception, match="already finished"):
+        generations.cancel_generation(session, user_id=user_id, generation_id=gid)
+    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 1
+
+
+def test_a_prediction_past_the_timeout_is_cancelled_failed_and_refunded(
+    db: Engine, storage: LocalStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.configure(latency_s=30)
+    user_id, [gid] = _make(db, storage, 1)
+    options = Options(timeout_s=1.0, poll_first_s=0.1, poll_fast_for_s=30, poll_max_s=0.2)
+    assert run_next_generation_job(
+        db=db, storage=storage, engine=engine, worker_id="w", options=options
+    )
+    generation = _generation(db, gid)
+    assert generation.status == GenerationStatus.FAILED and generation.error == TIMED_OUT
+    assert (
+        fake_replicate.prediction(generation.provider_prediction_id or "")["status"] == "canceled"
+    )
+    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 1
+
+
+def test_no_worker_at_all_still_ends_failed_and_refunded_once(
+    db: Engine, storage: LocalStorage
+) -> None:
+    user_id, [gid] = _make(db, storage, 1)
+    assert sweep_overdue(db, timeout_s=300) == []  # not overdue yet
+    later = utcnow() + timedelta(seconds=301)
+    assert sweep_overdue(db, timeout_s=300, now=later) == [(gid, None)]
+    assert sweep_overdue(db, timeout_s=300, now=later) == []
+    generation = _generation(db, gid)
+    assert generation.status == GenerationStatus.FAILED and generation.error == TIMED_OUT
+    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 1
+    with session_scope(db, write=False) as session:
+        job = session.exec(select(Job).where(Job.generation_id == gid)).one()
+    assert job.status == "failed"
+    balance, ledger_sum = _balance(db, user_id)
+    assert balance == ledger_sum == 12  # 10 free + 2 granted, the spend refunded
+
+
+# --------------------------------------------------------------------------- lease loss
+
+
+def test_a_worker_that_lost_its_lease_changes_nothing(db: Engine, storage: LocalStorage) -> None:
+    user_id, [gid] = _make(db, storage, 1)
+    [work_a] = claim_work(db=db, worker_id="a", limit=1, lease_seconds=-1)  # expires at once
+    [work_b] = claim_work(db=db, worker_id="b", limit=1)
+    assert work_a.lease.job_id == work_b.lease.job_id
+    image = _product_shot()
+    out = Output(image, "image/jpeg", 480, 360)
+    assert store_and_complete(
+        db=db,
+        storage=storage,
+        generation_id=gid,
+        user_id=user_id,
+        outputs=[out],
+        elapsed_ms=5,
+        engine_name="test",
+        lease=work_b.lease,
+    )
+    files_before = sorted(p.name for p in storage.root.rglob("*") if p.is_file())
+    # The stale worker now tries to complete, fail and refund.
+    assert not store_and_complete(
+        db=db,
+        storage=storage,
+        generation_id=gid,
+        user_id=user_id,
+        outputs=[out],
+        elapsed_ms=5,
+        engine_name="test",
+        lease=work_a.lease,
+    )
+    with session_scope(db) as session:
+        assert not end_generation(session, generation_id=gid, error="boom", lease=work_a.lease)
+    fail_work(db=db, work=work_a, error="boom", retryable=False)
+    fail_work(db=db, work=work_a, error="boom", retryable=True)
+    generation = _generation(db, gid)
+    assert generation.status == GenerationStatus.COMPLETED and generation.error is None
+    assert _count_images(db, gid) == 1
+    assert _ledger(db, user_id, LedgerKind.REFUND) == []
+    assert sorted(p.name for p in storage.root.rglob("*") if p.is_file()) == files_before
+    with session_scope(db, write=False) as session:
+        job = session.get(Job, work_b.lease.job_id)
+        assert job is not None and job.status == "succeeded"
+        assert not jobs.finish_if_owner(
+            session, job_id=work_a.lease.job_id, worker_id="a", status=jobs.JobStatus.FAILED
+        )
+
+
+def test_a_lease_lost_mid_run_stops_the_task(
+    db: Engine, storage: LocalStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
+) -> None:
+    fake_replicate.configure(latency_s=30)
+    _, [gid] = _make(db, storage, 1)
+    worker = GenerationWorker(
+        db=db,
+        storage=storage,
+        engine=engine,
+        worker_id="a",
+        concurrency=1,
+        options=FAST,
+        heartbeat_seconds=0.2,
+    )
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        try:
+            while _generation(db, gid).provider_prediction_id is None:
+                await asyncio.sleep(0.05)
+            with session_scope(db) as session:  # another worker took it over
+                job = session.exec(select(Job).where(Job.generation_id == gid)).one()
+                job.lease_owner = "b"
+                session.add(job)
+            for _ in range(40):
+                if worker.in_flight == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert worker.in_flight == 0
+        finally:
+            stop.set()
+            await task
+
+    asyncio.run(scenario())
+    assert _generation(db, gid).status == GenerationStatus.PROCESSING  # b's to finish
+
+
+def test_prediction_payloads_parse_like_the_api() -> None:
+    assert Prediction.from_payload(
+        {"id": "x", "status": "succeeded", "output": "u"}
+    ).output_urls == ("u",)
+    assert Prediction.from_payload(
+        {"id": "x", "status": "succeeded", "output": ["a", "b"]}
+    ).output_urls == (
+        "a",
+        "b",
+    )
+    assert not Prediction.from_payload({"id": "x", "status": "processing"}).terminal
