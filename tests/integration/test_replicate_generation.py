@@ -299,6 +299,7 @@ def test_random_failures_are_refunded_exactly(
     failed = statuses.count(GenerationStatus.FAILED)
     assert statuses.count(GenerationStatus.COMPLETED) + failed == 100
     assert 10 <= failed <= 50
+    print(f"{failed} of 100 failed at the provider; {failed} refunds")
     assert len(_ledger(db, user_id, LedgerKind.REFUND)) == failed
     assert fake_replicate.creates == 100
     balance, ledger_sum = _balance(db, user_id)
