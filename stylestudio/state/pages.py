@@ -32,7 +32,7 @@ def _record() -> dict[str, Any]:
     return {}
 
 
-FOLLOW_SECONDS = 0.5
+FOLLOW_SECONDS = 0.25
 FOLLOW_FOR_SECONDS = 15 * 60
 
 

@@ -21,7 +21,7 @@ from stylestudio.state.session import SessionState, media_base_url
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.25
 # A generation outlasting this is still running in the worker; the gallery will show it.
 WATCH_TIMEOUT_SECONDS = 15 * 60
 TAB_GONE_SECONDS = 30.0
