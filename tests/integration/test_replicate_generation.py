@@ -510,3 +510,38 @@ def test_prediction_payloads_parse_like_the_api() -> None:
         "b",
     )
     assert not Prediction.from_payload({"id": "x", "status": "processing"}).terminal
+
+
+def test_provider_errors_become_readable_messages(
+    sqlite_db: Engine, storage: LocalStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
+) -> None:
+    from stylestudio.adapters.replicate_engine import CONTENT_FILTERED, PROVIDER_FAILED
+
+    db = sqlite_db
+    fake_replicate.fail_next(1, error="E005: The input or output was flagged as sensitive.")
+    fake_replicate.fail_next(1, error="Prediction failed: CUDA out of memory")
+    user_id, ids = _make(db, storage, 2)
+    for _ in ids:
+        assert run_next_generation_job(
+            db=db, storage=storage, engine=engine, worker_id="w", options=FAST
+        )
+    assert [_generation(db, g).error for g in ids] == [CONTENT_FILTERED, PROVIDER_FAILED]
+    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 2
+
+
+def test_a_configured_webhook_address_is_sent_with_the_completed_filter(
+    sqlite_db: Engine, storage: LocalStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
+) -> None:
+    db = sqlite_db
+    fake_replicate.configure(webhook_retries=0)
+    _, [gid] = _make(db, storage, 1)
+    hook = "http://127.0.0.1:9/api/webhooks/replicate"  # nobody listens: polling still ends it
+    options = Options(
+        timeout_s=60, webhook_url=hook, poll_first_s=0.05, poll_fast_for_s=30, poll_max_s=0.2
+    )
+    assert run_next_generation_job(
+        db=db, storage=storage, engine=engine, worker_id="w", options=options
+    )
+    [body] = fake_replicate.create_bodies
+    assert body["webhook"] == hook and body["webhook_events_filter"] == ["completed"]
+    assert _generation(db, gid).status == GenerationStatus.COMPLETED
