@@ -55,6 +55,7 @@ bench: setup
 	$(BIN)/python bench/bench_credits.py
 	$(BIN)/python bench/bench_local_engine.py
 	$(BIN)/python bench/bench_sign_in_contention.py
+	$(BIN)/python bench/bench_replicate_workers.py
 
 clean:
 	rm -rf .web test-artifacts .mypy_cache .ruff_cache .pytest_cache

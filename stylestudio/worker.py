@@ -143,11 +143,14 @@ class GenerationWorker:
         log.info("worker %s started, concurrency %d", self.worker_id, self.concurrency)
         loop = time.monotonic
         next_heartbeat = loop() + self.heartbeat_seconds
-        next_check = next_sweep = next_chores = 0.0
+        next_check = 0.0
         stopping = asyncio.ensure_future(stop.wait())
+        # Sweeping and billing chores may be slow (network, many rows): never on the path
+        # that refills the slots.
+        housekeeping = asyncio.create_task(self._housekeeping(stop))
         try:
             while not stop.is_set():
-                claimed_full = False
+                claimed_any = False
                 free = self.concurrency - len(self._tasks)
                 if free > 0:
                     try:
@@ -163,7 +166,7 @@ class GenerationWorker:
                         works = []
                     for work in works:
                         self._start(work)
-                    claimed_full = bool(works) and len(works) == free
+                    claimed_any = bool(works)
                 now = loop()
                 if now >= next_heartbeat and self._tasks:
                     next_heartbeat = now + self.heartbeat_seconds
@@ -171,16 +174,7 @@ class GenerationWorker:
                 if now >= next_check and self._tasks:
                     next_check = now + CHECK_ENDED_SECONDS
                     await self._drop_ended()
-                if now >= next_sweep:
-                    next_sweep = now + SWEEP_EVERY_SECONDS
-                    await self._sweep()
-                if self._chores is not None and now >= next_chores:
-                    next_chores = now + 1.0
-                    try:
-                        await self._blocking(self._chores)
-                    except Exception:
-                        log.exception("billing chores failed")
-                if claimed_full and len(self._tasks) < self.concurrency:
+                if claimed_any and len(self._tasks) < self.concurrency:
                     continue
                 waiting: set[asyncio.Future[Any]] = {stopping}
                 waiting.update(task for _, task in self._tasks.values())
@@ -188,6 +182,8 @@ class GenerationWorker:
                 await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stopping.cancel()
+            housekeeping.cancel()
+            await asyncio.gather(housekeeping, return_exceptions=True)
             for _, task in list(self._tasks.values()):
                 task.cancel()
             if self._tasks:
@@ -236,8 +232,10 @@ class GenerationWorker:
             return
         for job_id in set(ids) - owned:
             entry = self._tasks.get(job_id)
-            if entry is not None:
-                log.warning("lost the lease of job %s; stopping it", job_id)
+            if entry is not None and not entry[1].done():
+                # Taken over by another worker, or ended meanwhile (by its own task, a
+                # webhook, a cancel): either way nothing more of it is ours to do.
+                log.info("job %s is no longer leased to this worker; stopping it", job_id)
                 entry[1].cancel()
 
     def _renew(self, ids: list[int]) -> set[int]:
@@ -258,20 +256,40 @@ class GenerationWorker:
             if entry is not None:
                 entry[1].cancel()
 
-    async def _sweep(self) -> None:
-        try:
-            await sweep_and_cancel(self.db, self.options.timeout_s, blocking=self._blocking)
-        except Exception:
-            log.exception("sweeping overdue generations failed")
+    async def _housekeeping(self, stop: asyncio.Event) -> None:
+        next_sweep = 0.0
+        while not stop.is_set():
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
+                engine = self.engine if isinstance(self.engine, PredictionEngine) else None
+                try:
+                    await sweep_and_cancel(
+                        self.db, self.options.timeout_s, engine=engine, blocking=self._blocking
+                    )
+                except Exception:
+                    log.exception("sweeping overdue generations failed")
+            if self._chores is not None:
+                try:
+                    await self._blocking(self._chores)
+                except Exception:
+                    log.exception("billing chores failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
 
 
-async def sweep_and_cancel(db: Engine, timeout_s: float, *, blocking: Any = None) -> int:
+async def sweep_and_cancel(
+    db: Engine,
+    timeout_s: float,
+    *,
+    engine: PredictionEngine | None = None,
+    blocking: Any = None,
+) -> int:
     """Fail and refund every generation past its deadline; cancel their predictions."""
     if blocking is None:
         ended = await asyncio.to_thread(sweep_overdue, db, timeout_s=timeout_s)
     else:
         ended = await blocking(sweep_overdue, db, timeout_s=timeout_s)
-    engine = get_prediction_engine()
+    engine = engine or get_prediction_engine()
     for _generation_id, prediction_id in ended:
         if prediction_id and engine is not None:
             with contextlib.suppress(Exception):
