@@ -50,6 +50,8 @@ class Image(SQLModel, table=True):
     featured_at: datetime | None = None
     feature_requested_at: datetime | None = None
     moderation_status: ModerationStatus = enum_field(ModerationStatus, ModerationStatus.NONE)
+    feature_title: str | None = Field(default=None, max_length=120)
+    moderation_reason: str | None = Field(default=None, max_length=500)
     moderated_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     moderated_at: datetime | None = None
     is_disabled_by_admin: bool = Field(default=False)

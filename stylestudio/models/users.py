@@ -31,6 +31,8 @@ class User(SQLModel, table=True):
     # Set by a payment dispute; an admin reviews the account ('0' is false on both databases).
     flagged_for_review: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     flag_reason: str | None = Field(default=None, max_length=500)
+    publishing_suspended: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    publishing_suspended_reason: str | None = Field(default=None, max_length=500)
 
     credits: int = Field(default=0)
     total_credits_purchased: int = Field(default=0)
