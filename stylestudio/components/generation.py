@@ -98,6 +98,7 @@ def generation_card(
     item: ObjectVar[dict[str, Any]],
     on_cancel: Any = None,
     cancelling: rx.Var | None = None,
+    footer: rx.Component | None = None,
 ) -> rx.Component:
     return card(
         rx.vstack(
@@ -147,9 +148,11 @@ def generation_card(
                     item["error"], icon="triangle-alert", color_scheme="red", size="1", width="100%"
                 ),
             ),
+            *([footer] if footer is not None else []),
             spacing="3",
             align="start",
         ),
         padding="12px",
         class_name="generation-card",
+        data_generation=item["id"],
     )

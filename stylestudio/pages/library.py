@@ -2,13 +2,137 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from stylestudio.components.generation import generation_card
 from stylestudio.components.layout import ACCENT, card, empty_state, page_header, page_shell
+from stylestudio.services.pricing import STYLE_PRESETS
 from stylestudio.state.pages import ExploreState, GalleryState
 
 GRID = rx.breakpoints(initial="1", sm="2", md="3", lg="4")
+
+
+_FEATURE_COLORS = {
+    "pending": "amber",
+    "approved": "green",
+    "rejected": "red",
+    "taken_down": "red",
+}
+
+
+def _gallery_actions(item: Any) -> rx.Component:
+    """Under a finished card: where featuring stands, and what the owner can do."""
+    image_id = item["image_id"].to(int)
+    busy = GalleryState.acting == image_id
+    return rx.cond(
+        image_id != 0,
+        rx.vstack(
+            rx.cond(
+                item["feature_label"] != "",
+                rx.badge(
+                    item["feature_label"],
+                    color_scheme=rx.match(item["moderation"], *_FEATURE_COLORS.items(), "gray"),
+                    variant="soft",
+                    white_space="normal",
+                    class_name="feature-state",
+                    data_moderation=item["moderation"],
+                ),
+            ),
+            rx.hstack(
+                rx.cond(
+                    (item["moderation"] == "none") | (item["moderation"] == "rejected"),
+                    rx.button(
+                        rx.icon("star", size=14),
+                        "Request featuring",
+                        size="1",
+                        variant="soft",
+                        color_scheme=ACCENT,
+                        disabled=busy,
+                        on_click=GalleryState.ask_featuring(image_id),
+                    ),
+                ),
+                rx.cond(
+                    (item["moderation"] == "pending") | (item["moderation"] == "approved"),
+                    rx.button(
+                        rx.cond(busy, rx.spinner(size="1"), rx.icon("eye-off", size=14)),
+                        "Withdraw",
+                        size="1",
+                        variant="soft",
+                        color_scheme="gray",
+                        disabled=busy,
+                        on_click=GalleryState.withdraw(image_id),
+                    ),
+                ),
+                spacing="2",
+                wrap="wrap",
+            ),
+            spacing="2",
+            width="100%",
+            align="start",
+        ),
+    )
+
+
+def _feature_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Request featuring"),
+            rx.dialog.description(
+                "An administrator reviews the image before it appears on Explore, "
+                "where anyone can see it. You can withdraw it at any time.",
+                size="2",
+            ),
+            rx.vstack(
+                rx.text(
+                    "Title (optional)",
+                    as_="label",
+                    size="2",
+                    weight="medium",
+                    html_for="feature-title",
+                ),
+                rx.input(
+                    id="feature-title",
+                    value=GalleryState.feature_title,
+                    on_change=GalleryState.set_feature_title,
+                    max_length=120,
+                    placeholder="Leather tote, autumn light",
+                    width="100%",
+                ),
+                rx.cond(
+                    GalleryState.feature_error != "",
+                    rx.callout(
+                        GalleryState.feature_error,
+                        icon="triangle-alert",
+                        color_scheme="red",
+                        size="1",
+                        width="100%",
+                    ),
+                ),
+                rx.hstack(
+                    rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray")),
+                    rx.button(
+                        rx.cond(GalleryState.acting != 0, rx.spinner(size="2")),
+                        "Send for review",
+                        color_scheme=ACCENT,
+                        disabled=GalleryState.acting != 0,
+                        on_click=GalleryState.submit_featuring,
+                    ),
+                    justify="end",
+                    width="100%",
+                    spacing="3",
+                ),
+                spacing="3",
+                margin_top="12px",
+                width="100%",
+            ),
+            max_width="440px",
+        ),
+        open=GalleryState.feature_open,
+        on_open_change=GalleryState.set_feature_open,
+    )
 
 
 def gallery_page() -> rx.Component:
@@ -22,8 +146,15 @@ def gallery_page() -> rx.Component:
         ),
         rx.cond(
             GalleryState.message != "",
-            rx.callout(GalleryState.message, icon="info", width="100%", id="gallery-message"),
+            rx.callout(
+                GalleryState.message,
+                icon=rx.cond(GalleryState.message_failed, "triangle-alert", "info"),
+                color_scheme=rx.cond(GalleryState.message_failed, "red", ACCENT),
+                width="100%",
+                id="gallery-message",
+            ),
         ),
+        _feature_dialog(),
         rx.cond(
             GalleryState.items.length() > 0,
             rx.vstack(
@@ -34,6 +165,7 @@ def gallery_page() -> rx.Component:
                             item,
                             on_cancel=GalleryState.cancel(item["id"].to(int)),
                             cancelling=GalleryState.cancelling == item["id"].to(int),
+                            footer=_gallery_actions(item),
                         ),
                     ),
                     columns=GRID,
@@ -59,37 +191,123 @@ def gallery_page() -> rx.Component:
     )
 
 
+def _explore_card(item: Any) -> rx.Component:
+    return card(
+        rx.vstack(
+            rx.image(
+                src=item["thumb_url"],
+                alt=rx.cond(item["title"] != "", item["title"], "Featured product shot"),
+                width="100%",
+                height="260px",
+                object_fit="cover",
+                border_radius="10px",
+                loading="lazy",
+                cursor="zoom-in",
+                on_click=ExploreState.open_image(item["id"].to(int)),
+            ),
+            rx.cond(item["title"] != "", rx.text(item["title"], size="2", weight="bold")),
+            rx.hstack(
+                rx.text(item["author"], size="2", color=rx.color("gray", 11)),
+                rx.spacer(),
+                rx.cond(item["style"] != "", rx.badge(item["style"], variant="soft")),
+                width="100%",
+            ),
+            spacing="2",
+        ),
+        padding="10px",
+        class_name="explore-card",
+        data_image=item["id"],
+    )
+
+
+def _explore_viewer() -> rx.Component:
+    # Reflex types a dict field read on the class as ArrayVar[Never]; it is an ObjectVar.
+    opened = cast(ObjectVar[dict[str, Any]], ExploreState.opened)
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.vstack(
+                rx.image(
+                    src=opened["image_url"],
+                    alt="Featured product shot",
+                    width="100%",
+                    max_height="70vh",
+                    object_fit="contain",
+                    border_radius="10px",
+                    background=rx.color("gray", 3),
+                ),
+                rx.hstack(
+                    rx.dialog.title(
+                        rx.cond(opened["title"] != "", opened["title"], "Product shot"),
+                        size="5",
+                        margin="0",
+                    ),
+                    rx.spacer(),
+                    rx.cond(opened["style"] != "", rx.badge(opened["style"], size="2")),
+                    width="100%",
+                    align="center",
+                ),
+                rx.cond(
+                    opened["prompt"] != "",
+                    rx.text(opened["prompt"], size="2", color=rx.color("gray", 11)),
+                ),
+                rx.hstack(
+                    rx.text("By ", opened["author"], size="1", color=rx.color("gray", 10)),
+                    rx.spacer(),
+                    rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
+                    width="100%",
+                    align="center",
+                ),
+                spacing="3",
+                width="100%",
+            ),
+            max_width="880px",
+        ),
+        open=ExploreState.viewer_open,
+        on_open_change=ExploreState.set_viewer_open,
+    )
+
+
+def _style_filter() -> rx.Component:
+    options = [("", "All styles")] + [(p.key, p.label) for p in STYLE_PRESETS.values()]
+    return rx.hstack(
+        *[
+            rx.button(
+                label,
+                size="1",
+                radius="full",
+                variant=rx.cond(ExploreState.style == key, "solid", "soft"),
+                color_scheme=rx.cond(ExploreState.style == key, ACCENT, "gray"),
+                on_click=ExploreState.filter_style(key),
+            )
+            for key, label in options
+        ],
+        spacing="2",
+        wrap="wrap",
+        id="explore-styles",
+    )
+
+
 def explore_page() -> rx.Component:
     return page_shell(
         page_header("Explore", "Featured shots from the Style Studio community."),
+        _style_filter(),
+        _explore_viewer(),
         rx.cond(
             ExploreState.items.length() > 0,
-            rx.grid(
-                rx.foreach(
-                    ExploreState.items,
-                    lambda item: card(
-                        rx.vstack(
-                            rx.image(
-                                src=item["thumb_url"],
-                                width="100%",
-                                height="260px",
-                                object_fit="cover",
-                                border_radius="10px",
-                                loading="lazy",
-                            ),
-                            rx.hstack(
-                                rx.text(item["author"], size="2", weight="medium"),
-                                rx.spacer(),
-                                rx.badge(item["style"], variant="soft"),
-                                width="100%",
-                            ),
-                            spacing="2",
-                        ),
-                        padding="10px",
-                    ),
+            rx.vstack(
+                rx.grid(
+                    rx.foreach(ExploreState.items, _explore_card),
+                    columns=GRID,
+                    spacing="4",
+                    width="100%",
+                    id="explore-grid",
                 ),
-                columns=GRID,
-                spacing="4",
+                rx.cond(
+                    ExploreState.has_more,
+                    rx.button("Load more", variant="soft", on_click=ExploreState.load_more),
+                ),
+                align="center",
+                spacing="5",
                 width="100%",
             ),
             empty_state(

@@ -26,6 +26,7 @@ from stylestudio.models import (
 )
 from stylestudio.services.billing import format_money, get_billing_settings
 from stylestudio.services.errors import NotFoundError, ValidationError
+from stylestudio.services.featuring import DESCRIPTIONS as MODERATION_DESCRIPTIONS
 
 MAX_PACK_NAME_LENGTH = 100
 MIN_PACK_CREDITS, MAX_PACK_CREDITS = 1, 100_000
@@ -46,6 +47,11 @@ _LABELS = {
     "is_active": "On sale",
     "free_trial_credits": "Free-trial credits",
     "refund_on_failure": "Refund on failure",
+    "moderation_status": "Status",
+    "featured": "On Explore",
+    "reason": "Reason",
+    "title": "Title",
+    "publishing_suspended": "Publishing suspended",
 }
 
 
@@ -388,6 +394,8 @@ def _describe_action(entry: AuditLogEntry) -> str:
         return "Billing settings updated"
     if entry.action == PACK_UPDATED:
         return f"Pack updated: {entry.target_id}"
+    if entry.action in MODERATION_DESCRIPTIONS:
+        return f"{MODERATION_DESCRIPTIONS[entry.action]}: {entry.target_type} {entry.target_id}"
     return f"{entry.action} ({entry.target_type} {entry.target_id})"
 
 

@@ -16,12 +16,15 @@ from stylestudio.models import (
     Image,
     ImageCategory,
     JobKind,
+    ModerationStatus,
     UsageAction,
     utc_iso,
 )
 from stylestudio.services import credits, jobs, pricing
 from stylestudio.services.errors import NotFoundError, ValidationError
+from stylestudio.services.featuring import featured_state_label
 from stylestudio.services.generation_worker import CANCELLED, end_generation
+from stylestudio.services.ids import is_row_id
 from stylestudio.services.media import get_owned_image, media_url
 from stylestudio.services.usage import record_usage
 
@@ -179,6 +182,9 @@ class GenerationView:
     result_url: str
     result_thumb_url: str
     product_thumb_url: str
+    image_id: int = 0  # the result image (0 until there is one)
+    moderation: str = "none"  # none | pending | approved | rejected | taken_down
+    feature_label: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -188,7 +194,7 @@ def get_generation_view(
     session: Session, *, user_id: int, generation_id: int, base_url: str
 ) -> GenerationView:
     """One of the user's generations; another user's is reported as not found."""
-    generation = session.get(Generation, generation_id)
+    generation = session.get(Generation, generation_id) if is_row_id(generation_id) else None
     if generation is None or generation.user_id != user_id:
         raise NotFoundError("That generation does not exist.")
     return _views(session, [generation], base_url=base_url)[0]
@@ -239,6 +245,19 @@ def _views(
         status = GenerationStatus(g.status)
         result = results.get(g.id)
         product = products.get(g.id)
+        moderation = "none"
+        feature_label = ""
+        if result is not None:
+            moderation = (
+                "taken_down"
+                if result.is_disabled_by_admin
+                else ModerationStatus(result.moderation_status).value
+            )
+            feature_label = featured_state_label(
+                ModerationStatus(result.moderation_status).value,
+                result.is_disabled_by_admin,
+                result.disabled_reason if result.is_disabled_by_admin else result.moderation_reason,
+            )
         views.append(
             GenerationView(
                 id=g.id,
@@ -264,6 +283,9 @@ def _views(
                     (product.thumbnail_key or product.storage_key) if product else None,
                     base_url=base_url,
                 ),
+                image_id=(result.id or 0) if result is not None else 0,
+                moderation=moderation,
+                feature_label=feature_label,
             )
         )
     return views
@@ -272,7 +294,7 @@ def _views(
 def cancel_generation(session: Session, *, user_id: int, generation_id: int) -> str | None:
     """The owner cancels a queued or running generation: it ends cancelled and is refunded
     once. Returns the provider's prediction id to cancel there (after this commits)."""
-    generation = session.get(Generation, generation_id)
+    generation = session.get(Generation, generation_id) if is_row_id(generation_id) else None
     if generation is None or generation.user_id != user_id:
         raise NotFoundError("That generation does not exist.")
     if GenerationStatus(generation.status).is_terminal or not end_generation(
@@ -293,7 +315,8 @@ def get_generation_views(
         return []
     rows = session.exec(
         select(Generation).where(
-            Generation.user_id == user_id, col(Generation.id).in_(generation_ids[:100])
+            Generation.user_id == user_id,
+            col(Generation.id).in_([g for g in generation_ids[:100] if is_row_id(g)]),
         )
     ).all()
     return _views(session, list(rows), base_url=base_url)

@@ -14,7 +14,16 @@ from sqlmodel import Session
 from stylestudio import runtime
 from stylestudio.adapters.payments import PaymentProviderError
 from stylestudio.db import get_engine
-from stylestudio.services import accounts, admin, billing_admin, checkout, generations, showcase
+from stylestudio.services import (
+    accounts,
+    admin,
+    billing_admin,
+    checkout,
+    featuring,
+    generations,
+    pricing,
+    showcase,
+)
 from stylestudio.services.billing_admin import AuditRow, EditablePack, PurchaseRow
 from stylestudio.services.errors import DomainError, ForbiddenError, UnauthorizedError
 from stylestudio.state.calls import in_session
@@ -22,6 +31,7 @@ from stylestudio.state.session import SessionState, media_base_url
 from stylestudio.state.studio import cancel_for_user, tab_is_connected
 
 GALLERY_PAGE_SIZE = 24
+EXPLORE_PAGE_SIZE = 24
 
 
 def _rows() -> list[dict[str, Any]]:
@@ -41,6 +51,12 @@ class GalleryState(SessionState):
     has_more: rx.Field[bool] = rx.field(False)
     cancelling: rx.Field[int] = rx.field(0)
     message: rx.Field[str] = rx.field("")
+    message_failed: rx.Field[bool] = rx.field(False)
+    acting: rx.Field[int] = rx.field(0)
+    feature_open: rx.Field[bool] = rx.field(False)
+    feature_image: rx.Field[int] = rx.field(0)
+    feature_title: rx.Field[str] = rx.field("")
+    feature_error: rx.Field[str] = rx.field("")
     _follow_id: str = ""
 
     @rx.event
@@ -80,6 +96,76 @@ class GalleryState(SessionState):
         finally:
             self.cancelling = 0
 
+    # -- featuring -------------------------------------------------------------------------
+
+    @rx.event
+    def ask_featuring(self, image_id: int) -> None:
+        if not isinstance(image_id, int) or not any(
+            i.get("image_id") == image_id for i in self.items
+        ):
+            return
+        self.feature_image, self.feature_title, self.feature_error = image_id, "", ""
+        self.feature_open = True
+
+    @rx.event
+    def set_feature_title(self, value: str) -> None:
+        self.feature_title = value[: featuring.MAX_TITLE * 2] if isinstance(value, str) else ""
+
+    @rx.event
+    def set_feature_open(self, value: bool) -> None:
+        self.feature_open = bool(value)
+
+    @rx.event
+    async def submit_featuring(self):
+        image_id, title = self.feature_image, self.feature_title
+        if not image_id or self.acting:
+            return
+        self.acting = image_id
+        yield
+        try:
+            user = await self._current_user()
+            if user is None:
+                yield rx.redirect("/login")
+                return
+            await in_session(
+                lambda s: featuring.request_featuring(
+                    s, user_id=user.id, image_id=image_id, title=title
+                )
+            )
+            self.feature_open = False
+            await self._refresh_image(user.id, image_id)
+            self._say("Sent for review. You will see the decision on the card.")
+        except DomainError as exc:
+            self.feature_error = exc.message
+        finally:
+            self.acting = 0
+
+    @rx.event
+    async def withdraw(self, image_id: int):
+        if not isinstance(image_id, int) or self.acting:
+            return
+        self.acting = image_id
+        yield
+        try:
+            user = await self._current_user()
+            if user is None:
+                yield rx.redirect("/login")
+                return
+            await in_session(lambda s: featuring.withdraw(s, user_id=user.id, image_id=image_id))
+            await self._refresh_image(user.id, image_id)
+            self._say("Withdrawn: it is no longer on Explore.")
+        except DomainError as exc:
+            self._say(exc.message, failed=True)
+        finally:
+            self.acting = 0
+
+    def _say(self, text: str, *, failed: bool = False) -> None:
+        self.message, self.message_failed = text, failed
+
+    async def _refresh_image(self, user_id: int, image_id: int) -> None:
+        ids = [int(i["id"]) for i in self.items if i.get("image_id") == image_id]
+        await self._refresh(user_id, ids)
+
     def _open_ids(self) -> list[int]:
         return [int(item["id"]) for item in self.items if not item.get("is_terminal")]
 
@@ -89,7 +175,10 @@ class GalleryState(SessionState):
         return None
 
     async def _refresh_open(self, user_id: int) -> None:
-        ids, base = self._open_ids(), media_base_url()
+        await self._refresh(user_id, self._open_ids())
+
+    async def _refresh(self, user_id: int, ids: list[int]) -> None:
+        base = media_base_url()
         if not ids:
             return
         views = await in_session(
@@ -144,21 +233,66 @@ class GalleryState(SessionState):
 
 
 class ExploreState(SessionState):
+    """/explore is public: no sign-in needed, only approved images are ever listed."""
+
     items: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    style: rx.Field[str] = rx.field("")
+    has_more: rx.Field[bool] = rx.field(False)
+    opened: rx.Field[dict[str, Any]] = rx.field(default_factory=_record)
+    viewer_open: rx.Field[bool] = rx.field(False)
 
     @rx.event
     async def open_explore(self) -> None:
-        await self._current_user()
+        await self._current_user()  # the header, when someone is signed in
+        self.viewer_open = False
+        self.items = await self._page(before=None)
+
+    @rx.event
+    async def filter_style(self, style: str) -> None:
+        self.style = style if isinstance(style, str) and style in pricing.STYLE_PRESETS else ""
+        self.items = await self._page(before=None)
+
+    @rx.event
+    async def load_more(self) -> None:
+        if not self.items:
+            return
+        self.items = self.items + await self._page(before=str(self.items[-1]["cursor"]))
+
+    @rx.event
+    async def open_image(self, image_id: int) -> None:
         base = media_base_url()
+        try:
+            item = await in_session(
+                lambda s: showcase.get_public_image(s, image_id=image_id, base_url=base),
+                write=False,
+            )
+        except DomainError:
+            self.viewer_open = False
+            self.items = await self._page(before=None)  # it left Explore meanwhile
+            return
+        self.opened, self.viewer_open = item.as_dict(), True
+
+    @rx.event
+    def set_viewer_open(self, value: bool) -> None:
+        self.viewer_open = bool(value)
+
+    async def _page(self, *, before: str | None) -> list[dict[str, Any]]:
+        base, style = media_base_url(), self.style or None
         items = await in_session(
-            lambda s: showcase.list_public_gallery(s, base_url=base), write=False
+            lambda s: showcase.list_public_gallery(
+                s, base_url=base, limit=EXPLORE_PAGE_SIZE + 1, style=style, before=before
+            ),
+            write=False,
         )
-        self.items = [i.as_dict() for i in items]
+        self.has_more = len(items) > EXPLORE_PAGE_SIZE
+        return [i.as_dict() for i in items[:EXPLORE_PAGE_SIZE]]
 
 
 @dataclass(frozen=True)
 class _AdminScreen:
     overview: admin.AdminOverview
+    queue: list[dict[str, Any]]
+    featured: list[dict[str, Any]]
     packs: list[EditablePack]
     settings: billing_admin.EditableBillingSettings
     purchases: list[PurchaseRow]
@@ -224,6 +358,112 @@ class AdminState(SessionState):
     purchase_message: rx.Field[str] = rx.field("")
     purchase_failed: rx.Field[bool] = rx.field(False)
     checking_purchase: rx.Field[int] = rx.field(0)
+    # Moderation: the queue, what is featured now, a decision that needs a reason.
+    featured: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    decide_open: rx.Field[bool] = rx.field(False)
+    decide_action: rx.Field[str] = rx.field("")  # reject | take_down
+    decide_image: rx.Field[int] = rx.field(0)
+    decide_reason: rx.Field[str] = rx.field("")
+    moderation_message: rx.Field[str] = rx.field("")
+    moderation_failed: rx.Field[bool] = rx.field(False)
+    moderating: rx.Field[int] = rx.field(0)
+    publish_email: rx.Field[str] = rx.field("")
+    publish_reason: rx.Field[str] = rx.field("")
+
+    @rx.event
+    async def approve(self, image_id: int):
+        token = self.session_token
+        await self._moderate(
+            image_id,
+            lambda s: featuring.approve(
+                s,
+                actor_user_id=accounts.require_admin(s, token=token).id,
+                image_id=image_id,
+            ),
+            done="Approved: it is on Explore now.",
+        )
+
+    @rx.event
+    def ask_reason(self, action: str, image_id: int) -> None:
+        if action not in ("reject", "take_down") or not isinstance(image_id, int):
+            return
+        self.decide_action, self.decide_image, self.decide_reason = action, image_id, ""
+        self.moderation_message = ""
+        self.decide_open = True
+
+    @rx.event
+    def set_decide_reason(self, value: str) -> None:
+        self.decide_reason = value[: featuring.MAX_REASON * 2] if isinstance(value, str) else ""
+
+    @rx.event
+    def set_decide_open(self, value: bool) -> None:
+        self.decide_open = bool(value)
+
+    @rx.event
+    async def confirm_decision(self):
+        token, image_id, reason = self.session_token, self.decide_image, self.decide_reason
+        decide = featuring.reject if self.decide_action == "reject" else featuring.take_down
+        done = "Rejected." if self.decide_action == "reject" else "Taken down from Explore."
+        ok = await self._moderate(
+            image_id,
+            lambda s: decide(
+                s,
+                actor_user_id=accounts.require_admin(s, token=token).id,
+                image_id=image_id,
+                reason=reason,
+            ),
+            done=done,
+        )
+        if ok:
+            self.decide_open = False
+
+    @rx.event
+    def set_publish_email(self, value: str) -> None:
+        self.publish_email = value[:320] if isinstance(value, str) else ""
+
+    @rx.event
+    def set_publish_reason(self, value: str) -> None:
+        self.publish_reason = value[: featuring.MAX_REASON * 2] if isinstance(value, str) else ""
+
+    @rx.event
+    async def set_publishing(self, suspended: bool):
+        token, email, reason = self.session_token, self.publish_email, self.publish_reason
+        done = "Publishing suspended." if suspended else "Publishing restored."
+        ok = await self._moderate(
+            0,
+            lambda s: featuring.set_publishing(
+                s,
+                actor_user_id=accounts.require_admin(s, token=token).id,
+                email=email,
+                suspended=bool(suspended),
+                reason=reason,
+            ),
+            done=f"{done} ({email.strip()})",
+        )
+        if ok:
+            self.publish_email = self.publish_reason = ""
+
+    async def _moderate(self, image_id: int, act: Callable[[Session], None], *, done: str) -> bool:
+        self.moderating = image_id if isinstance(image_id, int) else 0
+        try:
+            await in_session(act)  # the admin check and the decision: one transaction
+        except UnauthorizedError:
+            self._deny()
+            return False
+        except ForbiddenError:
+            self._deny()
+            return False
+        except DomainError as exc:
+            self.moderation_message, self.moderation_failed = exc.message, True
+            if self.decide_open:
+                return False
+            await self._load()
+            return False
+        finally:
+            self.moderating = 0
+        await self._load()
+        self.moderation_message, self.moderation_failed = done, False
+        return True
 
     @rx.event
     async def open_admin(self):
@@ -346,6 +586,10 @@ class AdminState(SessionState):
             accounts.require_admin(session, token=token)  # checked on the server, every time
             return _AdminScreen(
                 overview=admin.overview(session, base_url=base),
+                queue=[q.as_dict() for q in featuring.moderation_queue(session, base_url=base)],
+                featured=[
+                    f.as_dict() for f in showcase.list_public_gallery(session, base_url=base)
+                ],
                 packs=billing_admin.list_packs(session),
                 settings=billing_admin.billing_settings_form(session),
                 purchases=billing_admin.list_purchases(session),
@@ -370,7 +614,8 @@ class AdminState(SessionState):
             {"status": k.capitalize(), "count": v}
             for k, v in overview.generations_by_status.items()
         ]
-        self.queue = overview.moderation_queue
+        self.queue = data.queue
+        self.featured = data.featured
         self.recent_users = overview.recent_users
         self.flagged_users = overview.flagged_users
         self.pack_forms = data.packs

@@ -1,0 +1,203 @@
+"""Featuring and moderation through the services: owners ask and withdraw, admins approve,
+reject (with a reason) and take down, publishing can be suspended; every decision is in the
+audit log; another user can do none of it and changes nothing. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.storage import LocalStorage
+from stylestudio.db import session_scope
+from stylestudio.models import AuditLogEntry, Image, ImageCategory, ModerationStatus, UserRole
+from stylestudio.services import admin, featuring, generations, showcase
+from stylestudio.services.errors import DomainError, ForbiddenError, NotFoundError
+from stylestudio.services.generation_worker import run_next_generation_job
+from tests.integration.test_generation_flow import _start, _upload, _user
+
+BASE = "http://api.test"
+
+
+def _result(db: Engine, storage: LocalStorage, email: str, key: str = "r1") -> tuple[int, int]:
+    """(user id, generated image id) of a finished generation."""
+    with session_scope(db, write=False) as session:
+        from stylestudio.models import User
+
+        existing = session.exec(select(User).where(User.email == email)).first()
+    user_id = existing.id if existing and existing.id else _user(db, email)
+    gid = _start(db, user_id=user_id, image_id=_upload(db, storage, user_id), key=key)
+    assert run_next_generation_job(db=db, storage=storage, engine=LocalEngine(), worker_id="w")
+    with session_scope(db, write=False) as session:
+        image = session.exec(
+            select(Image).where(
+                Image.generation_id == gid, Image.category == ImageCategory.GENERATED
+            )
+        ).one()
+    assert image.id is not None
+    return user_id, image.id
+
+
+def _admin(db: Engine) -> int:
+    from stylestudio.services import accounts
+
+    user_id = _user(db, "mod@example.com")
+    with session_scope(db) as session:
+        accounts.set_role(session, email="mod@example.com", role=UserRole.ADMIN)
+    return user_id
+
+
+def _image(db: Engine, image_id: int) -> Image:
+    with session_scope(db, write=False) as session:
+        image = session.get(Image, image_id)
+        assert image is not None
+        return image
+
+
+def _explore_ids(db: Engine) -> list[int]:
+    with session_scope(db, write=False) as session:
+        return [i.id for i in showcase.list_public_gallery(session, base_url=BASE)]
+
+
+def _audit(db: Engine) -> list[str]:
+    with session_scope(db, write=False) as session:
+        return [
+            e.action
+            for e in session.exec(select(AuditLogEntry).order_by(col(AuditLogEntry.id))).all()
+        ]
+
+
+def test_request_approve_explore_reject_withdraw(db: Engine, storage: LocalStorage) -> None:
+    owner, first = _result(db, storage, "a@example.com", "r1")
+    _, second = _result(db, storage, "a@example.com", "r2")
+    admin_id = _admin(db)
+
+    with session_scope(db) as session:
+        featuring.request_featuring(session, user_id=owner, image_id=first, title="  Red  bag ")
+        featuring.request_featuring(session, user_id=owner, image_id=second)
+    with session_scope(db, write=False) as session:
+        queue = featuring.moderation_queue(session, base_url=BASE)
+    assert [q.id for q in queue] == [first, second]
+    assert queue[0].title == "Red bag" and queue[0].owner == "a@example.com"
+    assert queue[0].prompt == "on a marble table" and queue[0].owner_generations == 2
+    assert _explore_ids(db) == []
+
+    with session_scope(db) as session:
+        featuring.approve(session, actor_user_id=admin_id, image_id=first)
+    assert _explore_ids(db) == [first]
+    with session_scope(db, write=False) as session:
+        shown = showcase.get_public_image(session, image_id=first, base_url=BASE)
+    assert shown.title == "Red bag" and shown.style and shown.prompt == "on a marble table"
+
+    with session_scope(db) as session, pytest.raises(DomainError, match="reason"):
+        featuring.reject(session, actor_user_id=admin_id, image_id=second, reason="   ")
+    with session_scope(db) as session:
+        featuring.reject(session, actor_user_id=admin_id, image_id=second, reason="Too dark")
+    with session_scope(db, write=False) as session:
+        views = generations.list_user_generations(session, user_id=owner, base_url=BASE)
+    labels = {v.image_id: (v.moderation, v.feature_label) for v in views}
+    assert labels[second] == ("rejected", "Not featured: Too dark")
+    assert labels[first] == ("approved", "Featured on Explore")
+
+    with session_scope(db) as session:
+        featuring.withdraw(session, user_id=owner, image_id=first)
+    assert _explore_ids(db) == []
+    with session_scope(db) as session, pytest.raises(NotFoundError):
+        showcase.get_public_image(session, image_id=first, base_url=BASE)
+    assert _audit(db) == [
+        featuring.FEATURE_REQUESTED,
+        featuring.FEATURE_REQUESTED,
+        featuring.FEATURE_APPROVED,
+        featuring.FEATURE_REJECTED,
+        featuring.FEATURE_WITHDRAWN,
+    ]
+
+
+def test_take_down_and_suspension_hide_images(db: Engine, storage: LocalStorage) -> None:
+    owner, image_id = _result(db, storage, "a@example.com")
+    admin_id = _admin(db)
+    with session_scope(db) as session:
+        featuring.request_featuring(session, user_id=owner, image_id=image_id)
+        featuring.approve(session, actor_user_id=admin_id, image_id=image_id)
+    assert _explore_ids(db) == [image_id]
+
+    with session_scope(db) as session:
+        featuring.set_publishing(
+            session, actor_user_id=admin_id, email="A@example.com", suspended=True, reason="spam"
+        )
+    assert _explore_ids(db) == []
+    _, other = _result(db, storage, "a@example.com", "r2")
+    with session_scope(db) as session, pytest.raises(DomainError, match="suspended"):
+        featuring.request_featuring(session, user_id=owner, image_id=other)
+    with session_scope(db) as session:
+        featuring.set_publishing(
+            session, actor_user_id=admin_id, email="a@example.com", suspended=False
+        )
+    assert _explore_ids(db) == [image_id]
+
+    with session_scope(db) as session:
+        featuring.take_down(
+            session, actor_user_id=admin_id, image_id=image_id, reason="Shows a logo"
+        )
+    assert _explore_ids(db) == []
+    with session_scope(db, write=False) as session:
+        [view] = [
+            v
+            for v in generations.list_user_generations(session, user_id=owner, base_url=BASE)
+            if v.image_id == image_id
+        ]
+    assert view.moderation == "taken_down" and view.feature_label == "Taken down: Shows a logo"
+    with session_scope(db) as session, pytest.raises(DomainError, match="took this image down"):
+        featuring.request_featuring(session, user_id=owner, image_id=image_id)
+    assert _audit(db) == [
+        featuring.FEATURE_REQUESTED,
+        featuring.FEATURE_APPROVED,
+        featuring.PUBLISHING_SUSPENDED,
+        featuring.PUBLISHING_RESTORED,
+        featuring.FEATURE_TAKEN_DOWN,
+    ]
+
+
+def test_another_user_can_do_nothing_to_an_image(db: Engine, storage: LocalStorage) -> None:
+    owner, image_id = _result(db, storage, "a@example.com")
+    intruder = _user(db, "b@example.com")
+    before = _image(db, image_id)
+    for attempt in (
+        lambda s: featuring.request_featuring(s, user_id=intruder, image_id=image_id),
+        lambda s: featuring.withdraw(s, user_id=intruder, image_id=image_id),
+    ):
+        with session_scope(db) as session, pytest.raises(NotFoundError):
+            attempt(session)
+    for attempt in (
+        lambda s: featuring.approve(s, actor_user_id=intruder, image_id=image_id),
+        lambda s: featuring.reject(s, actor_user_id=intruder, image_id=image_id, reason="x"),
+        lambda s: featuring.take_down(s, actor_user_id=intruder, image_id=image_id, reason="x"),
+        lambda s: featuring.set_publishing(
+            s, actor_user_id=intruder, email="a@example.com", suspended=True, reason="x"
+        ),
+    ):
+        with session_scope(db) as session, pytest.raises(ForbiddenError):
+            attempt(session)
+    after = _image(db, image_id)
+    assert after.moderation_status == before.moderation_status == ModerationStatus.NONE
+    assert not after.is_featured and not after.is_disabled_by_admin
+    assert _audit(db) == []
+    with session_scope(db, write=False) as session:
+        assert generations.list_user_generations(session, user_id=intruder, base_url=BASE) == []
+        assert admin.overview(session, base_url=BASE).users == 2
+    assert owner != intruder
+
+
+def test_hostile_values_are_refused(db: Engine, storage: LocalStorage) -> None:
+    owner, image_id = _result(db, storage, "a@example.com")
+    admin_id = _admin(db)
+    for bad in ("x" * 10_000, 12, None):
+        if bad is None:
+            continue
+        with session_scope(db) as session, pytest.raises(DomainError):
+            featuring.request_featuring(session, user_id=owner, image_id=image_id, title=bad)
+    for bad_id in ("1", True, -1, 10**12):
+        with session_scope(db) as session, pytest.raises(DomainError):
+            featuring.approve(session, actor_user_id=admin_id, image_id=bad_id)
+    assert _image(db, image_id).moderation_status == ModerationStatus.NONE
