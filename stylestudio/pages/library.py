@@ -9,6 +9,7 @@ from reflex.vars import ObjectVar
 
 from stylestudio.components.generation import generation_card
 from stylestudio.components.layout import ACCENT, card, empty_state, page_header, page_shell
+from stylestudio.components.local_time import local_time
 from stylestudio.services.pricing import STYLE_PRESETS
 from stylestudio.state.pages import ExploreState, GalleryState
 
@@ -53,6 +54,14 @@ def _gallery_actions(item: Any) -> rx.Component:
                         disabled=busy,
                         on_click=GalleryState.ask_featuring(image_id),
                     ),
+                ),
+                rx.button(
+                    rx.icon("share-2", size=14),
+                    "Share",
+                    size="1",
+                    variant="soft",
+                    color_scheme="gray",
+                    on_click=GalleryState.open_share(image_id),
                 ),
                 rx.cond(
                     (item["moderation"] == "pending") | (item["moderation"] == "approved"),
@@ -135,6 +144,137 @@ def _feature_dialog() -> rx.Component:
     )
 
 
+def _share_dialog() -> rx.Component:
+    return rx.dialog.root(
+        rx.dialog.content(
+            rx.dialog.title("Share this image"),
+            rx.dialog.description(
+                "Anyone with the link sees the image, its style and prompt — no sign-in. "
+                "Revoke it whenever you like.",
+                size="2",
+            ),
+            rx.vstack(
+                rx.hstack(
+                    rx.select.root(
+                        rx.select.trigger(aria_label="Link expires"),
+                        rx.select.content(
+                            rx.select.item("Expires in 1 day", value="1d"),
+                            rx.select.item("Expires in 7 days", value="7d"),
+                            rx.select.item("Never expires", value="never"),
+                        ),
+                        value=GalleryState.share_expiry,
+                        on_change=GalleryState.set_share_expiry,
+                    ),
+                    rx.button(
+                        rx.icon("link", size=14),
+                        "Create link",
+                        color_scheme=ACCENT,
+                        on_click=GalleryState.create_share,
+                    ),
+                    spacing="3",
+                    width="100%",
+                ),
+                rx.cond(
+                    GalleryState.share_new_url != "",
+                    rx.vstack(
+                        rx.text(
+                            "Copy it now — it is shown only once.",
+                            size="1",
+                            color=rx.color("gray", 11),
+                        ),
+                        rx.hstack(
+                            rx.input(
+                                value=GalleryState.share_new_url,
+                                read_only=True,
+                                width="100%",
+                                id="share-url",
+                                aria_label="Share link",
+                            ),
+                            rx.button(
+                                rx.icon("copy", size=14),
+                                "Copy",
+                                variant="soft",
+                                on_click=rx.set_clipboard(GalleryState.share_new_url),
+                            ),
+                            width="100%",
+                        ),
+                        spacing="1",
+                        width="100%",
+                    ),
+                ),
+                rx.cond(
+                    GalleryState.share_error != "",
+                    rx.callout(
+                        GalleryState.share_error,
+                        icon="triangle-alert",
+                        color_scheme="red",
+                        size="1",
+                        width="100%",
+                    ),
+                ),
+                rx.cond(
+                    GalleryState.share_links.length() > 0,
+                    rx.vstack(
+                        rx.text("Links", size="2", weight="medium"),
+                        rx.foreach(
+                            GalleryState.share_links,
+                            lambda link: rx.hstack(
+                                rx.badge(
+                                    link["status"],
+                                    color_scheme=rx.match(
+                                        link["status"], ("active", "green"), "gray"
+                                    ),
+                                    variant="soft",
+                                ),
+                                rx.text(
+                                    "Created ",
+                                    local_time(link["created_at"]),
+                                    rx.cond(link["expires_at"] != "", " · expires ", ""),
+                                    rx.cond(
+                                        link["expires_at"] != "", local_time(link["expires_at"])
+                                    ),
+                                    " · ",
+                                    link["view_count"].to_string(),
+                                    " views",
+                                    size="1",
+                                    color=rx.color("gray", 11),
+                                ),
+                                rx.spacer(),
+                                rx.cond(
+                                    link["status"] == "active",
+                                    rx.button(
+                                        "Revoke",
+                                        size="1",
+                                        variant="soft",
+                                        color_scheme="red",
+                                        on_click=GalleryState.revoke_share(link["id"].to(int)),
+                                    ),
+                                ),
+                                width="100%",
+                                align="center",
+                                class_name="share-link",
+                            ),
+                        ),
+                        spacing="2",
+                        width="100%",
+                    ),
+                ),
+                rx.hstack(
+                    rx.dialog.close(rx.button("Done", variant="soft", color_scheme="gray")),
+                    justify="end",
+                    width="100%",
+                ),
+                spacing="3",
+                margin_top="12px",
+                width="100%",
+            ),
+            max_width="520px",
+        ),
+        open=GalleryState.share_open,
+        on_open_change=GalleryState.set_share_open,
+    )
+
+
 def gallery_page() -> rx.Component:
     return page_shell(
         page_header(
@@ -155,6 +295,7 @@ def gallery_page() -> rx.Component:
             ),
         ),
         _feature_dialog(),
+        _share_dialog(),
         rx.cond(
             GalleryState.items.length() > 0,
             rx.vstack(

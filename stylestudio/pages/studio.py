@@ -217,15 +217,17 @@ def _options_panel() -> rx.Component:
             ),
             rx.cond(
                 StudioState.generate_error != "",
-                rx.callout(
-                    rx.text(
+                # callout.root + callout.text: a plain callout wraps its child in a <p>, and
+                # a <p> inside a <p> is a hydration error.
+                rx.callout.root(
+                    rx.callout.icon(rx.icon("circle-alert")),
+                    rx.callout.text(
                         StudioState.generate_error,
                         rx.cond(
                             StudioState.needs_credits,
                             rx.link(" Buy credits →", href="/credits", weight="bold"),
                         ),
                     ),
-                    icon="circle-alert",
                     color_scheme="red",
                     role="alert",
                     width="100%",

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from stylestudio import runtime
 from stylestudio.adapters.payments import PaymentProviderError
+from stylestudio.api.share_page import share_url
 from stylestudio.db import get_engine
 from stylestudio.services import (
     accounts,
@@ -22,6 +23,7 @@ from stylestudio.services import (
     featuring,
     generations,
     pricing,
+    sharing,
     showcase,
 )
 from stylestudio.services.billing_admin import AuditRow, EditablePack, PurchaseRow
@@ -57,6 +59,12 @@ class GalleryState(SessionState):
     feature_image: rx.Field[int] = rx.field(0)
     feature_title: rx.Field[str] = rx.field("")
     feature_error: rx.Field[str] = rx.field("")
+    share_open: rx.Field[bool] = rx.field(False)
+    share_image: rx.Field[int] = rx.field(0)
+    share_expiry: rx.Field[str] = rx.field("7d")
+    share_links: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    share_new_url: rx.Field[str] = rx.field("")
+    share_error: rx.Field[str] = rx.field("")
     _follow_id: str = ""
 
     @rx.event
@@ -158,6 +166,80 @@ class GalleryState(SessionState):
             self._say(exc.message, failed=True)
         finally:
             self.acting = 0
+
+    # -- share links -----------------------------------------------------------------------
+
+    @rx.event
+    async def open_share(self, image_id: int):
+        if not isinstance(image_id, int) or not any(
+            i.get("image_id") == image_id for i in self.items
+        ):
+            return None
+        self.share_image, self.share_expiry = image_id, "7d"
+        self.share_new_url = self.share_error = ""
+        self.share_open = True
+        return await self._load_links()
+
+    @rx.event
+    def set_share_open(self, value: bool) -> None:
+        self.share_open = bool(value)
+        if not value:
+            self.share_new_url = ""  # shown once: the link cannot be recovered later
+
+    @rx.event
+    def set_share_expiry(self, value: str) -> None:
+        self.share_expiry = value if value in sharing.EXPIRY_CHOICES else "7d"
+
+    @rx.event
+    async def create_share(self):
+        image_id, expiry = self.share_image, self.share_expiry
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        try:
+            created = await in_session(
+                lambda s: sharing.create_share_link(
+                    s,
+                    user_id=user.id,
+                    image_id=image_id,
+                    expires_in=expiry,  # type: ignore[arg-type]
+                )
+            )
+        except DomainError as exc:
+            self.share_error = exc.message
+            return None
+        self.share_new_url, self.share_error = share_url(created.token), ""
+        return await self._load_links()
+
+    @rx.event
+    async def revoke_share(self, link_id: int):
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        try:
+            await in_session(
+                lambda s: sharing.revoke_share_link(s, user_id=user.id, link_id=link_id)
+            )
+        except DomainError as exc:
+            self.share_error = exc.message
+        self.share_new_url = ""
+        return await self._load_links()
+
+    async def _load_links(self):
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        image_id = self.share_image
+        try:
+            links = await in_session(
+                lambda s: sharing.list_share_links(s, user_id=user.id, image_id=image_id),
+                write=False,
+            )
+        except DomainError as exc:
+            self.share_error, self.share_links = exc.message, []
+            return None
+        self.share_links = [link.as_dict() for link in links]
+        return None
 
     def _say(self, text: str, *, failed: bool = False) -> None:
         self.message, self.message_failed = text, failed
