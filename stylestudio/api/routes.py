@@ -19,6 +19,7 @@ from stylestudio.adapters.payments import (
 )
 from stylestudio.adapters.replicate_engine import ProviderBusy
 from stylestudio.adapters.storage import LocalStorage, StorageError
+from stylestudio.api.share_page import share_routes
 from stylestudio.db import get_engine
 from stylestudio.runtime import (
     get_checkout_provider,
@@ -29,7 +30,7 @@ from stylestudio.runtime import (
 from stylestudio.services import checkout
 from stylestudio.services.errors import DomainError
 from stylestudio.services.health import database_status
-from stylestudio.services.media import EXTENSIONS
+from stylestudio.services.media import EXTENSIONS, verify_media_signature
 from stylestudio.services.prediction_events import handle_prediction_event
 
 _CONTENT_TYPES = {ext: ctype for ctype, ext in EXTENSIONS.items()}
@@ -45,8 +46,11 @@ async def health(_request: Request) -> JSONResponse:
 
 
 async def media(request: Request) -> Response:
-    """Stored images by key. Keys are random and unguessable (signed URLs come later)."""
+    """Stored images by key, for the holder of a valid signed URL (services.media.media_url):
+    403 without one (checked first, without the database), 404 for a missing file."""
     key = request.path_params["key"]
+    if not verify_media_signature(key, request.query_params.get("sig")):
+        return Response(status_code=403, headers={"Cache-Control": "no-store"})
     storage = get_storage()
     if not isinstance(storage, LocalStorage):
         return Response(status_code=404)
@@ -57,13 +61,16 @@ async def media(request: Request) -> Response:
     if not path.is_file():
         return Response(status_code=404)
     ext = key.rsplit(".", 1)[-1].lower()
+    headers = {
+        # As long as a signed URL's time bucket: the same URL is issued for 10 minutes.
+        "Cache-Control": "private, max-age=600",
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.query_params.get("download") == "1":
+        # `Download` on a card: the browser saves the file (full size, as stored).
+        headers["Content-Disposition"] = f'attachment; filename="style-studio.{ext}"'
     return FileResponse(
-        path,
-        media_type=_CONTENT_TYPES.get(ext, "application/octet-stream"),
-        headers={
-            "Cache-Control": "private, max-age=31536000, immutable",
-            "X-Content-Type-Options": "nosniff",
-        },
+        path, media_type=_CONTENT_TYPES.get(ext, "application/octet-stream"), headers=headers
     )
 
 
@@ -158,5 +165,6 @@ def build_api() -> Starlette:
             Route("/api/webhooks/stripe", stripe_webhook, methods=["POST"]),
             Route("/api/webhooks/replicate", replicate_webhook, methods=["POST"]),
             Route("/api/media/{key:path}", media, methods=["GET"]),
+            *share_routes(),
         ]
     )

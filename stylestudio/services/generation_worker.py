@@ -16,7 +16,6 @@ files go with its rolled-back transaction. Refunds carry ``refund:generation:<id
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from PIL import Image as PILImage
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -53,7 +51,11 @@ from stylestudio.models import (
 )
 from stylestudio.services import credits, jobs
 from stylestudio.services.billing import get_billing_settings
-from stylestudio.services.media import new_storage_key, put_with_thumbnail
+from stylestudio.services.media import (
+    new_storage_key,
+    put_with_thumbnail,
+    reencode_without_metadata,
+)
 from stylestudio.services.usage import record_usage
 
 log = logging.getLogger(__name__)
@@ -493,18 +495,13 @@ def generation_for_prediction(db: Engine, prediction_id: str) -> PredictionOwner
 
 
 def decode_output(data: bytes, content_type: str) -> Output:
-    """Check that a provider's output is an image we can store; raise on anything else."""
+    """A provider's output as we store it: re-encoded upright and without metadata (see
+    media.reencode_without_metadata); raise on anything that is not an image we accept."""
     try:
-        with PILImage.open(io.BytesIO(data)) as probe:
-            probe.load()
-            width, height = probe.size
-            fmt = (probe.format or "").upper()
+        clean, clean_type, width, height = reencode_without_metadata(data, label="The output")
     except Exception as exc:
         raise GenerationEngineError(BAD_OUTPUT) from exc
-    types = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-    if fmt not in types:
-        raise GenerationEngineError(BAD_OUTPUT)
-    return Output(data=data, content_type=types[fmt], width=width, height=height)
+    return Output(data=clean, content_type=clean_type, width=width, height=height)
 
 
 async def run_work(

@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 from PIL import Image as PILImage
 from sqlalchemy.engine import Engine
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from stylestudio.adapters.replicate_engine import Prediction, ReplicateEngine
 from stylestudio.adapters.replicate_models import compose_prompt
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import (
+    GenerationInput,
     GenerationStatus,
     Image,
     ImageCategory,
@@ -84,6 +85,16 @@ def _make(db: Engine, storage: LocalStorage, n: int) -> tuple[int, list[int]]:
     return user_id, ids
 
 
+def _stored_product(db: Engine, storage: LocalStorage, generation_id: int) -> bytes:
+    with session_scope(db, write=False) as session:
+        image = session.exec(
+            select(Image)
+            .join(GenerationInput, col(GenerationInput.image_id) == Image.id)
+            .where(GenerationInput.generation_id == generation_id)
+        ).one()
+    return storage.get(image.storage_key)
+
+
 def _count_images(db: Engine, generation_id: int) -> int:
     with session_scope(db, write=False) as session:
         return session.exec(
@@ -136,10 +147,11 @@ def test_a_generation_completes_with_the_providers_image(
     assert sent["aspect_ratio"] == "1:1" and sent["output_format"] == "jpg"
     assert "photorealistic" in sent["prompt"] and "on a marble table" in sent["prompt"]
     [ref] = sent["image_input"]
+    uploaded = _stored_product(db, storage, gid)  # as stored: re-encoded, no metadata
     if ref.startswith("data:"):
-        assert base64.b64decode(ref.split(",", 1)[1]) == _product_shot()
+        assert base64.b64decode(ref.split(",", 1)[1]) == uploaded
     else:
-        assert any(f.data == _product_shot() for f in fake_replicate.files.values())
+        assert any(f.data == uploaded for f in fake_replicate.files.values())
     # The output was copied into our storage, with its thumbnail, before completion.
     with session_scope(db, write=False) as session:
         [image] = session.exec(select(Image).where(Image.generation_id == gid)).all()
@@ -164,7 +176,7 @@ def test_large_inputs_go_through_the_files_api(
     assert _generation(db, gid).status == GenerationStatus.COMPLETED
     [ref] = fake_replicate.create_bodies[0]["input"]["image_input"]
     assert ref.startswith(fake_replicate.base_url + "/v1/files/")
-    assert [f.data for f in fake_replicate.files.values()] == [buf.getvalue()]
+    assert [f.data for f in fake_replicate.files.values()] == [_stored_product(db, storage, gid)]
 
 
 def test_style_presets_are_prompt_text() -> None:
