@@ -36,9 +36,7 @@ def _card(pg: Any, index: int) -> Any:
     return pg.locator(".generation-card").nth(index)
 
 
-def test_request_approve_explore_reject_withdraw(
-    page: Any, browser: Any, tmp_path: Path
-) -> None:
+def test_request_approve_explore_reject_withdraw(page: Any, browser: Any, tmp_path: Path) -> None:
     creator = page
     sign_up(creator, "creator.e2e@example.com", "creator-password-1")
     _generate(creator, tmp_path, "lamp.jpg", (200, 160, 40))
