@@ -491,6 +491,7 @@ def _decision_dialog() -> rx.Component:
                 rx.text("Reason", as_="label", size="2", weight="medium", html_for="decide-reason"),
                 rx.text_area(
                     id="decide-reason",
+                    aria_label="Reason",
                     value=AdminState.decide_reason,
                     on_change=AdminState.set_decide_reason,
                     max_length=500,

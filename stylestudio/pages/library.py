@@ -55,6 +55,18 @@ def _gallery_actions(item: Any) -> rx.Component:
                         on_click=GalleryState.ask_featuring(image_id),
                     ),
                 ),
+                rx.link(
+                    rx.button(
+                        rx.icon("download", size=14),
+                        "Download",
+                        size="1",
+                        variant="soft",
+                        color_scheme="gray",
+                    ),
+                    href=item["result_url"].to(str) + "&download=1",
+                    class_name="download-link",
+                ),
+                _collections_menu(item, image_id),
                 rx.button(
                     rx.icon("share-2", size=14),
                     "Share",
@@ -85,6 +97,155 @@ def _gallery_actions(item: Any) -> rx.Component:
     )
 
 
+def _collections_menu(item: Any, image_id: Any) -> rx.Component:
+    return rx.dropdown_menu.root(
+        rx.dropdown_menu.trigger(
+            rx.button(
+                rx.icon("folder-plus", size=14),
+                "Collect",
+                size="1",
+                variant="soft",
+                color_scheme="gray",
+            ),
+        ),
+        rx.dropdown_menu.content(
+            rx.cond(
+                GalleryState.collections.length() > 0,
+                rx.foreach(
+                    GalleryState.collections,
+                    lambda c: rx.dropdown_menu.item(
+                        rx.hstack(
+                            rx.cond(
+                                item["in_collections"].to(list[int]).contains(c["id"]),
+                                rx.icon("check", size=14),
+                                rx.box(width="14px"),
+                            ),
+                            rx.text(c["name"]),
+                            spacing="2",
+                            align="center",
+                        ),
+                        on_select=GalleryState.toggle_collection(image_id, c["id"].to(int)),
+                    ),
+                ),
+                rx.dropdown_menu.item(
+                    "Create a collection first (above the gallery)", disabled=True
+                ),
+            ),
+        ),
+    )
+
+
+def _filters() -> rx.Component:
+    statuses = [
+        ("all", "Any status"),
+        ("completed", "Completed"),
+        ("processing", "Running"),
+        ("pending", "Queued"),
+        ("failed", "Failed"),
+        ("cancelled", "Cancelled"),
+    ]
+    styles = [("all", "Any style")] + [(p.key, p.label) for p in STYLE_PRESETS.values()]
+    return rx.vstack(
+        rx.hstack(
+            rx.input(
+                rx.input.slot(rx.icon("search", size=14)),
+                placeholder="Search your prompts",
+                value=GalleryState.query,
+                on_change=GalleryState.search,
+                debounce_timeout=350,
+                aria_label="Search your prompts",
+                width="100%",
+                max_width="340px",
+                id="gallery-search",
+            ),
+            rx.select.root(
+                rx.select.trigger(aria_label="Status"),
+                rx.select.content(*[rx.select.item(label, value=v) for v, label in statuses]),
+                value=rx.cond(GalleryState.filter_status == "", "all", GalleryState.filter_status),
+                on_change=GalleryState.set_filter_status,
+            ),
+            rx.select.root(
+                rx.select.trigger(aria_label="Style"),
+                rx.select.content(*[rx.select.item(label, value=v) for v, label in styles]),
+                value=rx.cond(GalleryState.filter_style == "", "all", GalleryState.filter_style),
+                on_change=GalleryState.set_filter_style,
+            ),
+            spacing="3",
+            wrap="wrap",
+            width="100%",
+        ),
+        rx.hstack(
+            rx.button(
+                "All images",
+                size="1",
+                radius="full",
+                variant=rx.cond(GalleryState.filter_collection == 0, "solid", "soft"),
+                color_scheme=rx.cond(GalleryState.filter_collection == 0, ACCENT, "gray"),
+                on_click=GalleryState.select_collection(0),
+            ),
+            rx.foreach(
+                GalleryState.collections,
+                lambda c: rx.button(
+                    rx.icon("folder", size=12),
+                    c["name"],
+                    rx.text(c["count"].to_string(), size="1", color=rx.color("gray", 10)),
+                    size="1",
+                    radius="full",
+                    variant=rx.cond(GalleryState.filter_collection == c["id"], "solid", "soft"),
+                    color_scheme=rx.cond(GalleryState.filter_collection == c["id"], ACCENT, "gray"),
+                    on_click=GalleryState.select_collection(c["id"].to(int)),
+                    class_name="collection-chip",
+                ),
+            ),
+            rx.hstack(
+                rx.input(
+                    placeholder="New collection",
+                    value=GalleryState.new_collection,
+                    on_change=GalleryState.set_new_collection,
+                    size="1",
+                    aria_label="New collection name",
+                    width="160px",
+                ),
+                rx.button(
+                    "Create", size="1", variant="soft", on_click=GalleryState.create_collection
+                ),
+                spacing="1",
+            ),
+            rx.cond(
+                GalleryState.filter_collection != 0,
+                rx.hstack(
+                    rx.input(
+                        placeholder="Rename to…",
+                        value=GalleryState.rename_to,
+                        on_change=GalleryState.set_rename_to,
+                        size="1",
+                        aria_label="Rename the collection",
+                        width="140px",
+                    ),
+                    rx.button(
+                        "Rename", size="1", variant="soft", on_click=GalleryState.rename_collection
+                    ),
+                    rx.button(
+                        "Delete collection",
+                        size="1",
+                        variant="soft",
+                        color_scheme="red",
+                        on_click=GalleryState.delete_collection,
+                    ),
+                    spacing="1",
+                ),
+            ),
+            spacing="2",
+            wrap="wrap",
+            align="center",
+            width="100%",
+            id="collections-bar",
+        ),
+        spacing="3",
+        width="100%",
+    )
+
+
 def _feature_dialog() -> rx.Component:
     return rx.dialog.root(
         rx.dialog.content(
@@ -104,6 +265,7 @@ def _feature_dialog() -> rx.Component:
                 ),
                 rx.input(
                     id="feature-title",
+                    aria_label="Title (optional)",
                     value=GalleryState.feature_title,
                     on_change=GalleryState.set_feature_title,
                     max_length=120,
@@ -294,6 +456,7 @@ def gallery_page() -> rx.Component:
                 id="gallery-message",
             ),
         ),
+        _filters(),
         _feature_dialog(),
         _share_dialog(),
         rx.cond(

@@ -9,6 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from stylestudio.models import (
+    Collection,
+    CollectionItem,
     Generation,
     GenerationInput,
     GenerationInputRole,
@@ -20,7 +22,7 @@ from stylestudio.models import (
     UsageAction,
     utc_iso,
 )
-from stylestudio.services import credits, jobs, pricing
+from stylestudio.services import credits, jobs, pricing, search
 from stylestudio.services.errors import NotFoundError, ValidationError
 from stylestudio.services.featuring import featured_state_label
 from stylestudio.services.generation_worker import CANCELLED, end_generation
@@ -200,6 +202,16 @@ def get_generation_view(
     return _views(session, [generation], base_url=base_url)[0]
 
 
+@dataclass(frozen=True)
+class GalleryFilter:
+    """What the gallery narrows to; every part optional."""
+
+    status: str = ""  # a GenerationStatus value
+    style: str = ""  # a style preset key
+    collection_id: int = 0  # one of the user's collections
+    query: str = ""  # words of the prompt
+
+
 def list_user_generations(
     session: Session,
     *,
@@ -207,12 +219,40 @@ def list_user_generations(
     base_url: str,
     limit: int = 24,
     before_id: int | None = None,
+    filters: GalleryFilter | None = None,
 ) -> list[GenerationView]:
     """The user's generations, newest first, one page at a time (keyset on id)."""
+    limit = max(1, min(limit, 100))
     stmt = select(Generation).where(Generation.user_id == user_id)
     if before_id is not None:
         stmt = stmt.where(col(Generation.id) < before_id)
-    rows = session.exec(stmt.order_by(col(Generation.id).desc()).limit(min(limit, 100))).all()
+    f = filters or GalleryFilter()
+    if f.status in {s.value for s in GenerationStatus}:
+        stmt = stmt.where(Generation.status == f.status)
+    if f.style in pricing.STYLE_PRESETS:
+        stmt = stmt.where(Generation.style == f.style)
+    if f.collection_id:
+        in_collection = (
+            select(Image.generation_id)
+            .join(CollectionItem, col(CollectionItem.image_id) == Image.id)
+            .join(Collection, col(Collection.id) == CollectionItem.collection_id)
+            .where(
+                Collection.id == f.collection_id,
+                Collection.user_id == user_id,
+                col(Image.generation_id).is_not(None),
+            )
+        )
+        stmt = stmt.where(col(Generation.id).in_(in_collection))
+    if f.query.strip():
+        # Search pages by id too: the ids of up to a few pages of matches, then the other
+        # filters; a page can come back short, never wrong.
+        ids = search.search_generations(
+            session, user_id=user_id, query=f.query, limit=limit * 4, before_id=before_id
+        )
+        if not ids:
+            return []
+        stmt = stmt.where(col(Generation.id).in_(ids))
+    rows = session.exec(stmt.order_by(col(Generation.id).desc()).limit(limit)).all()
     return _views(session, list(rows), base_url=base_url)
 
 

@@ -20,6 +20,7 @@ from stylestudio.services import (
     admin,
     billing_admin,
     checkout,
+    collections,
     featuring,
     generations,
     pricing,
@@ -28,12 +29,14 @@ from stylestudio.services import (
 )
 from stylestudio.services.billing_admin import AuditRow, EditablePack, PurchaseRow
 from stylestudio.services.errors import DomainError, ForbiddenError, UnauthorizedError
+from stylestudio.services.ids import is_row_id
 from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState, media_base_url
 from stylestudio.state.studio import cancel_for_user, tab_is_connected
 
 GALLERY_PAGE_SIZE = 24
 EXPLORE_PAGE_SIZE = 24
+_STATUSES = {"pending", "processing", "completed", "failed", "cancelled"}
 
 
 def _rows() -> list[dict[str, Any]]:
@@ -65,6 +68,14 @@ class GalleryState(SessionState):
     share_links: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
     share_new_url: rx.Field[str] = rx.field("")
     share_error: rx.Field[str] = rx.field("")
+    # Filters and collections.
+    filter_status: rx.Field[str] = rx.field("")
+    filter_style: rx.Field[str] = rx.field("")
+    filter_collection: rx.Field[int] = rx.field(0)
+    query: rx.Field[str] = rx.field("")
+    collections: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    new_collection: rx.Field[str] = rx.field("")
+    rename_to: rx.Field[str] = rx.field("")
     _follow_id: str = ""
 
     @rx.event
@@ -73,7 +84,121 @@ class GalleryState(SessionState):
         if user is None:
             return rx.redirect("/login")
         self.message = ""
-        self.items = await self._page(user.id, before_id=None)
+        await self._reload(user.id)
+        return self._follow_if_open()
+
+    async def _reload(self, user_id: int) -> None:
+        self.items = await self._page(user_id, before_id=None)
+        self.collections = [
+            c.as_dict()
+            for c in await in_session(
+                lambda s: collections.list_collections(s, user_id=user_id), write=False
+            )
+        ]
+        if self.filter_collection and not any(
+            c["id"] == self.filter_collection for c in self.collections
+        ):
+            self.filter_collection = 0
+
+    async def _refilter(self):
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        await self._reload(user.id)
+        return self._follow_if_open()
+
+    @rx.event
+    async def set_filter_status(self, value: str):
+        self.filter_status = value if value in _STATUSES else ""
+        return await self._refilter()
+
+    @rx.event
+    async def set_filter_style(self, value: str):
+        self.filter_style = value if value in pricing.STYLE_PRESETS else ""
+        return await self._refilter()
+
+    @rx.event
+    async def select_collection(self, collection_id: int):
+        self.filter_collection = collection_id if is_row_id(collection_id) else 0
+        self.rename_to = ""
+        return await self._refilter()
+
+    @rx.event
+    async def search(self, value: str):
+        self.query = value[:200] if isinstance(value, str) else ""
+        return await self._refilter()
+
+    @rx.event
+    def set_new_collection(self, value: str) -> None:
+        self.new_collection = value[:200] if isinstance(value, str) else ""
+
+    @rx.event
+    def set_rename_to(self, value: str) -> None:
+        self.rename_to = value[:200] if isinstance(value, str) else ""
+
+    @rx.event
+    async def create_collection(self):
+        name = self.new_collection
+        return await self._collections_change(
+            lambda s, uid: collections.create_collection(s, user_id=uid, name=name),
+            done="Collection created.",
+            clear_new=True,
+        )
+
+    @rx.event
+    async def rename_collection(self):
+        cid, name = self.filter_collection, self.rename_to
+        return await self._collections_change(
+            lambda s, uid: collections.rename_collection(
+                s, user_id=uid, collection_id=cid, name=name
+            ),
+            done="Renamed.",
+        )
+
+    @rx.event
+    async def delete_collection(self):
+        cid = self.filter_collection
+        self.filter_collection = 0
+        return await self._collections_change(
+            lambda s, uid: collections.delete_collection(s, user_id=uid, collection_id=cid),
+            done="Collection deleted; its images stay in your gallery.",
+        )
+
+    @rx.event
+    async def toggle_collection(self, image_id: int, collection_id: int):
+        item = next((i for i in self.items if i.get("image_id") == image_id), None)
+        inside = item is not None and collection_id in item.get("in_collections", [])
+
+        def change(s: Session, uid: int) -> object:
+            if inside:
+                collections.remove_image(
+                    s, user_id=uid, collection_id=collection_id, image_id=image_id
+                )
+                return None
+            return collections.add_image(
+                s, user_id=uid, collection_id=collection_id, image_id=image_id
+            )
+
+        return await self._collections_change(
+            change, done="Removed from the collection." if inside else "Added to the collection."
+        )
+
+    async def _collections_change(
+        self, change: Callable[[Session, int], object], *, done: str, clear_new: bool = False
+    ):
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        try:
+            await in_session(lambda s: change(s, user.id))
+        except DomainError as exc:
+            self._say(exc.message, failed=True)
+            return None
+        if clear_new:
+            self.new_collection = ""
+        self.rename_to = ""
+        await self._reload(user.id)
+        self._say(done)
         return self._follow_if_open()
 
     @rx.event
@@ -261,6 +386,7 @@ class GalleryState(SessionState):
 
     async def _refresh(self, user_id: int, ids: list[int]) -> None:
         base = media_base_url()
+        held_by = {int(i["id"]): i.get("in_collections", []) for i in self.items}
         if not ids:
             return
         views = await in_session(
@@ -269,7 +395,7 @@ class GalleryState(SessionState):
             ),
             write=False,
         )
-        fresh = {v.id: v.as_dict() for v in views}
+        fresh = {v.id: {**v.as_dict(), "in_collections": held_by.get(v.id, [])} for v in views}
         self.items = [fresh.get(int(item["id"]), item) for item in self.items]
 
     @rx.event(background=True)
@@ -300,18 +426,33 @@ class GalleryState(SessionState):
 
     async def _page(self, user_id: int, *, before_id: int | None) -> list[dict[str, Any]]:
         base = media_base_url()
-        views = await in_session(
-            lambda s: generations.list_user_generations(
+        filters = generations.GalleryFilter(
+            status=self.filter_status,
+            style=self.filter_style,
+            collection_id=self.filter_collection,
+            query=self.query,
+        )
+
+        def load(s: Session) -> tuple[list[generations.GenerationView], dict[int, list[int]]]:
+            views = generations.list_user_generations(
                 s,
                 user_id=user_id,
                 base_url=base,
                 limit=GALLERY_PAGE_SIZE + 1,
                 before_id=before_id,
-            ),
-            write=False,
-        )
+                filters=filters,
+            )
+            held = collections.collections_of_images(
+                s, user_id=user_id, image_ids=[v.image_id for v in views if v.image_id]
+            )
+            return views, held
+
+        views, held = await in_session(load, write=False)
         self.has_more = len(views) > GALLERY_PAGE_SIZE
-        return [v.as_dict() for v in views[:GALLERY_PAGE_SIZE]]
+        return [
+            {**v.as_dict(), "in_collections": held.get(v.image_id, [])}
+            for v in views[:GALLERY_PAGE_SIZE]
+        ]
 
 
 class ExploreState(SessionState):

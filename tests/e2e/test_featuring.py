@@ -65,10 +65,10 @@ def test_request_approve_explore_reject_withdraw(page: Any, browser: Any, tmp_pa
     lamp.get_by_role("button", name="Approve").click()
     admin.locator("#moderation-message").get_by_text("Approved").wait_for()
     vase.get_by_role("button", name="Reject").click()
-    admin.get_by_role("button", name="Reject", exact=True).last.click()  # no reason yet
+    admin.get_by_role("dialog").get_by_role("button", name="Reject").click()  # no reason yet
     admin.get_by_text("Give a reason.").wait_for()
-    admin.get_by_label("Reason").fill("The vase is cut off at the top.")
-    admin.get_by_role("button", name="Reject", exact=True).last.click()
+    admin.get_by_label("Reason", exact=True).fill("The vase is cut off at the top.")
+    admin.get_by_role("dialog").get_by_role("button", name="Reject").click()
     admin.locator("#moderation-message").get_by_text("Rejected.").wait_for()
     assert admin.locator("#moderation-queue .moderation-item").count() == 0
     admin.get_by_text("Featuring rejected: image").first.wait_for()  # in the audit log
