@@ -1,0 +1,113 @@
+"""Collections and gallery filters through the services: the owner organises, the gallery
+narrows by collection, status and style; another user can touch none of it. SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import func, select
+
+from stylestudio.adapters.storage import LocalStorage
+from stylestudio.db import session_scope
+from stylestudio.models import Collection, CollectionItem
+from stylestudio.services import collections, generations
+from stylestudio.services.errors import NotFoundError, ValidationError
+from stylestudio.services.generations import GalleryFilter
+from tests.integration.test_featuring import BASE, _result
+from tests.integration.test_generation_flow import _user
+
+
+def _ids(db: Engine, user_id: int, **filters: object) -> list[int]:
+    with session_scope(db, write=False) as session:
+        return [
+            v.image_id
+            for v in generations.list_user_generations(
+                session,
+                user_id=user_id,
+                base_url=BASE,
+                filters=GalleryFilter(**filters),  # type: ignore[arg-type]
+            )
+        ]
+
+
+def _rows(db: Engine) -> tuple[int, int]:
+    with session_scope(db, write=False) as session:
+        return (
+            session.exec(select(func.count()).select_from(Collection)).one(),
+            session.exec(select(func.count()).select_from(CollectionItem)).one(),
+        )
+
+
+def test_organise_and_filter(db: Engine, storage: LocalStorage) -> None:
+    owner, first = _result(db, storage, "a@example.com", "r1")
+    _, second = _result(db, storage, "a@example.com", "r2")
+    with session_scope(db) as session:
+        bags = collections.create_collection(session, user_id=owner, name="  Bags ")
+        shoes = collections.create_collection(session, user_id=owner, name="Shoes")
+        assert collections.add_image(session, user_id=owner, collection_id=bags, image_id=first)
+        assert not collections.add_image(session, user_id=owner, collection_id=bags, image_id=first)
+        collections.add_image(session, user_id=owner, collection_id=shoes, image_id=second)
+    with session_scope(db, write=False) as session:
+        listed = collections.list_collections(session, user_id=owner)
+        held = collections.collections_of_images(session, user_id=owner, image_ids=[first, second])
+    assert [(c.name, c.count) for c in listed] == [("Bags", 1), ("Shoes", 1)]
+    assert held == {first: [bags], second: [shoes]}
+    assert _ids(db, owner, collection_id=bags) == [first]
+    assert _ids(db, owner) == [second, first]
+    assert _ids(db, owner, status="completed", style="realistic") == [second, first]
+    assert _ids(db, owner, style="vintage") == []
+    assert _ids(db, owner, status="failed") == []
+
+    with session_scope(db) as session, pytest.raises(ValidationError, match="already"):
+        collections.rename_collection(session, user_id=owner, collection_id=shoes, name="bags")
+    with session_scope(db) as session:
+        collections.rename_collection(session, user_id=owner, collection_id=shoes, name="Boots")
+        collections.remove_image(session, user_id=owner, collection_id=bags, image_id=first)
+        collections.delete_collection(session, user_id=owner, collection_id=shoes)
+    with session_scope(db, write=False) as session:
+        assert [
+            (c.name, c.count) for c in collections.list_collections(session, user_id=owner)
+        ] == [("Bags", 0)]
+    assert _ids(db, owner) == [second, first]  # images stay in the gallery
+
+
+def test_another_user_cannot_touch_collections(db: Engine, storage: LocalStorage) -> None:
+    owner, image_id = _result(db, storage, "a@example.com")
+    intruder = _user(db, "b@example.com")
+    with session_scope(db) as session:
+        mine = collections.create_collection(session, user_id=owner, name="Mine")
+        collections.add_image(session, user_id=owner, collection_id=mine, image_id=image_id)
+        theirs = collections.create_collection(session, user_id=intruder, name="Theirs")
+    before = _rows(db)
+    attempts = [
+        lambda s: collections.rename_collection(s, user_id=intruder, collection_id=mine, name="x"),
+        lambda s: collections.delete_collection(s, user_id=intruder, collection_id=mine),
+        lambda s: collections.add_image(
+            s, user_id=intruder, collection_id=theirs, image_id=image_id
+        ),
+        lambda s: collections.remove_image(
+            s, user_id=intruder, collection_id=mine, image_id=image_id
+        ),
+    ]
+    for attempt in attempts:
+        with session_scope(db) as session, pytest.raises(NotFoundError):
+            attempt(session)
+    assert _rows(db) == before
+    assert _ids(db, intruder, collection_id=mine) == []
+    assert _ids(db, intruder) == []
+    with session_scope(db, write=False) as session:
+        assert (
+            collections.collections_of_images(session, user_id=intruder, image_ids=[image_id]) == {}
+        )
+
+
+def test_bad_names_and_ids(db: Engine, storage: LocalStorage) -> None:
+    owner = _user(db, "a@example.com")
+    for bad in ("", "   ", "x" * 81, 12, None):
+        with session_scope(db) as session, pytest.raises(ValidationError):
+            collections.create_collection(session, user_id=owner, name=bad)
+    for bad_id in (0, -1, 2**40, "1", True):
+        with session_scope(db) as session, pytest.raises(NotFoundError):
+            collections.delete_collection(session, user_id=owner, collection_id=bad_id)
+    assert _rows(db) == (0, 0)
