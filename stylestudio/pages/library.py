@@ -67,6 +67,24 @@ def _gallery_actions(item: Any) -> rx.Component:
                     class_name="download-link",
                 ),
                 _collections_menu(item, image_id),
+                rx.cond(
+                    GalleryState.confirm_delete == item["id"].to(int),
+                    rx.button(
+                        rx.icon("trash-2", size=14),
+                        "Confirm delete",
+                        size="1",
+                        color_scheme="red",
+                        on_click=GalleryState.delete(item["id"].to(int)),
+                    ),
+                    rx.button(
+                        rx.icon("trash-2", size=14),
+                        "Delete",
+                        size="1",
+                        variant="soft",
+                        color_scheme="red",
+                        on_click=GalleryState.ask_delete(item["id"].to(int)),
+                    ),
+                ),
                 rx.button(
                     rx.icon("share-2", size=14),
                     "Share",

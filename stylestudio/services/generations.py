@@ -360,3 +360,26 @@ def get_generation_views(
         )
     ).all()
     return _views(session, list(rows), base_url=base_url)
+
+
+def delete_generation(session: Session, *, user_id: int, generation_id: object) -> list[str]:
+    """The owner deletes a finished generation and its result images (share links and
+    collection entries go with them; the credits stay spent). Returns the storage keys to
+    delete once this transaction has committed."""
+    generation = session.get(Generation, generation_id) if is_row_id(generation_id) else None
+    if generation is None or generation.user_id != user_id:
+        raise NotFoundError("That generation does not exist.")
+    if not GenerationStatus(generation.status).is_terminal:
+        raise ValidationError("It is still running: cancel it first, then delete it.")
+    images = session.exec(
+        select(Image).where(
+            Image.generation_id == generation.id, Image.category == ImageCategory.GENERATED
+        )
+    ).all()
+    keys = [k for image in images for k in (image.storage_key, image.thumbnail_key) if k]
+    for image in images:
+        session.delete(image)
+    session.flush()
+    session.delete(generation)
+    session.flush()
+    return keys

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from stylestudio.services.ids import is_row_id
 from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState, media_base_url
 from stylestudio.state.studio import cancel_for_user, tab_is_connected
+
+log = logging.getLogger(__name__)
 
 GALLERY_PAGE_SIZE = 24
 EXPLORE_PAGE_SIZE = 24
@@ -76,6 +79,7 @@ class GalleryState(SessionState):
     collections: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
     new_collection: rx.Field[str] = rx.field("")
     rename_to: rx.Field[str] = rx.field("")
+    confirm_delete: rx.Field[int] = rx.field(0)
     _follow_id: str = ""
 
     @rx.event
@@ -228,6 +232,39 @@ class GalleryState(SessionState):
             self.message = exc.message
         finally:
             self.cancelling = 0
+
+    # -- delete ----------------------------------------------------------------------------
+
+    @rx.event
+    def ask_delete(self, generation_id: int) -> None:
+        self.confirm_delete = generation_id if is_row_id(generation_id) else 0
+
+    @rx.event
+    async def delete(self, generation_id: int):
+        if not is_row_id(generation_id) or self.confirm_delete != generation_id:
+            return
+        self.confirm_delete = 0
+        user = await self._current_user()
+        if user is None:
+            yield rx.redirect("/login")
+            return
+        try:
+            keys = await in_session(
+                lambda s: generations.delete_generation(
+                    s, user_id=user.id, generation_id=generation_id
+                )
+            )
+        except DomainError as exc:
+            self._say(exc.message, failed=True)
+            return
+        storage = runtime.get_storage()
+        for key in keys:  # after the commit; a crash here leaves what `media sweep` finds
+            try:
+                await asyncio.to_thread(storage.delete, key)
+            except Exception:
+                log.warning("could not delete %s", key, exc_info=True)
+        self.items = [i for i in self.items if int(i["id"]) != generation_id]
+        self._say("Deleted. The credits it used stay spent.")
 
     # -- featuring -------------------------------------------------------------------------
 

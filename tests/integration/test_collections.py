@@ -111,3 +111,37 @@ def test_bad_names_and_ids(db: Engine, storage: LocalStorage) -> None:
         with session_scope(db) as session, pytest.raises(NotFoundError):
             collections.delete_collection(session, user_id=owner, collection_id=bad_id)
     assert _rows(db) == (0, 0)
+
+
+def test_delete_removes_the_card_and_its_files_but_not_the_spend(
+    db: Engine, storage: LocalStorage
+) -> None:
+    from stylestudio.models import CreditLedgerEntry, Generation, Image, ShareLink
+    from stylestudio.services import sharing
+
+    owner, image_id = _result(db, storage, "a@example.com")
+    intruder = _user(db, "b@example.com")
+    with session_scope(db) as session:
+        image = session.get(Image, image_id)
+        assert image is not None and image.generation_id is not None
+        generation_id, files = image.generation_id, {image.storage_key, image.thumbnail_key}
+        shelf = collections.create_collection(session, user_id=owner, name="Shelf")
+        collections.add_image(session, user_id=owner, collection_id=shelf, image_id=image_id)
+        sharing.create_share_link(session, user_id=owner, image_id=image_id, expires_in="never")
+        ledger_before = session.exec(select(func.count()).select_from(CreditLedgerEntry)).one()
+    with session_scope(db) as session, pytest.raises(NotFoundError):
+        generations.delete_generation(session, user_id=intruder, generation_id=generation_id)
+    assert all(storage.exists(k) for k in files if k)
+
+    with session_scope(db) as session:
+        keys = generations.delete_generation(session, user_id=owner, generation_id=generation_id)
+    assert set(keys) == files
+    with session_scope(db, write=False) as session:
+        assert session.get(Generation, generation_id) is None
+        assert session.get(Image, image_id) is None
+        assert session.exec(select(func.count()).select_from(ShareLink)).one() == 0
+        assert session.exec(select(func.count()).select_from(CollectionItem)).one() == 0
+        assert session.exec(select(func.count()).select_from(CreditLedgerEntry)).one() == (
+            ledger_before
+        )
+    assert _ids(db, owner) == []
