@@ -497,17 +497,33 @@ def gallery_page() -> rx.Component:
                 ),
                 rx.cond(
                     GalleryState.has_more,
-                    rx.button("Load more", variant="soft", on_click=GalleryState.load_more),
+                    rx.button(
+                        "Load more",
+                        variant="soft",
+                        on_click=GalleryState.load_more,
+                        class_name="load-more",
+                    ),
                 ),
                 align="center",
                 spacing="5",
                 width="100%",
             ),
-            empty_state(
-                "images",
-                "No images yet",
-                "Your generated product shots will collect here.",
-                rx.link(rx.button("Open the studio", color_scheme=ACCENT), href="/upload"),
+            rx.cond(
+                (GalleryState.query != "")
+                | (GalleryState.filter_status != "")
+                | (GalleryState.filter_style != "")
+                | (GalleryState.filter_collection != 0),
+                empty_state(
+                    "search-x",
+                    "Nothing matches",
+                    "No image matches these filters. Try other words, or show all images.",
+                ),
+                empty_state(
+                    "images",
+                    "No images yet",
+                    "Your generated product shots will collect here.",
+                    rx.link(rx.button("Open the studio", color_scheme=ACCENT), href="/upload"),
+                ),
             ),
         ),
     )
@@ -626,7 +642,12 @@ def explore_page() -> rx.Component:
                 ),
                 rx.cond(
                     ExploreState.has_more,
-                    rx.button("Load more", variant="soft", on_click=ExploreState.load_more),
+                    rx.button(
+                        "Load more",
+                        variant="soft",
+                        on_click=ExploreState.load_more,
+                        class_name="load-more",
+                    ),
                 ),
                 align="center",
                 spacing="5",

@@ -39,6 +39,22 @@ log = logging.getLogger(__name__)
 
 GALLERY_PAGE_SIZE = 24
 EXPLORE_PAGE_SIZE = 24
+# Infinite scroll: a "Load more" button presses itself when it scrolls into view (and stays
+# a plain button for keyboards). Installed once per page load by the pages' on_load.
+INFINITE_SCROLL_JS = """
+(() => {
+  if (window.__styleStudioInfinite) return;
+  window.__styleStudioInfinite = true;
+  const seen = new IntersectionObserver((entries) => entries.forEach((e) => {
+    if (e.isIntersecting && !e.target.disabled) e.target.click();
+  }), { rootMargin: "300px" });
+  const watch = () => document.querySelectorAll(".load-more").forEach((b) => {
+    if (!b.dataset.watched) { b.dataset.watched = "1"; seen.observe(b); }
+  });
+  new MutationObserver(watch).observe(document.body, { childList: true, subtree: true });
+  watch();
+})();
+"""
 _STATUSES = {"pending", "processing", "completed", "failed", "cancelled"}
 
 
@@ -89,7 +105,8 @@ class GalleryState(SessionState):
             return rx.redirect("/login")
         self.message = ""
         await self._reload(user.id)
-        return self._follow_if_open()
+        follow = self._follow_if_open()
+        return [rx.call_script(INFINITE_SCROLL_JS), *([follow] if follow else [])]
 
     async def _reload(self, user_id: int) -> None:
         self.items = await self._page(user_id, before_id=None)
@@ -502,10 +519,11 @@ class ExploreState(SessionState):
     viewer_open: rx.Field[bool] = rx.field(False)
 
     @rx.event
-    async def open_explore(self) -> None:
+    async def open_explore(self):
         await self._current_user()  # the header, when someone is signed in
         self.viewer_open = False
         self.items = await self._page(before=None)
+        return rx.call_script(INFINITE_SCROLL_JS)
 
     @rx.event
     async def filter_style(self, style: str) -> None:

@@ -214,15 +214,31 @@ def browser(app_server: RunningApp) -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh browser tab. No page may log a console error: the test fails if one did.
+    A test marked `backend_restarts` restarts the backend on purpose: the tab's failed
+    reconnection attempts meanwhile are expected, and only those are let through."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = context.new_page()
     pg.set_default_timeout(30_000)
     console: list[str] = []
     pg.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    pg.on("pageerror", lambda e: console.append(f"error: {e}"))
     pg.console_messages = console  # for tests that look at the browser console
     yield pg
     context.close()
+    errors = [m for m in console if m.startswith("error:")]
+    if request.node.get_closest_marker("backend_restarts") is not None:
+        errors = [m for m in errors if not _RECONNECTING.search(m)]
+    if errors:
+        pytest.fail("the browser console logged errors:\n" + "\n".join(errors[:10]))
+
+
+# What Chromium logs while the backend is down and the page keeps trying to reconnect.
+_RECONNECTING = re.compile(
+    r"WebSocket connection to 'ws://localhost:\d+/_event/.*' failed|"
+    r"Failed to load resource: net::ERR_CONNECTION_REFUSED"
+)
 
 
 def product_jpeg(path: Path, color: tuple[int, int, int] = (38, 92, 160)) -> Path:

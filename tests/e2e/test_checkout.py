@@ -127,6 +127,7 @@ def test_someone_elses_test_checkout_is_not_found(page: Any, browser: Any) -> No
     other.context.close()
 
 
+@pytest.mark.backend_restarts
 def test_production_without_stripe_keys_says_payments_are_not_configured(
     app_server: RunningApp, page: Any
 ) -> None:

@@ -195,6 +195,7 @@ def test_the_next_user_of_a_tab_sees_nothing_of_the_last_one(
     assert _stored_state_mentions(app_server, needles) == []
 
 
+@pytest.mark.backend_restarts
 def test_a_backend_restart_under_a_watching_tab(
     app_server: RunningApp, page: Any, tmp_path: Path
 ) -> None:

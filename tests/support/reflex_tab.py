@@ -1,0 +1,75 @@
+"""A browser tab reduced to its websocket: sends Reflex events exactly as a page sends them
+(engine.io v4 + socket.io, the same frames), so a test can call any event handler with any
+arguments — what a hostile user can do from the console — and read every state update the
+backend sends back."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import simple_websocket
+
+HYDRATE = "reflex___state____state.hydrate_and_load"
+
+
+def _router(path: str) -> dict[str, str]:
+    return {"pathname": path, "asPath": path}
+
+
+class ReflexTab:
+    def __init__(self, api: str, *, path: str = "/login") -> None:
+        self.token = str(uuid.uuid4())
+        query = f"token={self.token}&EIO=4&transport=websocket"
+        url = api.replace("http", "ws", 1) + f"/_event/?{query}"
+        self.ws = simple_websocket.Client.connect(url, max_message_size=8 * 1024 * 1024)
+        self.received: list[str] = []
+        opened = self.ws.receive(timeout=30)
+        assert opened and opened.startswith("0"), opened
+        # As the page connects: the hydrate event rides along with the socket.io connect.
+        hydrate = {"event": {"name": HYDRATE, "payload": {}, "router_data": _router(path)}}
+        self.ws.send("40/_event," + json.dumps(hydrate))
+        self._wait_for(lambda frame: frame.startswith("40/_event"))
+        self._drain()  # the hydrate's own updates, so they are not taken for the next event's
+
+    def _wait_for(self, match: Callable[[str], bool], timeout: float = 30) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frame = self.ws.receive(timeout=max(0.01, deadline - time.monotonic()))
+            if frame is None:
+                continue
+            if frame == "2":  # engine.io ping
+                self.ws.send("3")
+                continue
+            self.received.append(frame)
+            if match(frame):
+                return frame
+        raise TimeoutError(f"no answer from the backend; last frames: {self.received[-3:]!r}")
+
+    def _drain(self, quiet: float = 0.6, timeout: float = 30) -> None:
+        """Collect frames until the backend has been quiet for `quiet` seconds (Reflex marks
+        no end of an event; a handler that changes nothing sends nothing)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            frame = self.ws.receive(timeout=quiet)
+            if frame is None:
+                return
+            if frame == "2":  # engine.io ping
+                self.ws.send("3")
+                continue
+            self.received.append(frame)
+        raise TimeoutError("the backend kept talking")
+
+    def send(self, handler: str, payload: dict[str, Any], *, path: str = "/gallery") -> str:
+        """Send one event; return every frame the backend sent for it."""
+        start = len(self.received)
+        event = {"name": handler, "payload": payload, "router_data": _router(path)}
+        self.ws.send("42/_event," + json.dumps(["event", event]))
+        self._drain()
+        return "\n".join(self.received[start:])
+
+    def close(self) -> None:
+        self.ws.close()
