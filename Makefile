@@ -56,6 +56,7 @@ bench: setup
 	$(BIN)/python bench/bench_local_engine.py
 	$(BIN)/python bench/bench_sign_in_contention.py
 	$(BIN)/python bench/bench_replicate_workers.py
+	$(BIN)/python bench/bench_gallery_scale.py
 
 clean:
 	rm -rf .web test-artifacts .mypy_cache .ruff_cache .pytest_cache

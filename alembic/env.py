@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 
 import stylestudio.models  # noqa: F401  (registers every table)
 from stylestudio.db import create_db_engine
+from stylestudio.services.search import include_name
 from stylestudio.settings import get_settings
 
 config = context.config
@@ -39,6 +40,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,  # the prompt-search objects are not models
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -18,6 +18,9 @@ class Generation(SQLModel, table=True):
         sa.UniqueConstraint("user_id", "idempotency_key"),
         sa.Index("ix_generations_user_id_created_at", "user_id", "created_at"),
         sa.Index("ix_generations_user_id_status", "user_id", "status"),
+        # The gallery's keyset: one user's generations by id (PostgreSQL would otherwise
+        # walk the primary key backwards past every other user's rows).
+        sa.Index("ix_generations_user_id_id", "user_id", "id"),
         sa.CheckConstraint("credits_used >= 0", name="credits_used_non_negative"),
     )
 

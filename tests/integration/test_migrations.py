@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 
 import stylestudio.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from stylestudio.db import create_db_engine
+from stylestudio.services.search import include_name
 from tests.support.databases import alembic_config, empty_database, migrate
 
 KINDS = ["sqlite", "postgresql"]
@@ -27,7 +28,9 @@ EXPECTED_PACKS = [
 
 def _schema_diff(engine: sa.Engine) -> list[object]:
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_name": include_name}
+        )
         return list(compare_metadata(context, SQLModel.metadata))
 
 
