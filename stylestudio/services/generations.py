@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -256,29 +258,60 @@ def list_user_generations(
     return _views(session, list(rows), base_url=base_url)
 
 
+class _Pic(NamedTuple):
+    """The few columns of an image a view needs (no ORM objects on the gallery's hot path)."""
+
+    id: int | None
+    generation_id: int | None
+    storage_key: str
+    thumbnail_key: str | None
+    moderation_status: str
+    is_disabled_by_admin: bool
+    disabled_reason: str | None
+    moderation_reason: str | None
+
+
+_PIC_COLUMNS: tuple[Any, ...] = tuple(
+    col(c)
+    for c in (
+        Image.id,
+        Image.generation_id,
+        Image.storage_key,
+        Image.thumbnail_key,
+        Image.moderation_status,
+        Image.is_disabled_by_admin,
+        Image.disabled_reason,
+        Image.moderation_reason,
+    )
+)
+
+
 def _views(
     session: Session, generations: list[Generation], *, base_url: str
 ) -> list[GenerationView]:
     ids = [g.id for g in generations if g.id is not None]
-    results: dict[int, Image] = {}
-    products: dict[int, Image] = {}
+    results: dict[int, _Pic] = {}
+    products: dict[int, _Pic] = {}
     if ids:
-        for image in session.exec(
-            select(Image)
-            .where(col(Image.generation_id).in_(ids), Image.category == ImageCategory.GENERATED)
+        for row in session.execute(
+            sa.select(*_PIC_COLUMNS)
+            .where(
+                col(Image.generation_id).in_(ids), col(Image.category) == ImageCategory.GENERATED
+            )
             .order_by(col(Image.image_order))
         ).all():
+            image = _Pic(*row)
             assert image.generation_id is not None
             results.setdefault(image.generation_id, image)
-        for gen_id, image in session.exec(
-            select(GenerationInput.generation_id, Image)
+        for row in session.execute(
+            sa.select(col(GenerationInput.generation_id), *_PIC_COLUMNS)
             .join(Image, col(Image.id) == GenerationInput.image_id)
             .where(
                 col(GenerationInput.generation_id).in_(ids),
-                GenerationInput.role == GenerationInputRole.PRODUCT,
+                col(GenerationInput.role) == GenerationInputRole.PRODUCT,
             )
         ).all():
-            products.setdefault(gen_id, image)
+            products.setdefault(row[0], _Pic(*row[1:]))
     views = []
     for g in generations:
         assert g.id is not None
