@@ -83,6 +83,7 @@ def test_request_approve_explore_reject_withdraw(page: Any, browser: Any, tmp_pa
     assert cards.count() == 1 and "Brass lamp" in cards.first.inner_text()
     cards.first.locator("img").click()
     visitor.get_by_role("dialog").get_by_text("Brass lamp").wait_for()
+    visitor.wait_for_timeout(500)  # the dialog's opening animation, for the screenshot
     shot(visitor, "explore")
 
     open_page(creator, "/gallery")
