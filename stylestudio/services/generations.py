@@ -28,7 +28,7 @@ from stylestudio.services import credits, jobs, pricing, search
 from stylestudio.services.errors import NotFoundError, ValidationError
 from stylestudio.services.featuring import featured_state_label
 from stylestudio.services.generation_worker import CANCELLED, end_generation
-from stylestudio.services.ids import is_row_id
+from stylestudio.services.ids import MAX_ROW_ID, is_row_id
 from stylestudio.services.media import get_owned_image, media_url
 from stylestudio.services.usage import record_usage
 
@@ -204,6 +204,17 @@ def get_generation_view(
     return _views(session, [generation], base_url=base_url)[0]
 
 
+_PAGE = (
+    select(Generation)
+    .where(
+        col(Generation.user_id) == sa.bindparam("uid"),
+        col(Generation.id) <= sa.bindparam("up_to"),
+    )
+    .order_by(col(Generation.id).desc())
+    .limit(sa.bindparam("lim"))
+)
+
+
 @dataclass(frozen=True)
 class GalleryFilter:
     """What the gallery narrows to; every part optional."""
@@ -225,10 +236,20 @@ def list_user_generations(
 ) -> list[GenerationView]:
     """The user's generations, newest first, one page at a time (keyset on id)."""
     limit = max(1, min(limit, 100))
+    f = filters or GalleryFilter()
+    if f == GalleryFilter():  # the common page: a prebuilt statement, only values bound
+        rows = session.exec(
+            _PAGE,
+            params={
+                "uid": user_id,
+                "up_to": before_id - 1 if before_id is not None else MAX_ROW_ID,
+                "lim": limit,
+            },
+        ).all()
+        return _views(session, list(rows), base_url=base_url)
     stmt = select(Generation).where(Generation.user_id == user_id)
     if before_id is not None:
         stmt = stmt.where(col(Generation.id) < before_id)
-    f = filters or GalleryFilter()
     if f.status in {s.value for s in GenerationStatus}:
         stmt = stmt.where(Generation.status == f.status)
     if f.style in pricing.STYLE_PRESETS:
@@ -286,6 +307,25 @@ _PIC_COLUMNS: tuple[Any, ...] = tuple(
 )
 
 
+# Built once: the gallery's hot path binds only the ids (no statement building per page).
+_RESULTS_OF = (
+    sa.select(*_PIC_COLUMNS)
+    .where(
+        col(Image.generation_id).in_(sa.bindparam("ids", expanding=True)),
+        col(Image.category) == ImageCategory.GENERATED,
+    )
+    .order_by(col(Image.image_order))
+)
+_PRODUCTS_OF = (
+    sa.select(col(GenerationInput.generation_id), *_PIC_COLUMNS)
+    .join(Image, col(Image.id) == GenerationInput.image_id)
+    .where(
+        col(GenerationInput.generation_id).in_(sa.bindparam("ids", expanding=True)),
+        col(GenerationInput.role) == GenerationInputRole.PRODUCT,
+    )
+)
+
+
 def _views(
     session: Session, generations: list[Generation], *, base_url: str
 ) -> list[GenerationView]:
@@ -293,24 +333,11 @@ def _views(
     results: dict[int, _Pic] = {}
     products: dict[int, _Pic] = {}
     if ids:
-        for row in session.execute(
-            sa.select(*_PIC_COLUMNS)
-            .where(
-                col(Image.generation_id).in_(ids), col(Image.category) == ImageCategory.GENERATED
-            )
-            .order_by(col(Image.image_order))
-        ).all():
+        for row in session.execute(_RESULTS_OF, {"ids": ids}).all():
             image = _Pic(*row)
             assert image.generation_id is not None
             results.setdefault(image.generation_id, image)
-        for row in session.execute(
-            sa.select(col(GenerationInput.generation_id), *_PIC_COLUMNS)
-            .join(Image, col(Image.id) == GenerationInput.image_id)
-            .where(
-                col(GenerationInput.generation_id).in_(ids),
-                col(GenerationInput.role) == GenerationInputRole.PRODUCT,
-            )
-        ).all():
+        for row in session.execute(_PRODUCTS_OF, {"ids": ids}).all():
             products.setdefault(row[0], _Pic(*row[1:]))
     views = []
     for g in generations:
