@@ -53,6 +53,16 @@ def _public() -> list[sa.ColumnElement[bool]]:
     ]
 
 
+_FIRST_PAGE = (
+    select(Image, User.name, Generation.style, Generation.prompt)
+    .join(User, col(User.id) == Image.user_id)
+    .join(Generation, col(Generation.id) == Image.generation_id, isouter=True)
+    .where(*_public())
+    .order_by(col(Image.featured_at).desc(), col(Image.id).desc())
+    .limit(sa.bindparam("lim"))
+)
+
+
 def _parse_cursor(before: str | None) -> tuple[datetime, int] | None:
     if not before or not isinstance(before, str) or len(before) > 80 or "|" not in before:
         return None
@@ -71,6 +81,11 @@ def list_public_gallery(
     style: str | None = None,
     before: str | None = None,
 ) -> list[ShowcaseItem]:
+    limit = max(1, min(limit, 100))
+    cursor = _parse_cursor(before)
+    if not (style and style in pricing.STYLE_PRESETS) and cursor is None:
+        rows = session.exec(_FIRST_PAGE, params={"lim": limit}).all()  # prebuilt, values bound
+        return [_item(i, author, style_, prompt, base_url) for i, author, style_, prompt in rows]
     stmt = (
         select(Image, User.name, Generation.style, Generation.prompt)
         .join(User, col(User.id) == Image.user_id)
@@ -79,7 +94,6 @@ def list_public_gallery(
     )
     if style and style in pricing.STYLE_PRESETS:
         stmt = stmt.where(Generation.style == style)
-    cursor = _parse_cursor(before)
     if cursor is not None:
         when, ident = cursor
         stmt = stmt.where(
@@ -89,9 +103,7 @@ def list_public_gallery(
             )
         )
     rows = session.exec(
-        stmt.order_by(col(Image.featured_at).desc(), col(Image.id).desc()).limit(
-            max(1, min(limit, 100))
-        )
+        stmt.order_by(col(Image.featured_at).desc(), col(Image.id).desc()).limit(limit)
     ).all()
     return [
         _item(image, author, style_, prompt, base_url) for image, author, style_, prompt in rows
