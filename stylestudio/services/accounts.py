@@ -408,3 +408,17 @@ def _verify(password_hash: str, password: str) -> bool:
             return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+PUBLIC_AUTHOR_FALLBACK = "A Style Studio user"
+
+
+def public_name(name: str | None, email: str) -> str:
+    """The author shown on public pages (Explore, share links). A name that is only the
+    email's local part — the default given at sign-up — would reveal part of the address,
+    so it is not shown; a name the user chose is."""
+    shown = (name or "").strip()
+    local_part = email.split("@", 1)[0].strip().lower()
+    if not shown or shown.lower() == local_part:
+        return PUBLIC_AUTHOR_FALLBACK
+    return shown

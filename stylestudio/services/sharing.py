@@ -29,6 +29,7 @@ from stylestudio.models import (
     utcnow,
 )
 from stylestudio.services import pricing
+from stylestudio.services.accounts import public_name
 from stylestudio.services.errors import NotFoundError, ValidationError
 
 ExpiresIn = Literal["1d", "7d", "never"]
@@ -44,7 +45,6 @@ TOKEN_BYTES = 32  # 256 bits of randomness
 # What secrets.token_urlsafe(32) produces: 43 characters of the URL-safe base64 alphabet.
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 
-DEFAULT_AUTHOR = "A Style Studio user"
 _NOT_FOUND_IMAGE = "That image no longer exists."
 _NOT_FOUND_LINK = "That share link does not exist."
 
@@ -251,7 +251,7 @@ def resolve_share(
         prompt=generation.prompt,
         style=preset.label if preset else "",
         title=image.feature_title or None,
-        author=(owner.name or "").strip() or DEFAULT_AUTHOR,
+        author=public_name(owner.name, owner.email),
         created_at=utc_iso(image.created_at),
     )
 

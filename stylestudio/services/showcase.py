@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from stylestudio.models import (
     Generation,
@@ -18,6 +19,7 @@ from stylestudio.models import (
     utc_iso,
 )
 from stylestudio.services import pricing
+from stylestudio.services.accounts import public_name
 from stylestudio.services.errors import NotFoundError
 from stylestudio.services.ids import is_row_id
 from stylestudio.services.media import media_url
@@ -43,6 +45,14 @@ class ShowcaseItem:
         return asdict(self)
 
 
+_AUTHOR_AND_WORDS: tuple[Any, ...] = (
+    col(User.name),
+    col(User.email),
+    col(Generation.style),
+    col(Generation.prompt),
+)
+
+
 def _public() -> list[sa.ColumnElement[bool]]:
     return [
         col(Image.is_featured).is_(True),
@@ -54,7 +64,7 @@ def _public() -> list[sa.ColumnElement[bool]]:
 
 
 _FIRST_PAGE = (
-    select(Image, User.name, Generation.style, Generation.prompt)
+    sa.select(Image, *_AUTHOR_AND_WORDS)
     .join(User, col(User.id) == Image.user_id)
     .join(Generation, col(Generation.id) == Image.generation_id, isouter=True)
     .where(*_public())
@@ -84,16 +94,16 @@ def list_public_gallery(
     limit = max(1, min(limit, 100))
     cursor = _parse_cursor(before)
     if not (style and style in pricing.STYLE_PRESETS) and cursor is None:
-        rows = session.exec(_FIRST_PAGE, params={"lim": limit}).all()  # prebuilt, values bound
-        return [_item(i, author, style_, prompt, base_url) for i, author, style_, prompt in rows]
+        rows = session.execute(_FIRST_PAGE, {"lim": limit}).all()  # prebuilt, values bound
+        return [_item(i, public_name(n, e), st, pr, base_url) for i, n, e, st, pr in rows]
     stmt = (
-        select(Image, User.name, Generation.style, Generation.prompt)
+        sa.select(Image, *_AUTHOR_AND_WORDS)
         .join(User, col(User.id) == Image.user_id)
         .join(Generation, col(Generation.id) == Image.generation_id, isouter=True)
         .where(*_public())
     )
     if style and style in pricing.STYLE_PRESETS:
-        stmt = stmt.where(Generation.style == style)
+        stmt = stmt.where(col(Generation.style) == style)
     if cursor is not None:
         when, ident = cursor
         stmt = stmt.where(
@@ -102,7 +112,7 @@ def list_public_gallery(
                 sa.and_(col(Image.featured_at) == when, col(Image.id) < ident),
             )
         )
-    rows = session.exec(
+    rows = session.execute(
         stmt.order_by(col(Image.featured_at).desc(), col(Image.id).desc()).limit(limit)
     ).all()
     return [
@@ -114,20 +124,20 @@ def get_public_image(session: Session, *, image_id: object, base_url: str) -> Sh
     """One featured image, large, for anyone; anything not public is 'not found'."""
     if not is_row_id(image_id):
         raise NotFoundError("That image is not on Explore.")
-    row = session.exec(
-        select(Image, User.name, Generation.style, Generation.prompt)
+    row = session.execute(
+        sa.select(Image, *_AUTHOR_AND_WORDS)
         .join(User, col(User.id) == Image.user_id)
         .join(Generation, col(Generation.id) == Image.generation_id, isouter=True)
         .where(col(Image.id) == image_id, *_public())
     ).first()
     if row is None:
         raise NotFoundError("That image is not on Explore.")
-    image, author, style, prompt = row
-    return _item(image, author, style, prompt, base_url)
+    image, name, email, style, prompt = row
+    return _item(image, public_name(name, email), style, prompt, base_url)
 
 
 def _item(
-    image: Image, author: str | None, style: str | None, prompt: str | None, base_url: str
+    image: Image, author: str, style: str | None, prompt: str | None, base_url: str
 ) -> ShowcaseItem:
     assert image.id is not None
     preset = pricing.STYLE_PRESETS.get(style or "")
@@ -137,7 +147,7 @@ def _item(
         image_url=media_url(image.storage_key, base_url=base_url),
         thumb_url=media_url(image.thumbnail_key or image.storage_key, base_url=base_url),
         style=preset.label if preset else "",
-        author=author or "A Style Studio user",
+        author=author,
         featured_at=utc_iso(featured),
         title=image.feature_title or "",
         prompt=prompt or "",

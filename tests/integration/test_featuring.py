@@ -201,3 +201,26 @@ def test_hostile_values_are_refused(db: Engine, storage: LocalStorage) -> None:
         with session_scope(db) as session, pytest.raises(DomainError):
             featuring.approve(session, actor_user_id=admin_id, image_id=bad_id)
     assert _image(db, image_id).moderation_status == ModerationStatus.NONE
+
+
+def test_public_pages_never_show_part_of_an_address(db: Engine, storage: LocalStorage) -> None:
+    from stylestudio.models import User
+    from stylestudio.services.accounts import PUBLIC_AUTHOR_FALLBACK, public_name
+
+    owner, image_id = _result(db, storage, "jane.doe@example.com")
+    admin_id = _admin(db)
+    with session_scope(db) as session:
+        featuring.request_featuring(session, user_id=owner, image_id=image_id)
+        featuring.approve(session, actor_user_id=admin_id, image_id=image_id)
+    with session_scope(db, write=False) as session:
+        [item] = showcase.list_public_gallery(session, base_url=BASE)
+    assert item.author == PUBLIC_AUTHOR_FALLBACK  # the sign-up default name is "jane.doe"
+    with session_scope(db) as session:
+        user = session.get(User, owner)
+        assert user is not None
+        user.name = "Jane's Bags"
+        session.add(user)
+    with session_scope(db, write=False) as session:
+        [item] = showcase.list_public_gallery(session, base_url=BASE)
+    assert item.author == "Jane's Bags"
+    assert public_name("  ", "x@y.z") == public_name("X", "x@y.z") == PUBLIC_AUTHOR_FALLBACK
