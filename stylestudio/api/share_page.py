@@ -40,7 +40,7 @@ _HEADERS = {
 
 def share_url(token: str) -> str:
     """The public address of a share link (show it to the owner once, at creation)."""
-    return f"{get_settings().api_url.rstrip('/')}/s/{token}"
+    return sharing.share_url(token, base_url=get_settings().api_url)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""What administrators see: usage at a glance, the moderation queue, billing settings."""
+"""What administrators see: usage at a glance and billing settings (the moderation queue
+is services.featuring's)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,13 @@ from stylestudio.models import (
     CreditLedgerEntry,
     Generation,
     GenerationStatus,
-    Image,
     LedgerKind,
-    ModerationStatus,
     Purchase,
     PurchaseStatus,
     User,
     utc_iso,
 )
 from stylestudio.services.billing import format_money, get_billing_settings, list_active_packs
-from stylestudio.services.media import media_url
 
 
 @dataclass(frozen=True)
@@ -33,12 +31,11 @@ class AdminOverview:
     free_trial_credits: int
     refund_on_failure: bool
     packs: list[dict[str, object]] = field(default_factory=list)
-    moderation_queue: list[dict[str, object]] = field(default_factory=list)
     recent_users: list[dict[str, object]] = field(default_factory=list)
     flagged_users: list[dict[str, object]] = field(default_factory=list)
 
 
-def overview(session: Session, *, base_url: str) -> AdminOverview:
+def overview(session: Session) -> AdminOverview:
     """Totals and queues for the admin dashboard. Callers must have checked admin rights."""
     by_status = {
         str(status): int(count)
@@ -61,13 +58,6 @@ def overview(session: Session, *, base_url: str) -> AdminOverview:
         )
     ).one()
     billing = get_billing_settings(session)
-    queue = session.exec(
-        select(Image, User.email)
-        .join(User, col(User.id) == Image.user_id)
-        .where(Image.moderation_status == ModerationStatus.PENDING)
-        .order_by(col(Image.feature_requested_at))
-        .limit(50)
-    ).all()
     recent = session.exec(select(User).order_by(col(User.id).desc()).limit(10)).all()
     flagged = session.exec(
         select(User).where(col(User.flagged_for_review)).order_by(col(User.id).desc()).limit(50)
@@ -82,15 +72,6 @@ def overview(session: Session, *, base_url: str) -> AdminOverview:
         free_trial_credits=billing.free_trial_credits,
         refund_on_failure=billing.refund_on_failure,
         packs=[p.__dict__ for p in list_active_packs(session)],
-        moderation_queue=[
-            {
-                "id": image.id,
-                "owner": email,
-                "thumb_url": media_url(image.thumbnail_key or image.storage_key, base_url=base_url),
-                "requested_at": utc_iso(image.feature_requested_at),
-            }
-            for image, email in queue
-        ],
         recent_users=[
             {
                 "email": u.email,

@@ -55,30 +55,15 @@ def claim_next_job(
     now: datetime | None = None,
 ) -> Job | None:
     """Lease the oldest due job to `worker_id`, or return None when there is nothing to do."""
-    now = now or utcnow()
-    due = sa.or_(
-        sa.and_(col(Job.status) == JobStatus.QUEUED, col(Job.run_after) <= now),
-        sa.and_(col(Job.status) == JobStatus.RUNNING, col(Job.lease_expires_at) < now),
+    claimed = claim_jobs(
+        session,
+        worker_id=worker_id,
+        limit=1,
+        kinds=kinds,
+        lease_seconds=lease_seconds,
+        now=now,
     )
-    stmt = (
-        select(Job)
-        .where(due, col(Job.kind).in_(kinds))
-        .order_by(col(Job.run_after), col(Job.id))
-        .limit(1)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    job = session.exec(stmt).first()
-    if job is None:
-        return None
-    job.status = JobStatus.RUNNING
-    job.lease_owner = worker_id
-    job.lease_expires_at = now + timedelta(seconds=lease_seconds)
-    job.attempts += 1
-    job.updated_at = now
-    session.add(job)
-    session.flush()
-    return job
+    return claimed[0] if claimed else None
 
 
 def claim_jobs(
@@ -140,6 +125,19 @@ def heartbeat_many(
     return {int(row[0]) for row in rows}
 
 
+def _ended(status: JobStatus, error: str | None) -> dict[str, Any]:
+    """The columns of a job that has ended, however it ended."""
+    now = utcnow()
+    return {
+        "status": status,
+        "last_error": error,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "finished_at": now,
+        "updated_at": now,
+    }
+
+
 def _owned(job_id: int, worker_id: str) -> tuple[Any, ...]:
     return (
         col(Job.id) == job_id,
@@ -152,18 +150,8 @@ def finish_if_owner(
     session: Session, *, job_id: int, worker_id: str, status: JobStatus, error: str | None = None
 ) -> bool:
     """End the job only if `worker_id` still holds its lease (one compare-and-set)."""
-    now = utcnow()
     result = session.execute(
-        sa.update(Job)
-        .where(*_owned(job_id, worker_id))
-        .values(
-            status=status,
-            last_error=error,
-            lease_owner=None,
-            lease_expires_at=None,
-            finished_at=now,
-            updated_at=now,
-        )
+        sa.update(Job).where(*_owned(job_id, worker_id)).values(**_ended(status, error))
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -201,18 +189,10 @@ def finish_for_generation(
 ) -> int:
     """End a generation's open jobs whoever holds them: the generation itself already
     reached its end (by a webhook, a cancel or the timeout sweeper)."""
-    now = utcnow()
     result = session.execute(
         sa.update(Job)
         .where(col(Job.generation_id) == generation_id, col(Job.status).in_(_OPEN))
-        .values(
-            status=status,
-            last_error=error,
-            lease_owner=None,
-            lease_expires_at=None,
-            finished_at=now,
-            updated_at=now,
-        )
+        .values(**_ended(status, error))
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -232,28 +212,6 @@ def heartbeat(
         .values(lease_expires_at=now + timedelta(seconds=lease_seconds), updated_at=now)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def finish(session: Session, *, job: Job, status: JobStatus, error: str | None = None) -> None:
-    now = utcnow()
-    job.status = status
-    job.last_error = error
-    job.lease_owner = None
-    job.lease_expires_at = None
-    job.finished_at = now
-    job.updated_at = now
-    session.add(job)
-
-
-def retry_later(session: Session, *, job: Job, error: str, delay_seconds: float) -> None:
-    now = utcnow()
-    job.status = JobStatus.QUEUED
-    job.last_error = error
-    job.lease_owner = None
-    job.lease_expires_at = None
-    job.run_after = now + timedelta(seconds=delay_seconds)
-    job.updated_at = now
-    session.add(job)
 
 
 def is_leased_by(job: Job, worker_id: str) -> bool:

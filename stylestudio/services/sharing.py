@@ -51,7 +51,7 @@ _NOT_FOUND_LINK = "That share link does not exist."
 
 @dataclass(frozen=True)
 class CreatedShare:
-    """A new link. `token` is shown once (build the URL with `share_page.share_url`)."""
+    """A new link. `token` is shown once (its address: `share_url`)."""
 
     token: str
     link_id: int
@@ -292,3 +292,9 @@ def _refresh_image_sharing(session: Session, *, image: Image, now: datetime) -> 
         image.share_expires_at = max(e for e in live if e is not None)
     session.add(image)
     session.flush()
+
+
+def share_url(token: str, *, base_url: str) -> str:
+    """The public address of a share link on the backend at `base_url` (served by
+    api/share_page.py)."""
+    return f"{base_url.rstrip('/')}/s/{token}"

@@ -14,7 +14,6 @@ from sqlmodel import Session
 
 from stylestudio import runtime
 from stylestudio.adapters.payments import PaymentProviderError
-from stylestudio.api.share_page import share_url
 from stylestudio.db import get_engine
 from stylestudio.services import (
     accounts,
@@ -146,16 +145,16 @@ class GalleryState(SessionState):
 
     @rx.event
     async def search(self, value: str):
-        self.query = value[:200] if isinstance(value, str) else ""
+        self.query = _text(value, 200)
         return await self._refilter()
 
     @rx.event
     def set_new_collection(self, value: str) -> None:
-        self.new_collection = value[:200] if isinstance(value, str) else ""
+        self.new_collection = _text(value, 200)
 
     @rx.event
     def set_rename_to(self, value: str) -> None:
-        self.rename_to = value[:200] if isinstance(value, str) else ""
+        self.rename_to = _text(value, 200)
 
     @rx.event
     async def create_collection(self):
@@ -296,7 +295,7 @@ class GalleryState(SessionState):
 
     @rx.event
     def set_feature_title(self, value: str) -> None:
-        self.feature_title = value[: featuring.MAX_TITLE * 2] if isinstance(value, str) else ""
+        self.feature_title = _text(value, featuring.MAX_TITLE * 2)
 
     @rx.event
     def set_feature_open(self, value: bool) -> None:
@@ -387,7 +386,10 @@ class GalleryState(SessionState):
         except DomainError as exc:
             self.share_error = exc.message
             return None
-        self.share_new_url, self.share_error = share_url(created.token), ""
+        self.share_new_url, self.share_error = (
+            sharing.share_url(created.token, base_url=media_base_url()),
+            "",
+        )
         return await self._load_links()
 
     @rx.event
@@ -606,9 +608,10 @@ def _checked(value: object) -> bool:
     return value in ("on", "true", True)
 
 
-def _text(value: object) -> str:
-    """A text field of a submitted form; anything but a string counts as empty."""
-    return value if isinstance(value, str) else ""
+def _text(value: object, limit: int | None = None) -> str:
+    """A text field as sent; anything but a string counts as empty. `limit` cuts it before
+    it is kept (the services check the real length and say so)."""
+    return (value if isinstance(value, str) else "")[:limit]
 
 
 class AdminState(SessionState):
@@ -671,7 +674,7 @@ class AdminState(SessionState):
 
     @rx.event
     def set_decide_reason(self, value: str) -> None:
-        self.decide_reason = value[: featuring.MAX_REASON * 2] if isinstance(value, str) else ""
+        self.decide_reason = _text(value, featuring.MAX_REASON * 2)
 
     @rx.event
     def set_decide_open(self, value: bool) -> None:
@@ -697,11 +700,11 @@ class AdminState(SessionState):
 
     @rx.event
     def set_publish_email(self, value: str) -> None:
-        self.publish_email = value[:320] if isinstance(value, str) else ""
+        self.publish_email = _text(value, 320)
 
     @rx.event
     def set_publish_reason(self, value: str) -> None:
-        self.publish_reason = value[: featuring.MAX_REASON * 2] if isinstance(value, str) else ""
+        self.publish_reason = _text(value, featuring.MAX_REASON * 2)
 
     @rx.event
     async def set_publishing(self, suspended: bool):
@@ -863,7 +866,7 @@ class AdminState(SessionState):
         def load(session: Session) -> _AdminScreen:
             accounts.require_admin(session, token=token)  # checked on the server, every time
             return _AdminScreen(
-                overview=admin.overview(session, base_url=base),
+                overview=admin.overview(session),
                 queue=[q.as_dict() for q in featuring.moderation_queue(session, base_url=base)],
                 featured=[
                     f.as_dict() for f in showcase.list_public_gallery(session, base_url=base)

@@ -223,6 +223,6 @@ def test_a_refund_and_a_dispute_arrive_through_the_webhook(
         user = session.get(User, user_id)
         assert user is not None and user.flagged_for_review
         assert user.credits == 10  # the rest of the pack, 24 credits, taken back too
-        flagged = admin.overview(session, base_url="").flagged_users
+        flagged = admin.overview(session).flagged_users
         assert [f["email"] for f in flagged] == ["payer@example.com"]
         assert "disputed" in str(flagged[0]["reason"]).lower()
