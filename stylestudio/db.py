@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,12 +31,17 @@ def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def create_db_engine(url: str) -> Engine:
-    """A new engine for `url`, configured for many threads on SQLite or PostgreSQL."""
+def create_db_engine(url: str, *, ping_after_idle_s: float = 5.0) -> Engine:
+    """A new engine for `url`, configured for many threads on SQLite or PostgreSQL.
+
+    PostgreSQL connections idle in the pool for `ping_after_idle_s` are pinged before use.
+    """
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = sa.create_engine(url, pool_size=10, max_overflow=20)
+        _ping_when_idle(engine, ping_after_idle_s)
+        return engine
 
     engine = sa.create_engine(
         url,
@@ -101,6 +107,38 @@ def create_db_engine(url: str) -> Engine:
     return engine
 
 
+_CHECKED_IN_AT = "stylestudio_checked_in_at"
+
+
+def _ping_when_idle(engine: Engine, after_s: float) -> None:
+    """Pessimistic disconnect handling without a round trip per checkout: SQLAlchemy's
+    `pool_pre_ping` pings every time, which was one of a gallery page's two round trips on
+    PostgreSQL. A connection back from the pool within seconds was just working; one that
+    sat idle (a server restart, a proxy's idle timeout) is pinged, and a dead one is
+    replaced (the pool retries a checkout that raises DisconnectionError). A connection that
+    dies in use is invalidated by SQLAlchemy and the whole pool with it."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in = record.info.get(_CHECKED_IN_AT)
+        if checked_in is None or time.monotonic() - checked_in < after_s:
+            return  # brand new, or just used
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            if not dbapi_connection.autocommit:
+                dbapi_connection.rollback()  # end the ping's implicit transaction
+        except Exception as exc:
+            raise sa.exc.DisconnectionError() from exc
+
+
 def get_engine(url: str | None = None) -> Engine:
     """The shared engine for `url` (default: the configured database)."""
     url = url or get_settings().effective_database_url
@@ -118,6 +156,17 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+_READ_ONLY = "stylestudio_read_only"
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_writes(session: Session, _context: Any, _instances: Any) -> None:
+    """A read session (`write=False`) must not write: on PostgreSQL each statement of it
+    would commit on its own."""
+    if session.info.get(_READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise RuntimeError("a read-only session (write=False) cannot write; use write=True")
+
+
 @contextmanager
 def session_scope(engine: Engine | None = None, *, write: bool = True) -> Iterator[Session]:
     """A session committed on success and rolled back on error.
@@ -126,8 +175,17 @@ def session_scope(engine: Engine | None = None, *, write: bool = True) -> Iterat
     read-only work so readers never queue behind writers.
     """
     engine = engine or get_engine()
-    bind = engine.execution_options(**{_IMMEDIATE: True}) if write else engine
-    session = Session(bind=bind, expire_on_commit=False)
+    bind: Engine
+    if write:
+        bind = engine.execution_options(**{_IMMEDIATE: True})
+    elif is_sqlite(engine):
+        bind = engine  # a read transaction: one snapshot for all its statements
+    else:
+        # PostgreSQL reads run in autocommit: under READ COMMITTED (the default) each
+        # statement sees its own snapshot anyway, and BEGIN and COMMIT were two of a gallery
+        # page's round trips. Writes in such a session are refused (see _refuse_writes).
+        bind = engine.execution_options(isolation_level="AUTOCOMMIT")
+    session = Session(bind=bind, expire_on_commit=False, info={_READ_ONLY: not write})
     try:
         yield session
         session.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -64,6 +65,13 @@ class BillingSettings(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     free_trial_credits: int = Field(default=10)
     refund_on_failure: bool = Field(default=True)
+    # Price multiplier per model key (see pricing.model_multiplier); a missing model is 1.0.
+    model_multipliers: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_type=sa.JSON,
+        nullable=False,
+        sa_column_kwargs={"server_default": "{}"},
+    )
     updated_at: datetime = Field(default_factory=utcnow)
     updated_by_id: int | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
 

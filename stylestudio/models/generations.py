@@ -38,6 +38,10 @@ class Generation(SQLModel, table=True):
     guidance_scale: float = Field(default=7.5)
     num_inference_steps: int = Field(default=30)
     seed: int
+    # Results from one generation (1-4), seeds `seed`, `seed + 1`, ...
+    variations: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # Generations started together (several styles of the same inputs) share this key.
+    batch_key: str | None = Field(default=None, max_length=100)
 
     credits_used: int = Field(default=0)
     processing_ms: int | None = None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -198,21 +199,12 @@ def get_generation_view(
     session: Session, *, user_id: int, generation_id: int, base_url: str
 ) -> GenerationView:
     """One of the user's generations; another user's is reported as not found."""
-    generation = session.get(Generation, generation_id) if is_row_id(generation_id) else None
-    if generation is None or generation.user_id != user_id:
-        raise NotFoundError("That generation does not exist.")
-    return _views(session, [generation], base_url=base_url)[0]
-
-
-_PAGE = (
-    select(Generation)
-    .where(
-        col(Generation.user_id) == sa.bindparam("uid"),
-        col(Generation.id) <= sa.bindparam("up_to"),
+    views = get_generation_views(
+        session, user_id=user_id, generation_ids=[generation_id], base_url=base_url
     )
-    .order_by(col(Generation.id).desc())
-    .limit(sa.bindparam("lim"))
-)
+    if not views:
+        raise NotFoundError("That generation does not exist.")
+    return views[0]
 
 
 @dataclass(frozen=True)
@@ -223,6 +215,82 @@ class GalleryFilter:
     style: str = ""  # a style preset key
     collection_id: int = 0  # one of the user's collections
     query: str = ""  # words of the prompt
+
+
+# One page is one statement: the page of generations (keyset on id, newest first) joined
+# with each one's result images and its primary product photo. On PostgreSQL every
+# statement is a round trip; three of them were most of a page's time.
+_GENERATION_COLUMNS: tuple[Any, ...] = tuple(
+    col(c)
+    for c in (
+        Generation.id,
+        Generation.status,
+        Generation.style,
+        Generation.quality,
+        Generation.aspect_ratio,
+        Generation.prompt,
+        Generation.credits_used,
+        Generation.error,
+        Generation.created_at,
+        Generation.processing_ms,
+    )
+)
+_IMAGES = sa.inspect(Image).local_table
+_INPUTS = sa.inspect(GenerationInput).local_table
+_RESULT = _IMAGES.alias("result")
+_PRODUCT = _IMAGES.alias("product")
+_PRIMARY_INPUT = _INPUTS.alias("primary_input")
+
+
+def _page_statement(page: sa.Subquery) -> sa.Select[Any]:
+    """The rows of the views of the generations `page` selects (its columns:
+    _GENERATION_COLUMNS): one per result image (at least one), newest generation first."""
+    return (
+        sa.select(
+            *page.c,
+            _RESULT.c.id,
+            _RESULT.c.storage_key,
+            _RESULT.c.thumbnail_key,
+            _RESULT.c.moderation_status,
+            _RESULT.c.is_disabled_by_admin,
+            _RESULT.c.disabled_reason,
+            _RESULT.c.moderation_reason,
+            _PRODUCT.c.storage_key,
+            _PRODUCT.c.thumbnail_key,
+        )
+        .select_from(
+            page.outerjoin(
+                _RESULT,
+                sa.and_(
+                    _RESULT.c.generation_id == page.c.id,
+                    _RESULT.c.category == ImageCategory.GENERATED,
+                ),
+            )
+            .outerjoin(
+                _PRIMARY_INPUT,
+                sa.and_(
+                    _PRIMARY_INPUT.c.generation_id == page.c.id,
+                    _PRIMARY_INPUT.c.role == GenerationInputRole.PRODUCT,
+                    _PRIMARY_INPUT.c.position == 0,
+                ),
+            )
+            .outerjoin(_PRODUCT, _PRODUCT.c.id == _PRIMARY_INPUT.c.image_id)
+        )
+        .order_by(page.c.id.desc(), _RESULT.c.image_order, _RESULT.c.id)
+    )
+
+
+# Built once: the common page binds only values (no statement building per page).
+_PAGE = _page_statement(
+    sa.select(*_GENERATION_COLUMNS)
+    .where(
+        col(Generation.user_id) == sa.bindparam("uid"),
+        col(Generation.id) <= sa.bindparam("up_to"),
+    )
+    .order_by(col(Generation.id).desc())
+    .limit(sa.bindparam("lim"))
+    .subquery("page")
+)
 
 
 def list_user_generations(
@@ -237,23 +305,23 @@ def list_user_generations(
     """The user's generations, newest first, one page at a time (keyset on id)."""
     limit = max(1, min(limit, 100))
     f = filters or GalleryFilter()
-    if f == GalleryFilter():  # the common page: a prebuilt statement, only values bound
-        rows = session.exec(
+    if f == GalleryFilter():  # the common page
+        rows = session.execute(
             _PAGE,
-            params={
+            {
                 "uid": user_id,
                 "up_to": before_id - 1 if before_id is not None else MAX_ROW_ID,
                 "lim": limit,
             },
         ).all()
-        return _views(session, list(rows), base_url=base_url)
-    stmt = select(Generation).where(Generation.user_id == user_id)
+        return _views(rows, base_url=base_url)
+    stmt = sa.select(*_GENERATION_COLUMNS).where(col(Generation.user_id) == user_id)
     if before_id is not None:
         stmt = stmt.where(col(Generation.id) < before_id)
     if f.status in {s.value for s in GenerationStatus}:
-        stmt = stmt.where(Generation.status == f.status)
+        stmt = stmt.where(col(Generation.status) == f.status)
     if f.style in pricing.STYLE_PRESETS:
-        stmt = stmt.where(Generation.style == f.style)
+        stmt = stmt.where(col(Generation.style) == f.style)
     if f.collection_id:
         in_collection = (
             select(Image.generation_id)
@@ -275,115 +343,67 @@ def list_user_generations(
         if not ids:
             return []
         stmt = stmt.where(col(Generation.id).in_(ids))
-    rows = session.exec(stmt.order_by(col(Generation.id).desc()).limit(limit)).all()
-    return _views(session, list(rows), base_url=base_url)
+    page = stmt.order_by(col(Generation.id).desc()).limit(limit).subquery("page")
+    return _views(session.execute(_page_statement(page)).all(), base_url=base_url)
 
 
-class _Pic(NamedTuple):
-    """The few columns of an image a view needs (no ORM objects on the gallery's hot path)."""
-
-    id: int | None
-    generation_id: int | None
-    storage_key: str
-    thumbnail_key: str | None
-    moderation_status: str
-    is_disabled_by_admin: bool
-    disabled_reason: str | None
-    moderation_reason: str | None
-
-
-_PIC_COLUMNS: tuple[Any, ...] = tuple(
-    col(c)
-    for c in (
-        Image.id,
-        Image.generation_id,
-        Image.storage_key,
-        Image.thumbnail_key,
-        Image.moderation_status,
-        Image.is_disabled_by_admin,
-        Image.disabled_reason,
-        Image.moderation_reason,
-    )
-)
-
-
-# Built once: the gallery's hot path binds only the ids (no statement building per page).
-_RESULTS_OF = (
-    sa.select(*_PIC_COLUMNS)
-    .where(
-        col(Image.generation_id).in_(sa.bindparam("ids", expanding=True)),
-        col(Image.category) == ImageCategory.GENERATED,
-    )
-    .order_by(col(Image.image_order))
-)
-_PRODUCTS_OF = (
-    sa.select(col(GenerationInput.generation_id), *_PIC_COLUMNS)
-    .join(Image, col(Image.id) == GenerationInput.image_id)
-    .where(
-        col(GenerationInput.generation_id).in_(sa.bindparam("ids", expanding=True)),
-        col(GenerationInput.role) == GenerationInputRole.PRODUCT,
-    )
-)
-
-
-def _views(
-    session: Session, generations: list[Generation], *, base_url: str
-) -> list[GenerationView]:
-    ids = [g.id for g in generations if g.id is not None]
-    results: dict[int, _Pic] = {}
-    products: dict[int, _Pic] = {}
-    if ids:
-        for row in session.execute(_RESULTS_OF, {"ids": ids}).all():
-            image = _Pic(*row)
-            assert image.generation_id is not None
-            results.setdefault(image.generation_id, image)
-        for row in session.execute(_PRODUCTS_OF, {"ids": ids}).all():
-            products.setdefault(row[0], _Pic(*row[1:]))
-    views = []
-    for g in generations:
-        assert g.id is not None
-        status = GenerationStatus(g.status)
-        result = results.get(g.id)
-        product = products.get(g.id)
+def _views(rows: Sequence[sa.Row[Any]], *, base_url: str) -> list[GenerationView]:
+    """One view per generation from _page_statement's rows (the first result image shows)."""
+    views: list[GenerationView] = []
+    last_id = None
+    presets = pricing.STYLE_PRESETS
+    for (
+        gid,
+        status_value,
+        style,
+        quality,
+        aspect_ratio,
+        prompt,
+        credits_used,
+        error,
+        created_at,
+        processing_ms,
+        result_id,
+        result_key,
+        result_thumb,
+        moderation_status,
+        disabled,
+        disabled_reason,
+        moderation_reason,
+        product_key,
+        product_thumb,
+    ) in map(tuple, rows):
+        if gid == last_id:
+            continue  # a further result image of the same generation
+        last_id = gid
+        status = GenerationStatus(status_value)
         moderation = "none"
         feature_label = ""
-        if result is not None:
-            moderation = (
-                "taken_down"
-                if result.is_disabled_by_admin
-                else ModerationStatus(result.moderation_status).value
-            )
+        if result_id is not None:
+            moderation_value = ModerationStatus(moderation_status).value
+            moderation = "taken_down" if disabled else moderation_value
             feature_label = featured_state_label(
-                ModerationStatus(result.moderation_status).value,
-                result.is_disabled_by_admin,
-                result.disabled_reason if result.is_disabled_by_admin else result.moderation_reason,
+                moderation_value, disabled, disabled_reason if disabled else moderation_reason
             )
+        preset = presets.get(style)
         views.append(
             GenerationView(
-                id=g.id,
+                id=gid,
                 status=status.value,
                 status_label=STATUS_LABELS[status],
                 is_terminal=status.is_terminal,
-                style=pricing.STYLE_PRESETS[g.style].label
-                if g.style in pricing.STYLE_PRESETS
-                else g.style,
-                quality=pricing.QUALITY_LABELS.get(g.quality, g.quality),
-                aspect_ratio=g.aspect_ratio,
-                prompt=g.prompt,
-                credits_used=g.credits_used,
-                error=g.error or "",
-                created_at=utc_iso(g.created_at),
-                processing_seconds=f"{g.processing_ms / 1000:.1f} s" if g.processing_ms else "",
-                result_url=media_url(result.storage_key if result else None, base_url=base_url),
-                result_thumb_url=media_url(
-                    (result.thumbnail_key or result.storage_key) if result else None,
-                    base_url=base_url,
-                ),
-                product_thumb_url=media_url(
-                    (product.thumbnail_key or product.storage_key) if product else None,
-                    base_url=base_url,
-                ),
-                image_id=(result.id or 0) if result is not None else 0,
+                style=preset.label if preset else style,
+                quality=pricing.QUALITY_LABELS.get(quality, quality),
+                aspect_ratio=aspect_ratio,
+                prompt=prompt,
+                credits_used=credits_used,
+                error=error or "",
+                created_at=utc_iso(created_at),
+                processing_seconds=f"{processing_ms / 1000:.1f} s" if processing_ms else "",
+                result_url=media_url(result_key, base_url=base_url),
+                result_thumb_url=media_url(result_thumb or result_key, base_url=base_url),
+                product_thumb_url=media_url(product_thumb or product_key, base_url=base_url),
+                image_id=result_id or 0,
                 moderation=moderation,
                 feature_label=feature_label,
             )
@@ -411,15 +431,15 @@ def get_generation_views(
     session: Session, *, user_id: int, generation_ids: list[int], base_url: str
 ) -> list[GenerationView]:
     """Several of the user's generations at once (others' ids are silently left out)."""
-    if not generation_ids:
+    ids = [g for g in generation_ids[:100] if is_row_id(g)]
+    if not ids:
         return []
-    rows = session.exec(
-        select(Generation).where(
-            Generation.user_id == user_id,
-            col(Generation.id).in_([g for g in generation_ids[:100] if is_row_id(g)]),
-        )
-    ).all()
-    return _views(session, list(rows), base_url=base_url)
+    page = (
+        sa.select(*_GENERATION_COLUMNS)
+        .where(col(Generation.user_id) == user_id, col(Generation.id).in_(ids))
+        .subquery("page")
+    )
+    return _views(session.execute(_page_statement(page)).all(), base_url=base_url)
 
 
 def delete_generation(session: Session, *, user_id: int, generation_id: object) -> list[str]:

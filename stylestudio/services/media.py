@@ -389,11 +389,16 @@ def sign_media_key(
     The timestamp is `now` (default: the current time) floored to MEDIA_URL_BUCKET_S, so
     every URL issued for a key within one 10-minute bucket is the same (browsers cache it).
     """
+    stamp = _bucket(expires_in, now)
+    return _signature(get_settings().secret_key, key, expires_in, stamp)
+
+
+def _bucket(expires_in: int, now: float | None) -> int:
+    """The start of the 10-minute bucket `now` (default: the current time) falls in."""
     if not 1 <= expires_in <= MEDIA_URL_MAX_LIFETIME_S:
         raise ValueError(f"expires_in must be 1 to {MEDIA_URL_MAX_LIFETIME_S} seconds")
     moment = int(time.time() if now is None else now)
-    stamp = moment - moment % MEDIA_URL_BUCKET_S
-    return _signature(get_settings().secret_key, key, expires_in, stamp)
+    return moment - moment % MEDIA_URL_BUCKET_S
 
 
 @lru_cache(maxsize=65_536)
@@ -440,5 +445,12 @@ def media_url(
     no key. Hand it only to users allowed to see the image."""
     if not key:
         return ""
-    sig = sign_media_key(key, expires_in=expires_in, now=now)
+    stamp = _bucket(expires_in, now)
+    return _media_url(get_settings().secret_key, base_url, key, expires_in, stamp)
+
+
+@lru_cache(maxsize=65_536)
+def _media_url(secret: str, base_url: str, key: str, expires_in: int, stamp: int) -> str:
+    """A whole URL per key and time bucket: a page of URLs costs dictionary lookups."""
+    sig = _signature(secret, key, expires_in, stamp)
     return f"{base_url.rstrip('/')}/api/media/{quote(key, safe='/')}?sig={sig}"

@@ -45,11 +45,22 @@ class ShowcaseItem:
         return asdict(self)
 
 
-_AUTHOR_AND_WORDS: tuple[Any, ...] = (
-    col(User.name),
-    col(User.email),
-    col(Generation.style),
-    col(Generation.prompt),
+# The columns an item needs (no ORM objects on the page's hot path).
+_COLUMNS: tuple[Any, ...] = tuple(
+    col(c)
+    for c in (
+        Image.id,
+        Image.storage_key,
+        Image.thumbnail_key,
+        Image.featured_at,
+        Image.feature_title,
+        Image.width,
+        Image.height,
+        User.name,
+        User.email,
+        Generation.style,
+        Generation.prompt,
+    )
 )
 
 
@@ -63,14 +74,18 @@ def _public() -> list[sa.ColumnElement[bool]]:
     ]
 
 
-_FIRST_PAGE = (
-    sa.select(Image, *_AUTHOR_AND_WORDS)
-    .join(User, col(User.id) == Image.user_id)
-    .join(Generation, col(Generation.id) == Image.generation_id, isouter=True)
-    .where(*_public())
-    .order_by(col(Image.featured_at).desc(), col(Image.id).desc())
-    .limit(sa.bindparam("lim"))
-)
+def _public_images() -> sa.Select[Any]:
+    return (
+        sa.select(*_COLUMNS)
+        .join(User, col(User.id) == Image.user_id)
+        .join(Generation, col(Generation.id) == Image.generation_id, isouter=True)
+        .where(*_public())
+    )
+
+
+_NEWEST_FIRST = (col(Image.featured_at).desc(), col(Image.id).desc())
+# Built once: the first page binds only the limit.
+_FIRST_PAGE = _public_images().order_by(*_NEWEST_FIRST).limit(sa.bindparam("lim"))
 
 
 def _parse_cursor(before: str | None) -> tuple[datetime, int] | None:
@@ -94,14 +109,9 @@ def list_public_gallery(
     limit = max(1, min(limit, 100))
     cursor = _parse_cursor(before)
     if not (style and style in pricing.STYLE_PRESETS) and cursor is None:
-        rows = session.execute(_FIRST_PAGE, {"lim": limit}).all()  # prebuilt, values bound
-        return [_item(i, public_name(n, e), st, pr, base_url) for i, n, e, st, pr in rows]
-    stmt = (
-        sa.select(Image, *_AUTHOR_AND_WORDS)
-        .join(User, col(User.id) == Image.user_id)
-        .join(Generation, col(Generation.id) == Image.generation_id, isouter=True)
-        .where(*_public())
-    )
+        rows = session.execute(_FIRST_PAGE, {"lim": limit}).all()
+        return [_item(row, base_url) for row in rows]
+    stmt = _public_images()
     if style and style in pricing.STYLE_PRESETS:
         stmt = stmt.where(col(Generation.style) == style)
     if cursor is not None:
@@ -112,46 +122,45 @@ def list_public_gallery(
                 sa.and_(col(Image.featured_at) == when, col(Image.id) < ident),
             )
         )
-    rows = session.execute(
-        stmt.order_by(col(Image.featured_at).desc(), col(Image.id).desc()).limit(limit)
-    ).all()
-    return [
-        _item(image, author, style_, prompt, base_url) for image, author, style_, prompt in rows
-    ]
+    rows = session.execute(stmt.order_by(*_NEWEST_FIRST).limit(limit)).all()
+    return [_item(row, base_url) for row in rows]
 
 
 def get_public_image(session: Session, *, image_id: object, base_url: str) -> ShowcaseItem:
     """One featured image, large, for anyone; anything not public is 'not found'."""
     if not is_row_id(image_id):
         raise NotFoundError("That image is not on Explore.")
-    row = session.execute(
-        sa.select(Image, *_AUTHOR_AND_WORDS)
-        .join(User, col(User.id) == Image.user_id)
-        .join(Generation, col(Generation.id) == Image.generation_id, isouter=True)
-        .where(col(Image.id) == image_id, *_public())
-    ).first()
+    row = session.execute(_public_images().where(col(Image.id) == image_id)).first()
     if row is None:
         raise NotFoundError("That image is not on Explore.")
-    image, name, email, style, prompt = row
-    return _item(image, public_name(name, email), style, prompt, base_url)
+    return _item(row, base_url)
 
 
-def _item(
-    image: Image, author: str, style: str | None, prompt: str | None, base_url: str
-) -> ShowcaseItem:
-    assert image.id is not None
+def _item(row: sa.Row[Any], base_url: str) -> ShowcaseItem:
+    (
+        image_id,
+        storage_key,
+        thumbnail_key,
+        featured,
+        title,
+        width,
+        height,
+        name,
+        email,
+        style,
+        prompt,
+    ) = tuple(row)
     preset = pricing.STYLE_PRESETS.get(style or "")
-    featured = image.featured_at
     return ShowcaseItem(
-        id=image.id,
-        image_url=media_url(image.storage_key, base_url=base_url),
-        thumb_url=media_url(image.thumbnail_key or image.storage_key, base_url=base_url),
+        id=image_id,
+        image_url=media_url(storage_key, base_url=base_url),
+        thumb_url=media_url(thumbnail_key or storage_key, base_url=base_url),
         style=preset.label if preset else "",
-        author=author,
+        author=public_name(name, email),
         featured_at=utc_iso(featured),
-        title=image.feature_title or "",
+        title=title or "",
         prompt=prompt or "",
-        width=image.width,
-        height=image.height,
-        cursor=f"{featured.isoformat() if featured else ''}|{image.id}",
+        width=width,
+        height=height,
+        cursor=f"{featured.isoformat() if featured else ''}|{image_id}",
     )

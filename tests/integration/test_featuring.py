@@ -224,3 +224,44 @@ def test_public_pages_never_show_part_of_an_address(db: Engine, storage: LocalSt
         [item] = showcase.list_public_gallery(session, base_url=BASE)
     assert item.author == "Jane's Bags"
     assert public_name("  ", "x@y.z") == public_name("X", "x@y.z") == PUBLIC_AUTHOR_FALLBACK
+
+
+def test_explore_pages_and_style_filter(db: Engine, storage: LocalStorage) -> None:
+    """Later pages (the cursor) and the style filter: the same items, author names as on the
+    first page, and nothing twice."""
+    from stylestudio.models import Generation, User
+
+    admin_id = _admin(db)
+    owner = 0
+    images = []
+    for n in range(3):
+        owner, image_id = _result(db, storage, "pages@example.com", key=f"p{n}")
+        images.append(image_id)
+        with session_scope(db) as session:
+            featuring.request_featuring(session, user_id=owner, image_id=image_id)
+            featuring.approve(session, actor_user_id=admin_id, image_id=image_id)
+    with session_scope(db) as session:
+        user = session.get(User, owner)
+        assert user is not None
+        user.name = "Page Turner"
+        fashion = session.get(Image, images[1])
+        assert fashion is not None and fashion.generation_id is not None
+        generation = session.get(Generation, fashion.generation_id)
+        assert generation is not None
+        generation.style = "fashion"
+        session.add_all([user, generation])
+    with session_scope(db, write=False) as session:
+        first = showcase.list_public_gallery(session, base_url=BASE, limit=2)
+        rest = showcase.list_public_gallery(
+            session, base_url=BASE, limit=2, before=first[-1].cursor
+        )
+        only_fashion = showcase.list_public_gallery(session, base_url=BASE, style="fashion")
+        fashion_after = showcase.list_public_gallery(
+            session, base_url=BASE, style="fashion", before=only_fashion[0].cursor
+        )
+    assert [i.id for i in first + rest] == images[::-1]
+    assert {i.author for i in first + rest} == {"Page Turner"}
+    assert [(i.id, i.style, i.author) for i in only_fashion] == [
+        (images[1], "Fashion", "Page Turner")
+    ]
+    assert fashion_after == []
