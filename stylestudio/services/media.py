@@ -1,47 +1,32 @@
-"""Uploads and stored images: validation by decoding, re-encoding without metadata, storage,
-thumbnails, and signed expiring URLs."""
+"""Uploads and stored images: storage (with the thumbnails and placeholders made by
+`imaging`), cleanup of files whose transaction did not commit, and signed expiring URLs."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import re
 import time
 import uuid
-import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 from urllib.parse import quote
 
 from itsdangerous import BadSignature, TimestampSigner
-from PIL import Image as PILImage
-from PIL import ImageCms, ImageOps, UnidentifiedImageError
 from sqlalchemy import event
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session
 
 from stylestudio.adapters.storage import MediaStorage
 from stylestudio.models import Image, ImageCategory, UsageAction
-from stylestudio.services.errors import InvalidImageError, NotFoundError
+from stylestudio.services.errors import NotFoundError
+from stylestudio.services.imaging import Previews, make_previews, prepare_for_storage
 from stylestudio.services.usage import record_usage
 from stylestudio.settings import get_settings
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-MAX_PIXELS = 50_000_000  # beyond this a "photo" is a decompression bomb, not a product shot
-# MPO is how Pillow names a JPEG carrying a second picture, as many phone cameras write.
-ACCEPTED_FORMATS = {
-    "JPEG": "image/jpeg",
-    "MPO": "image/jpeg",
-    "PNG": "image/png",
-    "WEBP": "image/webp",
-}
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
-THUMBNAIL_SIZE = 512
-JPEG_QUALITY = 92
-WEBP_QUALITY = 90
-THUMBNAIL_QUALITY = 85
 
 # Signed media URLs: see media_url.
 MEDIA_URL_LIFETIME_S = 3600
@@ -55,191 +40,8 @@ _PENDING_FILES = "stylestudio.media.pending_files"
 _LISTENING = "stylestudio.media.listening"
 
 
-@dataclass(frozen=True)
-class ImageInfo:
-    content_type: str
-    width: int
-    height: int
-
-
-def validate_image(data: bytes, *, label: str = "The file") -> ImageInfo:
-    """Decode `data` with Pillow; raise InvalidImageError with a message for the user.
-
-    The declared type and the extension are ignored: only what decodes counts. The size is
-    the one as stored in the file, before any EXIF orientation.
-    """
-    im, fmt = _decode(data, label=label, max_bytes=MAX_UPLOAD_BYTES)
-    with im:
-        width, height = im.size
-    return ImageInfo(content_type=ACCEPTED_FORMATS[fmt], width=width, height=height)
-
-
-def _decode(data: bytes, *, label: str, max_bytes: int | None) -> tuple[PILImage.Image, str]:
-    """The fully decoded image (the caller closes it) and its Pillow format, or
-    InvalidImageError: empty, over `max_bytes`, not JPEG/PNG/WebP, too many pixels, corrupt."""
-    if not data:
-        raise InvalidImageError(f"{label} is empty.")
-    if max_bytes is not None and len(data) > max_bytes:
-        mb = len(data) / (1024 * 1024)
-        raise InvalidImageError(f"{label} is {mb:.1f} MB; the limit is 10 MB.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            im = PILImage.open(io.BytesIO(data))
-            try:
-                fmt = im.format or ""
-                width, height = im.size
-                if fmt not in ACCEPTED_FORMATS:
-                    raise InvalidImageError(
-                        f"{label} is a {fmt or 'unknown'} file; use a JPEG, PNG or WebP image."
-                    )
-                if width * height > MAX_PIXELS:
-                    raise InvalidImageError(f"{label} has too many pixels ({width}×{height}).")
-                im.load()  # a truncated or corrupt body fails here, not later in a worker
-            except BaseException:
-                im.close()
-                raise
-    except InvalidImageError:
-        raise
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        PILImage.DecompressionBombError,
-        PILImage.DecompressionBombWarning,
-    ):
-        raise InvalidImageError(
-            f"{label} is not an image we can read; use a JPEG, PNG or WebP image."
-        ) from None
-    return im, fmt
-
-
-# --------------------------------------------------------------------------- re-encoding
-
-
-@dataclass(frozen=True)
-class _Clean:
-    data: bytes
-    content_type: str
-    width: int
-    height: int
-    thumbnail: bytes
-
-
-def reencode_without_metadata(
-    data: bytes, *, label: str = "The file", max_bytes: int | None = None
-) -> tuple[bytes, str, int, int]:
-    """Decode `data` and encode it again, upright and without any metadata.
-
-    Returns (bytes, content type, width, height) of the new file. The EXIF orientation is
-    applied to the pixels; an embedded colour profile is applied (converted to sRGB); then
-    everything else goes: EXIF (GPS included), XMP, comments, ICC profiles, PNG text chunks,
-    a JPEG's second (MPO) picture, any bytes appended after the image, and frames after the
-    first. Same family of format: JPEG (and MPO) -> JPEG quality 92, PNG -> PNG, WebP -> WebP
-    quality 90. Raises InvalidImageError as `validate_image` does (no byte limit unless
-    `max_bytes` is given; the pixel limit always applies).
-    """
-    clean = _reencode(data, label=label, max_bytes=max_bytes, thumbnail=False)
-    return clean.data, clean.content_type, clean.width, clean.height
-
-
-def _reencode(data: bytes, *, label: str, max_bytes: int | None, thumbnail: bool) -> _Clean:
-    source, fmt = _decode(data, label=label, max_bytes=max_bytes)
-    with source:
-        im = _upright(source)
-        im = _in_srgb(im, source.info.get("icc_profile"))
-        content_type = ACCEPTED_FORMATS[fmt]
-        im = _for_format(im, content_type)
-        out = io.BytesIO()
-        im.info = {}  # JPEG comments and PNG ICC profiles are otherwise written from here
-        if content_type == "image/jpeg":
-            im.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
-        elif content_type == "image/png":
-            im.save(out, "PNG")
-        else:
-            im.save(out, "WEBP", quality=WEBP_QUALITY)
-        width, height = im.size
-        thumb = _thumbnail_jpeg(im, THUMBNAIL_SIZE) if thumbnail else b""
-    return _Clean(out.getvalue(), content_type, width, height, thumb)
-
-
-def _upright(im: PILImage.Image) -> PILImage.Image:
-    """The image with its EXIF orientation applied (in place: no copy when upright)."""
-    try:
-        ImageOps.exif_transpose(im, in_place=True)
-    except Exception:  # unreadable EXIF: keep the pixels as stored rather than refuse a photo
-        log.warning("ignoring an unreadable EXIF orientation", exc_info=True)
-    return im
-
-
-_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-
-
-def _in_srgb(im: PILImage.Image, icc: object) -> PILImage.Image:
-    """Pixels converted from an embedded colour profile to sRGB (the profile is then dropped,
-    and browsers assume sRGB). A profile that cannot be applied is just dropped."""
-    if not isinstance(icc, bytes) or not icc or im.mode not in ("RGB", "RGBA", "CMYK"):
-        return im
-    try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        converted = ImageCms.profileToProfile(
-            im, profile, _SRGB, outputMode="RGBA" if im.mode == "RGBA" else "RGB"
-        )
-    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-        log.info("dropping a colour profile that cannot be applied")
-        return im
-    return converted if converted is not None else im
-
-
-_KEPT_PNG_MODES = ("1", "L", "LA", "I", "I;16", "RGB", "RGBA")
-
-
-def _for_format(im: PILImage.Image, content_type: str) -> PILImage.Image:
-    """A mode the output format stores: JPEG gets L or RGB; PNG and WebP keep alpha."""
-    has_alpha = "A" in im.getbands() or "transparency" in im.info
-    if content_type == "image/jpeg":
-        return im if im.mode in ("L", "RGB") else im.convert("RGB")
-    if content_type == "image/png" and im.mode in _KEPT_PNG_MODES and "transparency" not in im.info:
-        return im
-    target = "RGBA" if has_alpha else "RGB"
-    return im if im.mode == target else im.convert(target)
-
-
-def _thumbnail_jpeg(im: PILImage.Image, size: int) -> bytes:
-    """A JPEG of `im` fitting in size×size, on white where it was transparent; no metadata."""
-    width, height = im.size
-    if width <= size and height <= size:
-        target = (width, height)
-    elif width >= height:
-        target = (size, max(1, round(height * size / width)))
-    else:
-        target = (max(1, round(width * size / height)), size)
-    if im.mode not in ("L", "LA", "RGB", "RGBA"):  # palettes, CMYK, 16-bit: resize in RGBA
-        im = im.convert("RGBA")
-    thumb = im.resize(target, PILImage.Resampling.BICUBIC, reducing_gap=2.0)
-    if thumb.mode not in ("RGB", "L"):
-        rgba = thumb.convert("RGBA")
-        thumb = PILImage.new("RGB", thumb.size, (255, 255, 255))
-        thumb.paste(rgba, mask=rgba.getchannel("A"))
-    thumb = thumb.convert("RGB")
-    thumb.info = {}
-    out = io.BytesIO()
-    thumb.save(out, "JPEG", quality=THUMBNAIL_QUALITY)
-    return out.getvalue()
-
-
 def new_storage_key(*, user_id: int, category: ImageCategory, content_type: str) -> str:
     return f"{category.value}/{user_id}/{uuid.uuid4().hex}.{EXTENSIONS.get(content_type, 'bin')}"
-
-
-def make_thumbnail(data: bytes, *, size: int = THUMBNAIL_SIZE) -> bytes:
-    """A small JPEG for grids, upright and without metadata."""
-    with PILImage.open(io.BytesIO(data)) as source:
-        # A JPEG decodes straight at a fraction of its size (1/2 to 1/8): no full decode.
-        source.draft("RGB", (size, size))
-        source.load()
-        return _thumbnail_jpeg(_upright(source), size)
 
 
 def discard_unless_committed(
@@ -281,27 +83,33 @@ def _discard_pending_files(session: Session, transaction: SessionTransaction) ->
             log.exception("could not delete %s after a rolled-back transaction", key)
 
 
-def put_with_thumbnail(
+class StoredPreviews(NamedTuple):
+    thumbnail_key: str
+    blur_data_url: str | None
+
+
+def put_with_previews(
     session: Session,
     *,
     storage: MediaStorage,
     key: str,
     data: bytes,
     content_type: str,
-    thumbnail: bytes | None = None,
-) -> str:
-    """Store an image and its grid thumbnail (made from `data` unless given); return the
-    thumbnail's key.
+    previews: Previews | None = None,
+) -> StoredPreviews:
+    """Store an image and its grid thumbnail; return the thumbnail's key and the blur
+    placeholder to keep on the image's row. The previews are made from `data` (one decode)
+    unless given.
 
     Both files are deleted again unless the session's transaction commits.
     """
     thumb_key = key.rsplit(".", 1)[0] + ".thumb.jpg"
-    if thumbnail is None:
-        thumbnail = make_thumbnail(data)
+    if previews is None:
+        previews = make_previews(data)
     discard_unless_committed(session, storage=storage, keys=(key, thumb_key))
     storage.put(key, data, content_type=content_type)
-    storage.put(thumb_key, thumbnail, content_type="image/jpeg")
-    return thumb_key
+    storage.put(thumb_key, previews.thumbnail, content_type="image/jpeg")
+    return StoredPreviews(thumb_key, previews.blur_data_url)
 
 
 def store_upload(
@@ -313,22 +121,23 @@ def store_upload(
     filename: str,
     category: ImageCategory,
 ) -> Image:
-    """Validate, re-encode without metadata (see `reencode_without_metadata`) and store an
-    uploaded image; nothing is written if it is rejected. The row describes the stored file.
+    """Validate an uploaded image and store it, upright, without metadata and at most
+    DISPLAY_MAX_SIDE pixels long (see `imaging.prepare_for_storage`), with its thumbnail and
+    blur placeholder; nothing is written if it is rejected. The row describes the stored file.
 
     The files are deleted again if the session's transaction does not commit.
     """
     label = {ImageCategory.MODEL: "The model image"}.get(category, "The product image")
-    # One decode: the checks of validate_image, the clean file and its thumbnail.
-    clean = _reencode(data, label=label, max_bytes=MAX_UPLOAD_BYTES, thumbnail=True)
+    # One decode: the checks, the stored picture, its thumbnail and its placeholder.
+    clean = prepare_for_storage(data, label=label, max_bytes=MAX_UPLOAD_BYTES)
     key = new_storage_key(user_id=user_id, category=category, content_type=clean.content_type)
-    thumb_key = put_with_thumbnail(
+    thumb_key, blur_data_url = put_with_previews(
         session,
         storage=storage,
         key=key,
         data=clean.data,
         content_type=clean.content_type,
-        thumbnail=clean.thumbnail,
+        previews=clean.previews,
     )
     image = Image(
         user_id=user_id,
@@ -340,6 +149,7 @@ def store_upload(
         height=clean.height,
         storage_key=key,
         thumbnail_key=thumb_key,
+        blur_data_url=blur_data_url,
     )
     session.add(image)
     session.flush()

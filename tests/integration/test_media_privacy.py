@@ -22,7 +22,7 @@ from stylestudio.adapters.storage import LocalStorage
 from stylestudio.api.routes import build_api
 from stylestudio.db import session_scope
 from stylestudio.models import Image, ImageCategory
-from stylestudio.services import accounts, media
+from stylestudio.services import accounts, imaging, media
 from stylestudio.services.generation_worker import BAD_OUTPUT, decode_output
 from stylestudio.settings import get_settings
 
@@ -97,7 +97,7 @@ def _assert_describes(image: Image, stored: bytes) -> PILImage.Image:
     assert image.size_bytes == len(stored)
     decoded = PILImage.open(io.BytesIO(stored))
     assert (image.width, image.height) == decoded.size
-    assert media.ACCEPTED_FORMATS[decoded.format or ""] == image.content_type
+    assert imaging.ACCEPTED_FORMATS[decoded.format or ""] == image.content_type
     assert image.storage_key.endswith("." + media.EXTENSIONS[image.content_type])
     return decoded
 
@@ -331,29 +331,29 @@ def test_an_unusable_colour_profile_is_dropped_not_refused(
         assert b"not really" not in stored
 
 
-def test_make_thumbnail_writes_no_metadata() -> None:
-    thumb = media.make_thumbnail(_jpeg_with_metadata(orientation=6))
+def test_make_previews_writes_no_metadata() -> None:
+    thumb = imaging.make_previews(_jpeg_with_metadata(orientation=6)).thumbnail
     with PILImage.open(io.BytesIO(thumb)) as decoded:
         _assert_no_metadata(decoded, thumb)
         assert decoded.size == (40, 60)
 
 
-def test_reencode_without_metadata_reports_what_it_made() -> None:
-    data, content_type, width, height = media.reencode_without_metadata(_jpeg_with_metadata())
-    assert (content_type, width, height) == ("image/jpeg", 40, 60)
-    with PILImage.open(io.BytesIO(data)) as decoded:
-        _assert_no_metadata(decoded, data)
-        assert decoded.size == (width, height)
+def test_prepare_for_storage_reports_what_it_made() -> None:
+    clean = imaging.prepare_for_storage(_jpeg_with_metadata())
+    assert (clean.content_type, clean.width, clean.height) == ("image/jpeg", 40, 60)
+    with PILImage.open(io.BytesIO(clean.data)) as decoded:
+        _assert_no_metadata(decoded, clean.data)
+        assert decoded.size == (clean.width, clean.height)
 
 
 def test_rejections_keep_their_messages() -> None:
     from stylestudio.services.errors import InvalidImageError
 
     with pytest.raises(InvalidImageError, match="The file is not an image we can read"):
-        media.reencode_without_metadata(b"%PDF-1.4 nope")
+        imaging.prepare_for_storage(b"%PDF-1.4 nope")
     with pytest.raises(InvalidImageError, match="is empty"):
-        media.validate_image(b"", label="The file")
-    info = media.validate_image(_jpeg_with_metadata())
+        imaging.validate_image(b"", label="The file")
+    info = imaging.validate_image(_jpeg_with_metadata())
     assert (info.content_type, info.width, info.height) == ("image/jpeg", 60, 40)
 
 
