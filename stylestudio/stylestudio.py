@@ -14,9 +14,11 @@ from stylestudio.pages.library import explore_page, gallery_page
 from stylestudio.pages.studio import studio_page
 from stylestudio.pages.test_checkout import test_checkout_page
 from stylestudio.settings import get_settings
+from stylestudio.state.admin import AdminState
 from stylestudio.state.auth import AuthState
 from stylestudio.state.credits import CreditsState
-from stylestudio.state.pages import AdminState, ExploreState, GalleryState
+from stylestudio.state.explore import ExploreState
+from stylestudio.state.gallery import GalleryState
 from stylestudio.state.session import SessionState
 from stylestudio.state.studio import StudioState
 from stylestudio.state.test_checkout import TestCheckoutState

@@ -136,6 +136,7 @@ def page_header(title: str, subtitle: str = "", *actions: rx.Component) -> rx.Co
         rx.spacer(),
         *actions,
         align="end",
+        wrap="wrap",  # on a narrow screen the actions go under the title
         width="100%",
         margin_bottom="24px",
     )
@@ -221,4 +222,18 @@ def stat_card(label: str, value: rx.Var | str | int, icon: str) -> rx.Component:
             spacing="3",
             align="center",
         ),
+    )
+
+
+def header_stat(
+    value: rx.Var | str | int, label: rx.Var | str, icon: str, **props: object
+) -> rx.Component:
+    """A small figure beside a page's title: "12 generations"."""
+    return rx.hstack(
+        rx.icon(icon, size=16, color=rx.color(ACCENT, 11)),
+        rx.text(value, size="3", weight="bold"),
+        rx.text(label, size="2", color=rx.color("gray", 11)),
+        spacing="1",
+        align="center",
+        **props,
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, cast
 
 import reflex as rx
-from reflex.vars import ArrayVar, ObjectVar
+from reflex.vars import ObjectVar
 
+from stylestudio.components.data_table import data_table
 from stylestudio.components.layout import (
     ACCENT,
     card,
@@ -17,8 +17,15 @@ from stylestudio.components.layout import (
     stat_card,
 )
 from stylestudio.components.local_time import local_time
-from stylestudio.services.billing_admin import AuditRow, EditablePack, PurchaseRow
-from stylestudio.state.pages import AdminState
+from stylestudio.components.skeleton import skeleton_block
+from stylestudio.pages.admin_moderation import moderation_section
+from stylestudio.services.billing_admin import (
+    AuditRow,
+    EditableModelPrice,
+    EditablePack,
+    PurchaseRow,
+)
+from stylestudio.state.admin import AdminState
 
 PURCHASE_STATUS_COLORS = {
     "completed": "green",
@@ -30,20 +37,6 @@ PURCHASE_STATUS_COLORS = {
 }
 # Name, credits, price, on sale, save: the pack header and every pack's form share it.
 PACK_COLUMNS = "minmax(140px, 2fr) minmax(90px, 1fr) minmax(100px, 1fr) 90px 80px"
-
-
-def _table(
-    headers: tuple[str, ...],
-    rows: ArrayVar[Any],
-    cells: Callable[[Any], list[rx.Component]],
-    **props: Any,
-) -> rx.Component:
-    return rx.table.root(
-        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
-        rx.table.body(rx.foreach(rows, lambda r: rx.table.row(*cells(r)))),
-        width="100%",
-        **props,
-    )
 
 
 def _message(text: rx.Var[str], failed: rx.Var[bool], id: str) -> rx.Component:
@@ -104,6 +97,56 @@ def _pack_form(pack: ObjectVar[EditablePack]) -> rx.Component:
     )
 
 
+def _model_price_form(row: ObjectVar[EditableModelPrice]) -> rx.Component:
+    return rx.form(
+        rx.el.input(type="hidden", name="model", value=row.key),
+        rx.hstack(
+            rx.vstack(
+                rx.text(row.label, size="2", weight="medium"),
+                rx.code(row.key, size="1", variant="ghost"),
+                spacing="0",
+                align="start",
+                min_width="240px",
+            ),
+            rx.input(
+                rx.input.slot("×"),
+                name="multiplier",
+                default_value=row.multiplier,
+                input_mode="decimal",
+                required=True,
+                aria_label=row.label + " price multiplier",
+                width="110px",
+            ),
+            rx.button("Save", type="submit", size="2", variant="soft", color_scheme=ACCENT),
+            spacing="3",
+            align="center",
+        ),
+        on_submit=AdminState.save_model_price,
+        reset_on_submit=False,
+        key=AdminState.revision.to_string() + "-" + row.key,
+        class_name="model-price-form",
+    )
+
+
+def _model_prices() -> rx.Component:
+    """What each model of the configured engine costs: a multiplier of the base price
+    (quality × aspect ratio), applied before rounding up."""
+    return rx.vstack(
+        rx.text("Model prices", size="2", weight="bold"),
+        rx.text(
+            "A generation costs quality × aspect ratio × the model's multiplier, rounded up, "
+            "per variation.",
+            size="1",
+            color=rx.color("gray", 10),
+        ),
+        rx.foreach(AdminState.model_prices, _model_price_form),
+        spacing="2",
+        width="100%",
+        align="start",
+        id="model-prices",
+    )
+
+
 def _billing_card() -> rx.Component:
     return card(
         rx.vstack(
@@ -151,6 +194,8 @@ def _billing_card() -> rx.Component:
                 key=AdminState.revision.to_string(),
                 id="billing-settings-form",
             ),
+            rx.separator(size="4", margin_y="8px"),
+            _model_prices(),
             spacing="3",
             width="100%",
             align="start",
@@ -232,7 +277,7 @@ def _purchases_card() -> rx.Component:
             rx.cond(
                 AdminState.purchases.length() > 0,
                 rx.box(
-                    _table(
+                    data_table(
                         (
                             "When",
                             "User",
@@ -283,7 +328,7 @@ def _audit_card() -> rx.Component:
             rx.heading("Audit log", size="4"),
             rx.cond(
                 AdminState.audit_log.length() > 0,
-                _table(
+                data_table(
                     ("When", "Who", "What", "Before → after"),
                     AdminState.audit_log,
                     _audit_cells,
@@ -319,7 +364,7 @@ def _dashboard() -> rx.Component:
         rx.grid(
             card(
                 rx.heading("Generations by status", size="4", margin_bottom="8px"),
-                _table(
+                data_table(
                     ("Status", "Count"),
                     AdminState.by_status,
                     lambda r: [rx.table.cell(r["status"]), rx.table.cell(r["count"])],
@@ -330,13 +375,13 @@ def _dashboard() -> rx.Component:
             spacing="4",
             width="100%",
         ),
-        _moderation(),
+        moderation_section(),
         rx.cond(
             AdminState.flagged_users.length() > 0,
             rx.vstack(
                 rx.heading("Flagged for review", size="5", margin_top="8px"),
                 card(
-                    _table(
+                    data_table(
                         ("Email", "Why", "Credits"),
                         AdminState.flagged_users,
                         lambda r: [
@@ -353,7 +398,7 @@ def _dashboard() -> rx.Component:
         ),
         rx.heading("Newest users", size="5", margin_top="8px"),
         card(
-            _table(
+            data_table(
                 ("Email", "Role", "Credits", "Joined"),
                 AdminState.recent_users,
                 lambda r: [
@@ -370,290 +415,21 @@ def _dashboard() -> rx.Component:
     )
 
 
-def _queue_card(r: Any) -> rx.Component:
-    busy = AdminState.moderating == r["id"].to(int)
-    return card(
-        rx.hstack(
-            rx.link(
-                rx.image(
-                    src=r["thumb_url"],
-                    alt="Image waiting for review",
-                    width="140px",
-                    height="140px",
-                    object_fit="cover",
-                    border_radius="8px",
-                ),
-                href=r["image_url"],
-                is_external=True,
-            ),
-            rx.vstack(
-                rx.hstack(
-                    rx.text(
-                        rx.cond(r["title"] != "", r["title"], "Untitled"), weight="bold", size="3"
-                    ),
-                    rx.cond(r["style"] != "", rx.badge(r["style"], variant="soft")),
-                    spacing="2",
-                    align="center",
-                ),
-                rx.text(r["prompt"], size="2", color=rx.color("gray", 11)),
-                rx.text(
-                    r["owner"],
-                    " · ",
-                    r["owner_generations"].to_string(),
-                    " generations · ",
-                    r["owner_approved"].to_string(),
-                    " approved · ",
-                    r["owner_rejected"].to_string(),
-                    " rejected",
-                    size="1",
-                    color=rx.color("gray", 10),
-                ),
-                rx.cond(
-                    r["owner_suspended"],
-                    rx.badge("Publishing suspended", color_scheme="red", variant="soft"),
-                ),
-                rx.text(
-                    "Requested ",
-                    local_time(r["requested_at"]),
-                    size="1",
-                    color=rx.color("gray", 10),
-                ),
-                rx.hstack(
-                    rx.button(
-                        rx.cond(busy, rx.spinner(size="1"), rx.icon("check", size=14)),
-                        "Approve",
-                        size="2",
-                        color_scheme="green",
-                        disabled=busy,
-                        on_click=AdminState.approve(r["id"].to(int)),
-                    ),
-                    rx.button(
-                        rx.icon("x", size=14),
-                        "Reject",
-                        size="2",
-                        variant="soft",
-                        color_scheme="red",
-                        disabled=busy,
-                        on_click=AdminState.ask_reason("reject", r["id"].to(int)),
-                    ),
-                    spacing="2",
-                ),
-                spacing="2",
-                align="start",
-                width="100%",
-            ),
-            spacing="4",
-            align="start",
-            width="100%",
-        ),
-        class_name="moderation-item",
-        data_image=r["id"],
-    )
-
-
-def _featured_row(r: Any) -> list[rx.Component]:
-    return [
-        rx.table.cell(
-            rx.image(
-                src=r["thumb_url"],
-                alt="Featured",
-                width="56px",
-                height="56px",
-                object_fit="cover",
-                border_radius="6px",
-            )
-        ),
-        rx.table.cell(rx.cond(r["title"] != "", r["title"], "Untitled")),
-        rx.table.cell(r["author"]),
-        rx.table.cell(local_time(r["featured_at"], with_time=False)),
-        rx.table.cell(
-            rx.button(
-                "Take down",
-                size="1",
-                variant="soft",
-                color_scheme="red",
-                on_click=AdminState.ask_reason("take_down", r["id"].to(int)),
-            )
-        ),
-    ]
-
-
-def _decision_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.dialog.title(
-                rx.cond(AdminState.decide_action == "reject", "Reject featuring", "Take down")
-            ),
-            rx.dialog.description(
-                "The owner sees this reason on their card. It goes to the audit log.", size="2"
-            ),
-            rx.vstack(
-                rx.text("Reason", as_="label", size="2", weight="medium", html_for="decide-reason"),
-                rx.text_area(
-                    id="decide-reason",
-                    aria_label="Reason",
-                    value=AdminState.decide_reason,
-                    on_change=AdminState.set_decide_reason,
-                    max_length=500,
-                    placeholder="e.g. The product is hard to see; try a plainer backdrop.",
-                    width="100%",
-                ),
-                rx.cond(
-                    AdminState.moderation_failed & (AdminState.moderation_message != ""),
-                    rx.callout(
-                        AdminState.moderation_message,
-                        icon="triangle-alert",
-                        color_scheme="red",
-                        size="1",
-                        width="100%",
-                    ),
-                ),
-                rx.hstack(
-                    rx.dialog.close(rx.button("Cancel", variant="soft", color_scheme="gray")),
-                    rx.button(
-                        rx.cond(AdminState.decide_action == "reject", "Reject", "Take down"),
-                        color_scheme="red",
-                        on_click=AdminState.confirm_decision,
-                    ),
-                    justify="end",
-                    spacing="3",
-                    width="100%",
-                ),
-                spacing="3",
-                margin_top="12px",
-                width="100%",
-            ),
-            max_width="460px",
-        ),
-        open=AdminState.decide_open,
-        on_open_change=AdminState.set_decide_open,
-    )
-
-
-def _publishing_card() -> rx.Component:
-    return card(
-        rx.vstack(
-            rx.heading("Right to publish", size="3"),
-            rx.text(
-                "A suspended user cannot request featuring or share; their images leave Explore.",
-                size="2",
-                color=rx.color("gray", 11),
-            ),
-            rx.input(
-                placeholder="user@example.com",
-                value=AdminState.publish_email,
-                on_change=AdminState.set_publish_email,
-                aria_label="Account email",
-                width="100%",
-            ),
-            rx.input(
-                placeholder="Reason (needed to suspend)",
-                value=AdminState.publish_reason,
-                on_change=AdminState.set_publish_reason,
-                aria_label="Suspension reason",
-                width="100%",
-            ),
-            rx.hstack(
-                rx.button(
-                    "Suspend publishing",
-                    color_scheme="red",
-                    variant="soft",
-                    on_click=AdminState.set_publishing(True),
-                ),
-                rx.button(
-                    "Restore",
-                    variant="soft",
-                    color_scheme="gray",
-                    on_click=AdminState.set_publishing(False),
-                ),
-                spacing="2",
-            ),
-            spacing="3",
-            align="start",
-            width="100%",
-        ),
-        id="publishing-card",
-    )
-
-
-def _moderation() -> rx.Component:
-    return rx.vstack(
-        rx.heading("Moderation queue", size="5", margin_top="8px"),
-        _decision_dialog(),
-        rx.cond(
-            ~AdminState.moderation_failed & (AdminState.moderation_message != ""),
-            rx.callout(
-                AdminState.moderation_message,
-                icon="check",
-                color_scheme="green",
-                width="100%",
-                id="moderation-message",
-            ),
-        ),
-        rx.cond(
-            AdminState.moderation_failed
-            & (AdminState.moderation_message != "")
-            & ~AdminState.decide_open,
-            rx.callout(
-                AdminState.moderation_message,
-                icon="triangle-alert",
-                color_scheme="red",
-                width="100%",
-            ),
-        ),
-        rx.cond(
-            AdminState.queue.length() > 0,
-            rx.vstack(
-                rx.foreach(AdminState.queue, _queue_card),
-                spacing="3",
-                width="100%",
-                id="moderation-queue",
-            ),
-            empty_state(
-                "shield-check",
-                "Nothing to review",
-                "Feature requests from users will wait here for approval.",
-            ),
-        ),
-        rx.grid(
-            card(
-                rx.vstack(
-                    rx.heading("Featured now", size="3"),
-                    rx.cond(
-                        AdminState.featured.length() > 0,
-                        _table(
-                            ("", "Title", "By", "Since", ""), AdminState.featured, _featured_row
-                        ),
-                        rx.text("Nothing is featured.", size="2", color=rx.color("gray", 10)),
-                    ),
-                    spacing="3",
-                    width="100%",
-                ),
-                id="featured-now",
-            ),
-            _publishing_card(),
-            columns=rx.breakpoints(initial="1", md="2fr 1fr"),
-            spacing="4",
-            width="100%",
-        ),
-        spacing="3",
-        width="100%",
-        align="start",
-    )
-
-
 def _loading() -> rx.Component:
+    """The dashboard's shape while it loads: the figures, then the billing and purchases
+    cards (never "No purchases yet." before the purchases are in)."""
     return rx.vstack(
         rx.grid(
-            *[rx.skeleton(height="76px", width="100%") for _ in range(5)],
+            *[skeleton_block("76px") for _ in range(5)],
             columns=rx.breakpoints(initial="2", md="5"),
             spacing="4",
             width="100%",
         ),
-        rx.skeleton(height="240px", width="100%"),
-        rx.skeleton(height="240px", width="100%"),
+        skeleton_block("240px"),
+        skeleton_block("240px"),
         spacing="4",
         width="100%",
+        aria_busy="true",
     )
 
 

@@ -9,8 +9,11 @@ from reflex.vars import ObjectVar
 
 from stylestudio.components.layout import ACCENT, card, page_header, page_shell
 from stylestudio.components.local_time import local_time
+from stylestudio.components.skeleton import skeleton_block, skeleton_cards, skeleton_rows
 from stylestudio.state.credits import CreditsState
 from stylestudio.state.session import SessionState
+
+PACK_GRID = rx.breakpoints(initial="1", sm="2", md="4")
 
 
 def _pack_card(pack: ObjectVar[dict[str, Any]]) -> rx.Component:
@@ -48,11 +51,16 @@ def credits_page() -> rx.Component:
             card(
                 rx.vstack(
                     rx.text("Balance", size="2", color=rx.color("gray", 11)),
-                    rx.text(
-                        SessionState.credits_label,
-                        size="8",
-                        weight="bold",
-                        id="credits-page-balance",
+                    # Known once the page has loaded (before, "0 credits" would be a guess).
+                    rx.cond(
+                        CreditsState.loaded,
+                        rx.text(
+                            SessionState.credits_label,
+                            size="8",
+                            weight="bold",
+                            id="credits-page-balance",
+                        ),
+                        skeleton_block("40px", width="160px"),
                     ),
                     rx.text(
                         "Draft 1:1 costs 1 credit; high quality and wide formats cost more.",
@@ -81,42 +89,58 @@ def credits_page() -> rx.Component:
             ),
         ),
         rx.heading("Credit packs", size="5", margin_bottom="12px"),
-        rx.grid(
-            rx.foreach(CreditsState.packs, _pack_card),
-            columns=rx.breakpoints(initial="1", sm="2", md="4"),
-            spacing="4",
-            width="100%",
+        rx.cond(
+            ~CreditsState.loaded,
+            skeleton_cards(4, columns=PACK_GRID, image_height="96px", lines=1),
+            rx.cond(
+                CreditsState.packs.length() > 0,
+                rx.grid(
+                    rx.foreach(CreditsState.packs, _pack_card),
+                    columns=PACK_GRID,
+                    spacing="4",
+                    width="100%",
+                ),
+                rx.text("No packs are on sale right now.", color=rx.color("gray", 11)),
+            ),
         ),
         rx.heading("Activity", size="5", margin_top="32px", margin_bottom="12px"),
         card(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *[
-                            rx.table.column_header_cell(h)
-                            for h in ("When", "What", "Change", "Balance after")
-                        ]
-                    )
-                ),
-                rx.table.body(
-                    rx.foreach(
-                        CreditsState.history,
-                        lambda h: rx.table.row(
-                            rx.table.cell(local_time(h["when"])),
-                            rx.table.cell(
-                                rx.vstack(
-                                    rx.text(h["kind"], weight="medium"),
-                                    rx.text(h["description"], size="1", color=rx.color("gray", 10)),
-                                    spacing="0",
-                                )
-                            ),
-                            rx.table.cell(h["amount"]),
-                            rx.table.cell(h["balance_after"]),
-                        ),
-                    )
-                ),
-                width="100%",
-            ),
+            rx.cond(~CreditsState.loaded, skeleton_rows(4), _activity()),
             padding="8px",
         ),
+    )
+
+
+def _activity() -> rx.Component:
+    return rx.cond(
+        CreditsState.history.length() > 0,
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    *[
+                        rx.table.column_header_cell(h)
+                        for h in ("When", "What", "Change", "Balance after")
+                    ]
+                )
+            ),
+            rx.table.body(
+                rx.foreach(
+                    CreditsState.history,
+                    lambda h: rx.table.row(
+                        rx.table.cell(local_time(h["when"])),
+                        rx.table.cell(
+                            rx.vstack(
+                                rx.text(h["kind"], weight="medium"),
+                                rx.text(h["description"], size="1", color=rx.color("gray", 10)),
+                                spacing="0",
+                            )
+                        ),
+                        rx.table.cell(h["amount"]),
+                        rx.table.cell(h["balance_after"]),
+                    ),
+                )
+            ),
+            width="100%",
+        ),
+        rx.text("No credit activity yet.", color=rx.color("gray", 11), padding="12px"),
     )

@@ -46,6 +46,9 @@ class CreditsState(SessionState):
     buying: rx.Field[str] = rx.field("")  # the pack being sent to checkout
     checkout_message: rx.Field[str] = rx.field("")
     checkout_tone: rx.Field[str] = rx.field("gray")
+    # False until the packs and activity are in (again after a change of user, when
+    # SessionState resets every page's state): the page shows a skeleton meanwhile.
+    loaded: rx.Field[bool] = rx.field(False)
     # Backend only: the checkout this tab follows, and which follower is current.
     _checkout_id: str = ""
     _follower: int = 0
@@ -77,6 +80,7 @@ class CreditsState(SessionState):
             return packs, history
 
         self.packs, self.history = await in_session(load, write=False)
+        self.loaded = True
 
     def _show_outcome(self, status: str, credits_added: int) -> None:
         message, tone = OUTCOMES.get(status, OUTCOMES["pending"])

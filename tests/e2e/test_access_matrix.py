@@ -12,8 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from stylestudio.state.admin import AdminState
 from stylestudio.state.auth import AuthState
-from stylestudio.state.pages import AdminState, ExploreState, GalleryState
+from stylestudio.state.explore import ExploreState
+from stylestudio.state.gallery import GalleryState
 from stylestudio.state.studio import StudioState
 from tests.e2e.conftest import API, RunningApp, open_page, product_jpeg, sign_up
 from tests.support.reflex_tab import ReflexTab
@@ -63,7 +65,7 @@ def test_another_user_can_do_nothing_with_a_users_images(
     )
     pg.get_by_text("secret.jpg").wait_for()
     pg.get_by_label("Prompt").fill("zebrawood jewellery box")
-    pg.get_by_role("button", name="Generate").click()
+    pg.get_by_role("button", name="Generate", exact=True).click()
     pg.locator(".generation-status[data-status=completed]").wait_for(timeout=90_000)
     open_page(pg, "/gallery")
     pg.get_by_label("New collection name").fill("Private shelf")

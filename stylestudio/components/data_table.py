@@ -1,0 +1,23 @@
+"""A table of rows from a state var: headers, then one row per item."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import reflex as rx
+from reflex.vars import ArrayVar
+
+
+def data_table(
+    headers: tuple[str, ...],
+    rows: ArrayVar[Any],
+    cells: Callable[[Any], list[rx.Component]],
+    **props: Any,
+) -> rx.Component:
+    return rx.table.root(
+        rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+        rx.table.body(rx.foreach(rows, lambda r: rx.table.row(*cells(r)))),
+        width="100%",
+        **props,
+    )

@@ -1,0 +1,403 @@
+"""/admin: usage, billing (packs, settings, purchases, audit log) and moderation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import reflex as rx
+from sqlmodel import Session
+
+from stylestudio import runtime
+from stylestudio.adapters.payments import PaymentProviderError
+from stylestudio.db import get_engine
+from stylestudio.runtime import available_models
+from stylestudio.services import accounts, admin, billing_admin, checkout, featuring, showcase
+from stylestudio.services.billing_admin import (
+    AuditRow,
+    EditableModelPrice,
+    EditablePack,
+    PurchaseRow,
+)
+from stylestudio.services.errors import DomainError, ForbiddenError, UnauthorizedError
+from stylestudio.state.calls import in_session
+from stylestudio.state.form_values import clip_text as _text
+from stylestudio.state.form_values import is_checked as _checked
+from stylestudio.state.session import SessionState, media_base_url
+
+
+def _rows() -> list[dict[str, Any]]:
+    return []
+
+
+def _record() -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class _AdminScreen:
+    overview: admin.AdminOverview
+    queue: list[dict[str, Any]]
+    featured: list[dict[str, Any]]
+    packs: list[EditablePack]
+    settings: billing_admin.EditableBillingSettings
+    model_prices: list[billing_admin.EditableModelPrice]
+    purchases: list[PurchaseRow]
+    revenue: str
+    audit_log: list[AuditRow]
+
+
+# What the admin is told after asking the provider about a purchase, by its new status.
+_CHECK_OUTCOMES = {
+    "pending": "the checkout is still open at the provider.",
+    "processing": "payment processing — credits arrive when it clears.",
+    "completed": "paid.",
+    "failed": "the payment failed.",
+    "expired": "the checkout expired or was cancelled.",
+    "refunded": "refunded.",
+}
+
+
+def _pack_rows() -> list[EditablePack]:
+    return []
+
+
+def _model_price_rows() -> list[EditableModelPrice]:
+    return []
+
+
+def _purchase_rows() -> list[PurchaseRow]:
+    return []
+
+
+def _audit_rows() -> list[AuditRow]:
+    return []
+
+
+class AdminState(SessionState):
+    """/admin. Every handler re-checks admin rights on the server, in the transaction that
+    reads or writes; nothing the browser sends or holds is taken as authority."""
+
+    stats: rx.Field[dict[str, Any]] = rx.field(default_factory=_record)
+    by_status: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    queue: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    recent_users: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    flagged_users: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    denied: rx.Field[bool] = rx.field(False)
+    loaded: rx.Field[bool] = rx.field(False)
+    # Billing: the editable packs and settings, purchases, revenue and the audit log.
+    pack_forms: rx.Field[list[EditablePack]] = rx.field(default_factory=_pack_rows)
+    free_trial_credits: rx.Field[int] = rx.field(0)
+    refund_on_failure: rx.Field[bool] = rx.field(True)
+    model_prices: rx.Field[list[EditableModelPrice]] = rx.field(default_factory=_model_price_rows)
+    purchases: rx.Field[list[PurchaseRow]] = rx.field(default_factory=_purchase_rows)
+    revenue: rx.Field[str] = rx.field("")
+    audit_log: rx.Field[list[AuditRow]] = rx.field(default_factory=_audit_rows)
+    # Bumped on every load: the billing forms remount with the values just saved.
+    revision: rx.Field[int] = rx.field(0)
+    billing_message: rx.Field[str] = rx.field("")
+    billing_failed: rx.Field[bool] = rx.field(False)
+    purchase_message: rx.Field[str] = rx.field("")
+    purchase_failed: rx.Field[bool] = rx.field(False)
+    checking_purchase: rx.Field[int] = rx.field(0)
+    # Moderation: the queue, what is featured now, a decision that needs a reason.
+    featured: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    decide_open: rx.Field[bool] = rx.field(False)
+    decide_action: rx.Field[str] = rx.field("")  # reject | take_down
+    decide_image: rx.Field[int] = rx.field(0)
+    decide_reason: rx.Field[str] = rx.field("")
+    moderation_message: rx.Field[str] = rx.field("")
+    moderation_failed: rx.Field[bool] = rx.field(False)
+    moderating: rx.Field[int] = rx.field(0)
+    publish_email: rx.Field[str] = rx.field("")
+    publish_reason: rx.Field[str] = rx.field("")
+
+    @rx.event
+    async def approve(self, image_id: int):
+        token = self.session_token
+        await self._moderate(
+            image_id,
+            lambda s: featuring.approve(
+                s,
+                actor_user_id=accounts.require_admin(s, token=token).id,
+                image_id=image_id,
+            ),
+            done="Approved: it is on Explore now.",
+        )
+
+    @rx.event
+    def ask_reason(self, action: str, image_id: int) -> None:
+        if action not in ("reject", "take_down") or not isinstance(image_id, int):
+            return
+        self.decide_action, self.decide_image, self.decide_reason = action, image_id, ""
+        self.moderation_message = ""
+        self.decide_open = True
+
+    @rx.event
+    def set_decide_reason(self, value: str) -> None:
+        self.decide_reason = _text(value, featuring.MAX_REASON * 2)
+
+    @rx.event
+    def set_decide_open(self, value: bool) -> None:
+        self.decide_open = bool(value)
+
+    @rx.event
+    async def confirm_decision(self):
+        token, image_id, reason = self.session_token, self.decide_image, self.decide_reason
+        decide = featuring.reject if self.decide_action == "reject" else featuring.take_down
+        done = "Rejected." if self.decide_action == "reject" else "Taken down from Explore."
+        ok = await self._moderate(
+            image_id,
+            lambda s: decide(
+                s,
+                actor_user_id=accounts.require_admin(s, token=token).id,
+                image_id=image_id,
+                reason=reason,
+            ),
+            done=done,
+        )
+        if ok:
+            self.decide_open = False
+
+    @rx.event
+    def set_publish_email(self, value: str) -> None:
+        self.publish_email = _text(value, 320)
+
+    @rx.event
+    def set_publish_reason(self, value: str) -> None:
+        self.publish_reason = _text(value, featuring.MAX_REASON * 2)
+
+    @rx.event
+    async def set_publishing(self, suspended: bool):
+        token, email, reason = self.session_token, self.publish_email, self.publish_reason
+        done = "Publishing suspended." if suspended else "Publishing restored."
+        ok = await self._moderate(
+            0,
+            lambda s: featuring.set_publishing(
+                s,
+                actor_user_id=accounts.require_admin(s, token=token).id,
+                email=email,
+                suspended=bool(suspended),
+                reason=reason,
+            ),
+            done=f"{done} ({email.strip()})",
+        )
+        if ok:
+            self.publish_email = self.publish_reason = ""
+
+    async def _moderate(self, image_id: int, act: Callable[[Session], None], *, done: str) -> bool:
+        self.moderating = image_id if isinstance(image_id, int) else 0
+        try:
+            await in_session(act)  # the admin check and the decision: one transaction
+        except UnauthorizedError:
+            self._deny()
+            return False
+        except ForbiddenError:
+            self._deny()
+            return False
+        except DomainError as exc:
+            self.moderation_message, self.moderation_failed = exc.message, True
+            if self.decide_open:
+                return False
+            await self._load()
+            return False
+        finally:
+            self.moderating = 0
+        await self._load()
+        self.moderation_message, self.moderation_failed = done, False
+        return True
+
+    @rx.event
+    async def open_admin(self):
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        self.billing_message = self.purchase_message = ""
+        await self._load()
+        return None
+
+    @rx.event
+    async def save_pack(self, form: dict[str, Any]):
+        """One pack's row of the Billing card: name, credits, price in dollars, on sale."""
+        fields = form if isinstance(form, dict) else {}
+        token = self.session_token
+
+        def save(session: Session) -> None:
+            actor = accounts.require_admin(session, token=token)
+            billing_admin.update_pack(
+                session,
+                actor_user_id=actor.id,
+                code=_text(fields.get("code")),
+                display_name=_text(fields.get("display_name")),
+                credits=billing_admin.parse_whole_number(fields.get("credits"), label="Credits"),
+                price_cents=billing_admin.parse_dollars(fields.get("price")),
+                is_active=_checked(fields.get("is_active")),
+            )
+
+        return await self._save(save, done="Pack saved.")
+
+    @rx.event
+    async def save_billing(self, form: dict[str, Any]):
+        """The Billing card's settings: free-trial credits and refund on failure."""
+        fields = form if isinstance(form, dict) else {}
+        token = self.session_token
+
+        def save(session: Session) -> None:
+            actor = accounts.require_admin(session, token=token)
+            billing_admin.update_billing_settings(
+                session,
+                actor_user_id=actor.id,
+                free_trial_credits=billing_admin.parse_whole_number(
+                    fields.get("free_trial_credits"), label="Free-trial credits"
+                ),
+                refund_on_failure=_checked(fields.get("refund_on_failure")),
+            )
+
+        return await self._save(save, done="Settings saved.")
+
+    @rx.event
+    async def save_model_price(self, form: dict[str, Any]):
+        """One row of Model prices: a model of the configured engine and its multiplier."""
+        fields = form if isinstance(form, dict) else {}
+        token = self.session_token
+        models = available_models()
+
+        def save(session: Session) -> None:
+            actor = accounts.require_admin(session, token=token)
+            billing_admin.update_model_multiplier(
+                session,
+                actor_user_id=actor.id,
+                model=fields.get("model"),  # type: ignore[arg-type]  # checked there
+                multiplier=fields.get("multiplier"),
+                models=models,
+            )
+
+        return await self._save(save, done="Model price saved.")
+
+    @rx.event
+    async def check_purchase(self, purchase_id: int):
+        """Ask the payment provider about one purchase and bring it up to date (credits are
+        granted at most once, whoever asks)."""
+        valid_id = isinstance(purchase_id, int) and not isinstance(purchase_id, bool)
+        token = self.session_token
+
+        def find(session: Session) -> str:
+            accounts.require_admin(session, token=token)
+            return billing_admin.checkout_session_of(session, purchase_id=purchase_id)
+
+        self.checking_purchase = purchase_id if valid_id else 0
+        self.purchase_message = ""
+        yield
+        try:
+            session_id = await in_session(find, write=False)
+            provider = runtime.get_checkout_provider()
+            if provider is None:
+                self._say_purchase("Payments are not configured: there is no provider to ask.")
+                return
+            outcome = await asyncio.to_thread(
+                checkout.fulfil_checkout,
+                db=get_engine(),
+                provider=provider,
+                session_id=session_id,
+            )
+        except UnauthorizedError:
+            self._deny()
+            yield rx.redirect("/login")
+            return
+        except ForbiddenError:
+            self._deny()
+            return
+        except DomainError as exc:
+            self._say_purchase(exc.message)
+            return
+        except PaymentProviderError as exc:
+            self._say_purchase(f"The provider could not be asked: {exc}")
+            return
+        finally:
+            self.checking_purchase = 0
+        text = (
+            f"Purchase {outcome.purchase_id}: {_CHECK_OUTCOMES.get(outcome.status, outcome.status)}"
+        )
+        if outcome.credited_now:
+            text += f" {outcome.credits} credits added now."
+        await self._load()
+        self._say_purchase(text, failed=False)
+
+    async def _save(self, save: Callable[[Session], None], *, done: str):
+        try:
+            await in_session(save)  # the admin check and the change: one transaction
+        except UnauthorizedError:
+            self._deny()
+            return rx.redirect("/login")
+        except ForbiddenError:
+            self._deny()
+            return None
+        except DomainError as exc:
+            self.billing_message, self.billing_failed = exc.message, True
+            return None
+        await self._load()
+        self.billing_message, self.billing_failed = done, False
+        return None
+
+    async def _load(self) -> None:
+        token = self.session_token
+        base = media_base_url()
+        models = available_models()
+
+        def load(session: Session) -> _AdminScreen:
+            accounts.require_admin(session, token=token)  # checked on the server, every time
+            return _AdminScreen(
+                overview=admin.overview(session),
+                queue=[q.as_dict() for q in featuring.moderation_queue(session, base_url=base)],
+                featured=[
+                    f.as_dict() for f in showcase.list_public_gallery(session, base_url=base)
+                ],
+                packs=billing_admin.list_packs(session),
+                settings=billing_admin.billing_settings_form(session),
+                model_prices=billing_admin.model_prices_form(session, models=models),
+                purchases=billing_admin.list_purchases(session),
+                revenue=billing_admin.revenue_summary(session),
+                audit_log=billing_admin.list_audit_log(session),
+            )
+
+        try:
+            data = await in_session(load, write=False)
+        except DomainError:
+            self._deny()
+            return
+        self.denied = False
+        overview = data.overview
+        self.stats = {
+            "users": overview.users,
+            "generations": overview.generations,
+            "credits_spent": overview.credits_spent,
+            "credits_refunded": overview.credits_refunded,
+        }
+        self.by_status = [
+            {"status": k.capitalize(), "count": v}
+            for k, v in overview.generations_by_status.items()
+        ]
+        self.queue = data.queue
+        self.featured = data.featured
+        self.recent_users = overview.recent_users
+        self.flagged_users = overview.flagged_users
+        self.pack_forms = data.packs
+        self.free_trial_credits = data.settings.free_trial_credits
+        self.refund_on_failure = data.settings.refund_on_failure
+        self.model_prices = data.model_prices
+        self.purchases = data.purchases
+        self.revenue = data.revenue
+        self.audit_log = data.audit_log
+        self.revision += 1
+        self.loaded = True
+
+    def _deny(self) -> None:
+        """Not (or no longer) an admin: show the refusal and drop every piece of data."""
+        self.reset()
+        self.denied = True
+        self.loaded = True
+
+    def _say_purchase(self, text: str, *, failed: bool = True) -> None:
+        self.purchase_message, self.purchase_failed = text, failed

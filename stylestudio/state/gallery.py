@@ -1,0 +1,496 @@
+"""/gallery: the user's own generations, their collections, sharing and featuring."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import reflex as rx
+from sqlmodel import Session
+
+from stylestudio import runtime
+from stylestudio.services import collections, featuring, generations, pricing, sharing
+from stylestudio.services.collections import CollectionView
+from stylestudio.services.errors import DomainError
+from stylestudio.services.ids import is_row_id
+from stylestudio.services.stats import UserStats, no_stats, user_stats
+from stylestudio.state.calls import in_session
+from stylestudio.state.form_values import clip_text as _text
+from stylestudio.state.infinite_scroll import INFINITE_SCROLL_JS
+from stylestudio.state.session import SessionState, media_base_url
+from stylestudio.state.studio import cancel_for_user, tab_is_connected
+
+log = logging.getLogger(__name__)
+
+GALLERY_PAGE_SIZE = 24
+_STATUSES = {"pending", "processing", "completed", "failed", "cancelled"}
+FOLLOW_SECONDS = 0.25
+FOLLOW_FOR_SECONDS = 15 * 60
+
+
+def _rows() -> list[dict[str, Any]]:
+    return []
+
+
+class GalleryState(SessionState):
+    items: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    has_more: rx.Field[bool] = rx.field(False)
+    cancelling: rx.Field[int] = rx.field(0)
+    message: rx.Field[str] = rx.field("")
+    message_failed: rx.Field[bool] = rx.field(False)
+    acting: rx.Field[int] = rx.field(0)
+    feature_open: rx.Field[bool] = rx.field(False)
+    feature_image: rx.Field[int] = rx.field(0)
+    feature_title: rx.Field[str] = rx.field("")
+    feature_error: rx.Field[str] = rx.field("")
+    share_open: rx.Field[bool] = rx.field(False)
+    share_image: rx.Field[int] = rx.field(0)
+    share_expiry: rx.Field[str] = rx.field("7d")
+    share_links: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    share_new_url: rx.Field[str] = rx.field("")
+    share_error: rx.Field[str] = rx.field("")
+    # Filters and collections.
+    filter_status: rx.Field[str] = rx.field("")
+    filter_style: rx.Field[str] = rx.field("")
+    filter_collection: rx.Field[int] = rx.field(0)
+    query: rx.Field[str] = rx.field("")
+    collections: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    new_collection: rx.Field[str] = rx.field("")
+    rename_to: rx.Field[str] = rx.field("")
+    confirm_delete: rx.Field[int] = rx.field(0)
+    # The header's numbers, loaded with the first page.
+    stats: rx.Field[UserStats] = rx.field(default_factory=no_stats)
+    # False until this tab holds the user's first page (again after a change of user, when
+    # SessionState resets every page's state): the page shows a skeleton, not "No images".
+    loaded: rx.Field[bool] = rx.field(False)
+    _follow_id: str = ""
+
+    @rx.event
+    async def open_gallery(self):
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        self.message = ""
+        await self._reload(user.id)
+        follow = self._follow_if_open()
+        return [rx.call_script(INFINITE_SCROLL_JS), *([follow] if follow else [])]
+
+    async def _reload(self, user_id: int) -> None:
+        """The first page, the collections and the header's numbers. Until they arrive the
+        page keeps what it shows (the previous cards, or the skeleton)."""
+        self.items = await self._page(user_id, before_id=None)
+
+        def load(s: Session) -> tuple[list[CollectionView], UserStats]:
+            return (
+                collections.list_collections(s, user_id=user_id),
+                user_stats(s, user_id=user_id),
+            )
+
+        listed, self.stats = await in_session(load, write=False)
+        self.collections = [c.as_dict() for c in listed]
+        if self.filter_collection and not any(
+            c["id"] == self.filter_collection for c in self.collections
+        ):
+            self.filter_collection = 0
+        self.loaded = True
+
+    async def _reload_stats(self, user_id: int) -> None:
+        self.stats = await in_session(lambda s: user_stats(s, user_id=user_id), write=False)
+
+    async def _refilter(self):
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        await self._reload(user.id)
+        return self._follow_if_open()
+
+    @rx.event
+    async def set_filter_status(self, value: str):
+        self.filter_status = value if value in _STATUSES else ""
+        return await self._refilter()
+
+    @rx.event
+    async def set_filter_style(self, value: str):
+        self.filter_style = value if value in pricing.STYLE_PRESETS else ""
+        return await self._refilter()
+
+    @rx.event
+    async def select_collection(self, collection_id: int):
+        self.filter_collection = collection_id if is_row_id(collection_id) else 0
+        self.rename_to = ""
+        return await self._refilter()
+
+    @rx.event
+    async def search(self, value: str):
+        self.query = _text(value, 200)
+        return await self._refilter()
+
+    @rx.event
+    def set_new_collection(self, value: str) -> None:
+        self.new_collection = _text(value, 200)
+
+    @rx.event
+    def set_rename_to(self, value: str) -> None:
+        self.rename_to = _text(value, 200)
+
+    @rx.event
+    async def create_collection(self):
+        name = self.new_collection
+        return await self._collections_change(
+            lambda s, uid: collections.create_collection(s, user_id=uid, name=name),
+            done="Collection created.",
+            clear_new=True,
+        )
+
+    @rx.event
+    async def rename_collection(self):
+        cid, name = self.filter_collection, self.rename_to
+        return await self._collections_change(
+            lambda s, uid: collections.rename_collection(
+                s, user_id=uid, collection_id=cid, name=name
+            ),
+            done="Renamed.",
+        )
+
+    @rx.event
+    async def delete_collection(self):
+        cid = self.filter_collection
+        self.filter_collection = 0
+        return await self._collections_change(
+            lambda s, uid: collections.delete_collection(s, user_id=uid, collection_id=cid),
+            done="Collection deleted; its images stay in your gallery.",
+        )
+
+    @rx.event
+    async def toggle_collection(self, image_id: int, collection_id: int):
+        item = next((i for i in self.items if i.get("image_id") == image_id), None)
+        inside = item is not None and collection_id in item.get("in_collections", [])
+
+        def change(s: Session, uid: int) -> object:
+            if inside:
+                collections.remove_image(
+                    s, user_id=uid, collection_id=collection_id, image_id=image_id
+                )
+                return None
+            return collections.add_image(
+                s, user_id=uid, collection_id=collection_id, image_id=image_id
+            )
+
+        return await self._collections_change(
+            change, done="Removed from the collection." if inside else "Added to the collection."
+        )
+
+    async def _collections_change(
+        self, change: Callable[[Session, int], object], *, done: str, clear_new: bool = False
+    ):
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        try:
+            await in_session(lambda s: change(s, user.id))
+        except DomainError as exc:
+            self._say(exc.message, failed=True)
+            return None
+        if clear_new:
+            self.new_collection = ""
+        self.rename_to = ""
+        await self._reload(user.id)
+        self._say(done)
+        return self._follow_if_open()
+
+    @rx.event
+    async def load_more(self):
+        user = await self._current_user()
+        if user is None or not self.items:
+            return None
+        self.items = self.items + await self._page(user.id, before_id=int(self.items[-1]["id"]))
+        return self._follow_if_open()
+
+    @rx.event
+    async def cancel(self, generation_id: int):
+        """`Cancel` on a queued or running card."""
+        if self.cancelling or not isinstance(generation_id, int):
+            return
+        self.cancelling, self.message = generation_id, ""
+        yield
+        try:
+            user = await self._current_user()
+            if user is None:
+                yield rx.redirect("/login")
+                return
+            await cancel_for_user(user.id, generation_id)
+            await self._refresh_open(user.id)
+            await self._current_user()  # the refund shows in the header
+        except DomainError as exc:
+            self.message = exc.message
+        finally:
+            self.cancelling = 0
+
+    # -- delete ----------------------------------------------------------------------------
+
+    @rx.event
+    def ask_delete(self, generation_id: int) -> None:
+        self.confirm_delete = generation_id if is_row_id(generation_id) else 0
+
+    @rx.event
+    async def delete(self, generation_id: int):
+        if not is_row_id(generation_id) or self.confirm_delete != generation_id:
+            return
+        self.confirm_delete = 0
+        user = await self._current_user()
+        if user is None:
+            yield rx.redirect("/login")
+            return
+        try:
+            keys = await in_session(
+                lambda s: generations.delete_generation(
+                    s, user_id=user.id, generation_id=generation_id
+                )
+            )
+        except DomainError as exc:
+            self._say(exc.message, failed=True)
+            return
+        storage = runtime.get_storage()
+        for key in keys:  # after the commit; a crash here leaves what `media sweep` finds
+            try:
+                await asyncio.to_thread(storage.delete, key)
+            except Exception:
+                log.warning("could not delete %s", key, exc_info=True)
+        self.items = [i for i in self.items if int(i["id"]) != generation_id]
+        await self._reload_stats(user.id)
+        self._say("Deleted. The credits it used stay spent.")
+
+    # -- featuring -------------------------------------------------------------------------
+
+    @rx.event
+    def ask_featuring(self, image_id: int) -> None:
+        if not isinstance(image_id, int) or not any(
+            i.get("image_id") == image_id for i in self.items
+        ):
+            return
+        self.feature_image, self.feature_title, self.feature_error = image_id, "", ""
+        self.feature_open = True
+
+    @rx.event
+    def set_feature_title(self, value: str) -> None:
+        self.feature_title = _text(value, featuring.MAX_TITLE * 2)
+
+    @rx.event
+    def set_feature_open(self, value: bool) -> None:
+        self.feature_open = bool(value)
+
+    @rx.event
+    async def submit_featuring(self):
+        image_id, title = self.feature_image, self.feature_title
+        if not image_id or self.acting:
+            return
+        self.acting = image_id
+        yield
+        try:
+            user = await self._current_user()
+            if user is None:
+                yield rx.redirect("/login")
+                return
+            await in_session(
+                lambda s: featuring.request_featuring(
+                    s, user_id=user.id, image_id=image_id, title=title
+                )
+            )
+            self.feature_open = False
+            await self._refresh_image(user.id, image_id)
+            self._say("Sent for review. You will see the decision on the card.")
+        except DomainError as exc:
+            self.feature_error = exc.message
+        finally:
+            self.acting = 0
+
+    @rx.event
+    async def withdraw(self, image_id: int):
+        if not isinstance(image_id, int) or self.acting:
+            return
+        self.acting = image_id
+        yield
+        try:
+            user = await self._current_user()
+            if user is None:
+                yield rx.redirect("/login")
+                return
+            await in_session(lambda s: featuring.withdraw(s, user_id=user.id, image_id=image_id))
+            await self._refresh_image(user.id, image_id)
+            self._say("Withdrawn: it is no longer on Explore.")
+        except DomainError as exc:
+            self._say(exc.message, failed=True)
+        finally:
+            self.acting = 0
+
+    # -- share links -----------------------------------------------------------------------
+
+    @rx.event
+    async def open_share(self, image_id: int):
+        if not isinstance(image_id, int) or not any(
+            i.get("image_id") == image_id for i in self.items
+        ):
+            return None
+        self.share_image, self.share_expiry = image_id, "7d"
+        self.share_new_url = self.share_error = ""
+        self.share_open = True
+        return await self._load_links()
+
+    @rx.event
+    def set_share_open(self, value: bool) -> None:
+        self.share_open = bool(value)
+        if not value:
+            self.share_new_url = ""  # shown once: the link cannot be recovered later
+
+    @rx.event
+    def set_share_expiry(self, value: str) -> None:
+        self.share_expiry = value if value in sharing.EXPIRY_CHOICES else "7d"
+
+    @rx.event
+    async def create_share(self):
+        image_id, expiry = self.share_image, self.share_expiry
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        try:
+            created = await in_session(
+                lambda s: sharing.create_share_link(
+                    s,
+                    user_id=user.id,
+                    image_id=image_id,
+                    expires_in=expiry,  # type: ignore[arg-type]
+                )
+            )
+        except DomainError as exc:
+            self.share_error = exc.message
+            return None
+        self.share_new_url, self.share_error = (
+            sharing.share_url(created.token, base_url=media_base_url()),
+            "",
+        )
+        return await self._load_links()
+
+    @rx.event
+    async def revoke_share(self, link_id: int):
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        try:
+            await in_session(
+                lambda s: sharing.revoke_share_link(s, user_id=user.id, link_id=link_id)
+            )
+        except DomainError as exc:
+            self.share_error = exc.message
+        self.share_new_url = ""
+        return await self._load_links()
+
+    async def _load_links(self):
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        image_id = self.share_image
+        try:
+            links = await in_session(
+                lambda s: sharing.list_share_links(s, user_id=user.id, image_id=image_id),
+                write=False,
+            )
+        except DomainError as exc:
+            self.share_error, self.share_links = exc.message, []
+            return None
+        self.share_links = [link.as_dict() for link in links]
+        return None
+
+    def _say(self, text: str, *, failed: bool = False) -> None:
+        self.message, self.message_failed = text, failed
+
+    async def _refresh_image(self, user_id: int, image_id: int) -> None:
+        ids = [int(i["id"]) for i in self.items if i.get("image_id") == image_id]
+        await self._refresh(user_id, ids)
+
+    def _open_ids(self) -> list[int]:
+        return [int(item["id"]) for item in self.items if not item.get("is_terminal")]
+
+    def _follow_if_open(self):
+        if self._open_ids() and not self._follow_id:
+            return GalleryState.follow_open
+        return None
+
+    async def _refresh_open(self, user_id: int) -> None:
+        await self._refresh(user_id, self._open_ids())
+
+    async def _refresh(self, user_id: int, ids: list[int]) -> None:
+        base = media_base_url()
+        held_by = {int(i["id"]): i.get("in_collections", []) for i in self.items}
+        was_open = set(self._open_ids())
+        if not ids:
+            return
+        views = await in_session(
+            lambda s: generations.get_generation_views(
+                s, user_id=user_id, generation_ids=ids, base_url=base
+            ),
+            write=False,
+        )
+        fresh = {v.id: {**v.as_dict(), "in_collections": held_by.get(v.id, [])} for v in views}
+        ended = any(v.is_terminal and v.id in was_open for v in views)
+        self.items = [fresh.get(int(item["id"]), item) for item in self.items]
+        if ended:  # a followed (or cancelled) generation ended: the header's numbers moved
+            await self._reload_stats(user_id)
+
+    @rx.event(background=True)
+    async def follow_open(self) -> None:
+        """Keep queued and running cards live (status within a second) until they end."""
+        follow_id = uuid.uuid4().hex
+        async with self:
+            if self._follow_id:
+                return
+            self._follow_id = follow_id
+            client_token = self.router.session.client_token
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FOLLOW_FOR_SECONDS
+        try:
+            while loop.time() < deadline and tab_is_connected(client_token):
+                await asyncio.sleep(FOLLOW_SECONDS)
+                async with self:
+                    if self._follow_id != follow_id:
+                        return
+                    user = await self._current_user()
+                    if user is None or not self._open_ids():
+                        return
+                    await self._refresh_open(user.id)
+        finally:
+            async with self:
+                if self._follow_id == follow_id:
+                    self._follow_id = ""
+
+    async def _page(self, user_id: int, *, before_id: int | None) -> list[dict[str, Any]]:
+        base = media_base_url()
+        filters = generations.GalleryFilter(
+            status=self.filter_status,
+            style=self.filter_style,
+            collection_id=self.filter_collection,
+            query=self.query,
+        )
+
+        def load(s: Session) -> tuple[list[generations.GenerationView], dict[int, list[int]]]:
+            views = generations.list_user_generations(
+                s,
+                user_id=user_id,
+                base_url=base,
+                limit=GALLERY_PAGE_SIZE + 1,
+                before_id=before_id,
+                filters=filters,
+            )
+            held = collections.collections_of_images(
+                s, user_id=user_id, image_ids=[v.image_id for v in views if v.image_id]
+            )
+            return views, held
+
+        views, held = await in_session(load, write=False)
+        self.has_more = len(views) > GALLERY_PAGE_SIZE
+        return [
+            {**v.as_dict(), "in_collections": held.get(v.image_id, [])}
+            for v in views[:GALLERY_PAGE_SIZE]
+        ]
