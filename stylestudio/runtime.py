@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from functools import lru_cache
 
-from stylestudio.adapters.generation_engine import GenerationEngine
+from stylestudio.adapters.generation_engine import GenerationEngine, ModelSpec
 from stylestudio.adapters.payments import CheckoutProvider, StripeCheckout
 from stylestudio.adapters.replicate_engine import PredictionEngine
 from stylestudio.adapters.storage import LocalStorage, MediaStorage
@@ -31,6 +31,11 @@ def get_generation_engine() -> GenerationEngine | PredictionEngine:
     return LocalEngine()
 
 
+def available_models() -> tuple[ModelSpec, ...]:
+    """The models the configured engine offers, its default first."""
+    return get_generation_engine().models
+
+
 @lru_cache
 def get_prediction_engine() -> PredictionEngine | None:
     """Replicate when it is the configured engine (webhooks, cancels and the sweeper need it
@@ -44,6 +49,11 @@ def get_prediction_engine() -> PredictionEngine | None:
         api_token=settings.replicate_api_token,
         base_url=settings.replicate_base_url,
         model=settings.replicate_model,
+        more_models=tuple(
+            m.strip()
+            for m in settings.replicate_more_models.split(",")
+            if m.strip() and m.strip() != settings.replicate_model
+        ),
         webhook_secret=settings.replicate_webhook_secret,
     )
 

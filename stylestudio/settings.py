@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # The official client reads REPLICATE_BASE_URL too; a local server can stand in.
     replicate_base_url: str = Field("https://api.replicate.com", alias="REPLICATE_BASE_URL")
     replicate_model: str = Field("google/nano-banana", alias="REPLICATE_MODEL")
+    # Offered beside REPLICATE_MODEL in the studio's `Model` choice (comma-separated).
+    replicate_more_models: str = Field("", alias="REPLICATE_MORE_MODELS")
     # Empty: fetched once from Replicate's default-secret endpoint.
     replicate_webhook_secret: str = Field("", alias="REPLICATE_WEBHOOK_SECRET")
     # A publicly reachable address of this backend; set it and Replicate calls us back.

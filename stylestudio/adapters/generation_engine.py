@@ -28,6 +28,29 @@ ASPECT_RATIOS: Final[dict[str, tuple[int, int]]] = {
 
 
 @dataclass(frozen=True)
+class ModelSpec:
+    """A model an engine offers: what the studio shows, and which controls it honours
+    (a control a model ignores is hidden while it is selected)."""
+
+    key: str  # stored on the generation; the key of its price multiplier
+    label: str
+    max_variations: int = 1  # results from one generation
+    seed: bool = True  # the same seed gives the same image
+    negative_prompt: bool = True
+    all_product_images: bool = True  # False: reads the primary product photo only
+    scene_image: bool = True  # reads the model/scene photo
+
+
+# The one model of the offline local engine (its seed reproduces an image byte for byte).
+LOCAL_MODEL: Final = ModelSpec(
+    key="local-studio",
+    label="Local studio",
+    max_variations=4,
+    all_product_images=False,
+)
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """Everything an engine needs to render one image."""
 
@@ -42,6 +65,9 @@ class GenerationRequest:
     strength: float = 0.8
     guidance_scale: float = 7.5
     num_inference_steps: int = 30
+    model: str = ""  # a ModelSpec key of the engine ("" = its first)
+    # Further product photos (other angles), after `product_image` (the primary one).
+    more_product_images: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +98,7 @@ class GenerationEngine(Protocol):
     """A backend that turns a request into an image."""
 
     name: str
+    models: tuple[ModelSpec, ...]  # what it offers, its default first
 
     def generate(self, request: GenerationRequest) -> GeneratedImage:
         """Render ``request``; raise ``GenerationEngineError`` on failure."""

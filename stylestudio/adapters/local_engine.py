@@ -22,9 +22,11 @@ from typing import Final
 from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageOps, ImageStat
 
 from stylestudio.adapters.generation_engine import (
+    LOCAL_MODEL,
     GeneratedImage,
     GenerationEngineError,
     GenerationRequest,
+    ModelSpec,
     validate_request,
 )
 
@@ -176,6 +178,7 @@ class LocalEngine:
     """Pillow-only engine used when no remote generation service is configured."""
 
     name = "local"
+    models: tuple[ModelSpec, ...] = (LOCAL_MODEL,)
 
     def generate(self, request: GenerationRequest) -> GeneratedImage:
         """Render a styled studio shot of the request's product.

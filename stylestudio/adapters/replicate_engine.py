@@ -27,7 +27,11 @@ import httpx
 import replicate
 from replicate.exceptions import ReplicateError
 
-from stylestudio.adapters.generation_engine import GenerationEngineError, GenerationRequest
+from stylestudio.adapters.generation_engine import (
+    GenerationEngineError,
+    GenerationRequest,
+    ModelSpec,
+)
 from stylestudio.adapters.replicate_models import model_for
 
 log = logging.getLogger(__name__)
@@ -101,6 +105,7 @@ class PredictionEngine(Protocol):
 
     name: str
     model: str
+    models: tuple[ModelSpec, ...]  # what it offers, its default first
 
     async def start(self, request: GenerationRequest, *, webhook_url: str | None) -> Prediction:
         """Create the prediction; return as soon as the provider has accepted it."""
@@ -180,10 +185,13 @@ class ReplicateEngine:
         api_token: str,
         base_url: str,
         model: str,
+        more_models: tuple[str, ...] = (),
         webhook_secret: str = "",
     ) -> None:
+        """`model` is the default; `more_models` are offered beside it in the studio."""
         self.model = model
-        self._model = model_for(model)
+        self._models = {m: model_for(m) for m in (model, *more_models)}
+        self.models: tuple[ModelSpec, ...] = tuple(m.spec for m in self._models.values())
         self._api_token, self._base_url = api_token, base_url
         self._webhook_secret = webhook_secret
         # Connections belong to an event loop: one client pair per loop that uses the engine
@@ -219,16 +227,21 @@ class ReplicateEngine:
     # -- predictions ---------------------------------------------------------------------
 
     async def start(self, request: GenerationRequest, *, webhook_url: str | None) -> Prediction:
-        images = [await self._image_ref(request.product_image)]
-        if request.model_image is not None:
-            images.append(await self._image_ref(request.model_image))
+        model = self._models.get(request.model) or self._models[self.model]
+        spec = model.spec
+        photos = [request.product_image]
+        if spec.all_product_images:
+            photos.extend(request.more_product_images)
+        if spec.scene_image and request.model_image is not None:
+            photos.append(request.model_image)
+        images = [await self._image_ref(photo) for photo in photos]
         params: dict[str, Any] = {}
         if webhook_url:
             params["webhook"] = webhook_url
             params["webhook_events_filter"] = ["completed"]
         created = await self._call(
             self._client.models.predictions.async_create(
-                model=self.model, input=self._model.build_input(request, images), **params
+                model=model.name, input=model.build_input(request, images), **params
             )
         )
         return Prediction.from_payload(_as_dict(created))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from stylestudio.adapters.generation_engine import GenerationRequest
+from stylestudio.adapters.generation_engine import GenerationRequest, ModelSpec
 
 STYLE_PROMPTS: Final[dict[str, str]] = {
     "realistic": (
@@ -71,8 +71,14 @@ class ReplicateModel(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def spec(self) -> ModelSpec:
+        """What the studio offers for it (one result per prediction: no variations)."""
+        ...
+
     def build_input(self, request: GenerationRequest, images: list[str]) -> dict[str, Any]:
-        """``images``: the product first, then the model/scene photo, as URLs Replicate reads."""
+        """``images``: the primary product photo first, then the other angles, then the
+        model/scene photo, as URLs Replicate reads."""
         ...
 
 
@@ -81,6 +87,11 @@ class NanoBanana:
     """google/nano-banana: a prompt and a list of input images."""
 
     name: str = "google/nano-banana"
+
+    @property
+    def spec(self) -> ModelSpec:
+        # No seed input; the negative prompt travels in the prompt ("Avoid: ...").
+        return ModelSpec(key=self.name, label="Nano Banana (Google)", seed=False)
 
     def build_input(self, request: GenerationRequest, images: list[str]) -> dict[str, Any]:
         return {
@@ -96,6 +107,17 @@ class FluxKontext:
     """black-forest-labs/flux-kontext-*: one input image, a seed."""
 
     name: str = "black-forest-labs/flux-kontext-pro"
+
+    @property
+    def spec(self) -> ModelSpec:
+        tier = self.name.rsplit("-", 1)[-1].capitalize()
+        # One input image: the primary product photo.
+        return ModelSpec(
+            key=self.name,
+            label=f"FLUX.1 Kontext {tier}",
+            all_product_images=False,
+            scene_image=False,
+        )
 
     def build_input(self, request: GenerationRequest, images: list[str]) -> dict[str, Any]:
         return {

@@ -36,6 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stylestudio.db import session_scope
 from stylestudio.services import accounts
+from stylestudio.services.generations import MAX_PRODUCT_IMAGES
 from stylestudio.services.media import MAX_UPLOAD_BYTES
 from stylestudio.state.session import SessionState
 
@@ -44,9 +45,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The page sends one file per request; the rest is multipart framing and the event args field.
-MAX_UPLOAD_REQUEST_BYTES = MAX_UPLOAD_BYTES + 64 * 1024
-MAX_UPLOAD_FILES = 1
+# The studio sends up to four product photos in one request (a drop of several angles); the
+# rest is multipart framing and the event args field. Each file's own limit is checked by
+# the upload handler as it reads it.
+MAX_UPLOAD_FILES = MAX_PRODUCT_IMAGES
+MAX_UPLOAD_REQUEST_BYTES = MAX_UPLOAD_FILES * MAX_UPLOAD_BYTES + 64 * 1024
 
 # Reflex's client tokens are UUIDs; anything else is not worth a state lookup.
 _CLIENT_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -119,6 +119,14 @@ def generation_card(
                 rx.badge(item["style"], variant="outline", color_scheme="gray"),
                 rx.badge(item["quality"], variant="outline", color_scheme="gray"),
                 rx.badge(item["aspect_ratio"], variant="outline", color_scheme="gray"),
+                rx.cond(
+                    item["variations"].to(int) > 1,
+                    rx.badge(
+                        item["variations"].to_string() + " images",
+                        variant="soft",
+                        color_scheme="violet",
+                    ),
+                ),
                 rx.spacer(),
                 rx.text(
                     item["credits_used"].to_string() + " cr", size="1", color=rx.color("gray", 10)

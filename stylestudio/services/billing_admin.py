@@ -14,6 +14,7 @@ from typing import Any, TypeGuard
 
 from sqlmodel import Session, col, func, select
 
+from stylestudio.adapters.generation_engine import ModelSpec
 from stylestudio.models import (
     AuditLogEntry,
     BillingSettings,
@@ -24,6 +25,7 @@ from stylestudio.models import (
     utc_iso,
     utcnow,
 )
+from stylestudio.services import pricing
 from stylestudio.services.billing import format_money, get_billing_settings
 from stylestudio.services.errors import NotFoundError, ValidationError
 from stylestudio.services.featuring import DESCRIPTIONS as MODERATION_DESCRIPTIONS
@@ -36,6 +38,7 @@ MAX_LIST_LIMIT = 200
 
 PACK_UPDATED = "billing.pack_updated"
 SETTINGS_UPDATED = "billing.settings_updated"
+MODEL_PRICE_UPDATED = "billing.model_multiplier_updated"
 
 _DOLLARS_RE = re.compile(r"(\d{1,9})(?:\.(\d{1,2}))?|\.(\d{1,2})")
 _WHOLE_RE = re.compile(r"\d{1,9}")
@@ -47,6 +50,7 @@ _LABELS = {
     "is_active": "On sale",
     "free_trial_credits": "Free-trial credits",
     "refund_on_failure": "Refund on failure",
+    "multiplier": "Price multiplier",
     "moderation_status": "Status",
     "featured": "On Explore",
     "reason": "Reason",
@@ -247,6 +251,66 @@ def update_billing_settings(
     )
 
 
+@dataclass(frozen=True)
+class EditableModelPrice:
+    key: str
+    label: str
+    multiplier: str  # as the admin edits it, e.g. "1.5"
+
+
+def model_prices_form(
+    session: Session, *, models: tuple[ModelSpec, ...]
+) -> list[EditableModelPrice]:
+    """The configured engine's models with their price multipliers."""
+    overrides = get_billing_settings(session).model_multipliers
+    return [
+        EditableModelPrice(
+            key=m.key,
+            label=m.label,
+            multiplier=pricing.format_multiplier(pricing.model_multiplier(m.key, overrides)),
+        )
+        for m in models
+    ]
+
+
+def update_model_multiplier(
+    session: Session,
+    *,
+    actor_user_id: int,
+    model: str,
+    multiplier: object,
+    models: tuple[ModelSpec, ...],
+) -> None:
+    """Set what one of the engine's models costs (its multiplier of the base price); audited
+    like `update_pack`, and a no-op save writes nothing. The next quote and spend use it."""
+    if not isinstance(model, str) or model not in {m.key for m in models}:
+        raise NotFoundError("That model is not offered by the configured engine.")
+    value = pricing.parse_multiplier(multiplier)
+    settings = session.exec(
+        select(BillingSettings).where(BillingSettings.id == 1).with_for_update()
+    ).first() or get_billing_settings(session)
+    current = pricing.model_multiplier(model, settings.model_multipliers)
+    if current == value:
+        return
+    # A new dict: SQLAlchemy sees a JSON column change only when the value is replaced.
+    settings.model_multipliers = {
+        **settings.model_multipliers,
+        model: pricing.format_multiplier(value),
+    }
+    settings.updated_at = utcnow()
+    settings.updated_by_id = actor_user_id
+    session.add(settings)
+    _audit(
+        session,
+        actor_user_id=actor_user_id,
+        action=MODEL_PRICE_UPDATED,
+        target_type="model",
+        target_id=model,
+        before={"multiplier": pricing.format_multiplier(current)},
+        after={"multiplier": pricing.format_multiplier(value)},
+    )
+
+
 def checkout_session_of(session: Session, *, purchase_id: int) -> str:
     """The provider's checkout session id of a purchase, to ask the provider about it."""
     if not _is_int(purchase_id):
@@ -394,6 +458,8 @@ def _describe_action(entry: AuditLogEntry) -> str:
         return "Billing settings updated"
     if entry.action == PACK_UPDATED:
         return f"Pack updated: {entry.target_id}"
+    if entry.action == MODEL_PRICE_UPDATED:
+        return f"Model price updated: {entry.target_id}"
     if entry.action in MODERATION_DESCRIPTIONS:
         return f"{MODERATION_DESCRIPTIONS[entry.action]}: {entry.target_type} {entry.target_id}"
     return f"{entry.action} ({entry.target_type} {entry.target_id})"

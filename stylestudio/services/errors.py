@@ -55,10 +55,10 @@ class InvalidCredentialsError(DomainError):
 class InsufficientCreditsError(DomainError):
     code = "INSUFFICIENT_TOKENS"
 
-    def __init__(self, *, required: int, available: int) -> None:
+    def __init__(self, *, required: int, available: int, what: str = "") -> None:
         super().__init__(
-            f"Not enough credits: this needs {required} and you have {available}. "
-            "Buy more on the Credits page (/credits)."
+            f"Not enough credits{' for ' + what if what else ''}: this needs {required}, "
+            f"you have {available}. Buy more on the Credits page (/credits)."
         )
         self.required = required
         self.available = available

@@ -51,11 +51,8 @@ from stylestudio.models import (
 )
 from stylestudio.services import credits, jobs
 from stylestudio.services.billing import get_billing_settings
-from stylestudio.services.media import (
-    new_storage_key,
-    put_with_thumbnail,
-    reencode_without_metadata,
-)
+from stylestudio.services.imaging import Previews, prepare_for_storage
+from stylestudio.services.media import new_storage_key, put_with_previews
 from stylestudio.services.usage import record_usage
 
 log = logging.getLogger(__name__)
@@ -82,6 +79,9 @@ class Lease:
     seconds: int = jobs.DEFAULT_LEASE_SECONDS
 
 
+SEED_RANGE = 2**31  # seeds are 0 .. 2^31 - 1
+
+
 @dataclass(frozen=True)
 class Work:
     """A claimed job, ready to run (its input bytes are read outside the claim)."""
@@ -90,11 +90,12 @@ class Work:
     generation_id: int
     user_id: int
     product_image_id: int
-    product_key: str
+    product_keys: tuple[str, ...]  # the primary photo first, then the other angles
     scene_key: str | None
     prediction_id: str | None
     created_at: datetime
     request: GenerationRequest
+    variations: int = 1  # results to render (local engine: seeds seed, seed + 1, ...)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Output:
     content_type: str
     width: int
     height: int
+    previews: Previews | None = None  # made with `data` when it was decoded; else on storing
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,8 @@ def _prepare(
         .where(GenerationInput.generation_id == generation_id)
         .order_by(col(GenerationInput.position))
     ).all()
-    product = next((img for role, img in inputs if role == GenerationInputRole.PRODUCT), None)
+    products = [img for role, img in inputs if role == GenerationInputRole.PRODUCT]
+    product = products[0] if products else None
     scene = next((img for role, img in inputs if role == GenerationInputRole.MODEL), None)
     if product is None:
         end_generation(session, generation_id=generation_id, error=INPUTS_UNREADABLE, lease=lease)
@@ -187,7 +190,7 @@ def _prepare(
         generation_id=generation.id,
         user_id=generation.user_id,
         product_image_id=product.id,
-        product_key=product.storage_key,
+        product_keys=tuple(p.storage_key for p in products),
         scene_key=scene.storage_key if scene is not None else None,
         prediction_id=generation.provider_prediction_id,
         created_at=generation.created_at,
@@ -203,15 +206,25 @@ def _prepare(
             strength=generation.strength,
             guidance_scale=generation.guidance_scale,
             num_inference_steps=generation.num_inference_steps,
+            model=generation.model,
         ),
+        variations=generation.variations,
     )
 
 
 def load_inputs(work: Work, storage: MediaStorage) -> Work:
     """The input images' bytes, read outside any transaction."""
-    product = storage.get(work.product_key)
+    product, *more = [storage.get(key) for key in work.product_keys]
     scene = storage.get(work.scene_key) if work.scene_key else None
-    return replace(work, request=replace(work.request, product_image=product, model_image=scene))
+    return replace(
+        work,
+        request=replace(
+            work.request,
+            product_image=product,
+            more_product_images=tuple(more),
+            model_image=scene,
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- endings
@@ -336,14 +349,15 @@ def store_and_complete(
                     content_type=output.content_type,
                 )
                 # Files first, before any write: SQLite's write lock is not held meanwhile.
-                thumb = put_with_thumbnail(
+                thumb, blur = put_with_previews(
                     session,
                     storage=storage,
                     key=key,
                     data=output.data,
                     content_type=output.content_type,
+                    previews=output.previews,
                 )
-                stored.append((output, key, thumb))
+                stored.append((output, key, thumb, blur))
             if not _claim_ending(
                 session,
                 generation_id=generation_id,
@@ -369,7 +383,7 @@ def store_and_complete(
                     GenerationInput.role == GenerationInputRole.PRODUCT,
                 )
             ).first()
-            for index, (output, key, thumb) in enumerate(stored):
+            for index, (output, key, thumb, blur) in enumerate(stored):
                 ext = key.rsplit(".", 1)[-1]
                 session.add(
                     Image(
@@ -384,6 +398,8 @@ def store_and_complete(
                         height=output.height,
                         storage_key=key,
                         thumbnail_key=thumb,
+                        blur_data_url=blur,
+                        image_order=index,
                         source_image_id=product_id,
                         generation_id=generation_id,
                         is_primary=index == 0,
@@ -495,13 +511,14 @@ def generation_for_prediction(db: Engine, prediction_id: str) -> PredictionOwner
 
 
 def decode_output(data: bytes, content_type: str) -> Output:
-    """A provider's output as we store it: re-encoded upright and without metadata (see
-    media.reencode_without_metadata); raise on anything that is not an image we accept."""
+    """A provider's output as we store it: re-encoded upright and without metadata, at its
+    full size, with its previews from the same decode (see imaging.prepare_for_storage);
+    raise on anything that is not an image we accept."""
     try:
-        clean, clean_type, width, height = reencode_without_metadata(data, label="The output")
+        clean = prepare_for_storage(data, label="The output", max_side=None)
     except Exception as exc:
         raise GenerationEngineError(BAD_OUTPUT) from exc
-    return Output(data=clean, content_type=clean_type, width=width, height=height)
+    return Output(clean.data, clean.content_type, clean.width, clean.height, clean.previews)
 
 
 async def run_work(
@@ -547,8 +564,11 @@ async def _run_local(
     render: Blocking,
 ) -> None:
     started = time.monotonic()
+    outputs: list[Output] = []
     try:
-        result: GeneratedImage = await render(engine.generate, work.request)
+        for seed in variation_seeds(work.request.seed, work.variations):
+            result: GeneratedImage = await render(engine.generate, replace(work.request, seed=seed))
+            outputs.append(Output(result.data, result.content_type, result.width, result.height))
     except GenerationEngineError as exc:
         await blocking(fail_work, db=db, work=work, error=str(exc), retryable=exc.retryable)
         return
@@ -556,18 +576,23 @@ async def _run_local(
         log.exception("generation %s crashed in engine %s", work.generation_id, engine.name)
         await blocking(fail_work, db=db, work=work, error=UNEXPECTED_ERROR, retryable=True)
         return
-    output = Output(result.data, result.content_type, result.width, result.height)
     await blocking(
         store_and_complete,
         db=db,
         storage=storage,
         generation_id=work.generation_id,
         user_id=work.user_id,
-        outputs=[output],
+        outputs=outputs,
         elapsed_ms=int((time.monotonic() - started) * 1000),
         engine_name=engine.name,
         lease=work.lease,
     )
+
+
+def variation_seeds(seed: int, variations: int) -> list[int]:
+    """The seed of each variation: `seed`, `seed + 1`, ... (wrapping within 0..2^31-1), so
+    "Use these settings" with the same seed renders the same set again."""
+    return [(seed + i) % SEED_RANGE for i in range(max(1, variations))]
 
 
 def _deadline(work: Work, timeout_s: float) -> float:

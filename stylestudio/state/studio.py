@@ -1,4 +1,4 @@
-"""The studio (/upload): choose images and options, generate, watch the result arrive."""
+"""The studio (/upload): choose photos and options, generate a batch, watch it arrive."""
 
 from __future__ import annotations
 
@@ -6,18 +6,21 @@ import asyncio
 import functools
 import logging
 import uuid
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import reflex as rx
 from sqlmodel import Session
 
-from stylestudio.models import ImageCategory
-from stylestudio.runtime import get_prediction_engine, get_storage
-from stylestudio.services import accounts, generations, media, pricing
-from stylestudio.services.errors import DomainError, InsufficientCreditsError, ValidationError
+from stylestudio.runtime import available_models, get_prediction_engine
+from stylestudio.services import accounts, generations, pricing
+from stylestudio.services.errors import DomainError, InsufficientCreditsError
+from stylestudio.services.generation_views import get_generation_views
 from stylestudio.settings import get_settings
 from stylestudio.state.calls import in_session
-from stylestudio.state.session import SessionState, media_base_url
+from stylestudio.state.photo_capture import INSTALL_PASTE_JS
+from stylestudio.state.session import media_base_url
+from stylestudio.state.studio_inputs import StudioInputsState
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +31,7 @@ TAB_GONE_SECONDS = 30.0
 # Watchers running in this process. A tab whose `_watch_id` is not here (the backend
 # restarted, or the watcher died) has nobody watching, whatever `watching` says.
 _LIVE_WATCHERS: set[str] = set()
-
-
-async def _read_capped(file: rx.UploadFile) -> bytes:
-    """At most one byte over the limit: enough to reject a huge file without holding it."""
-    return await file.read(media.MAX_UPLOAD_BYTES + 1)
+MAX_RESULTS_SHOWN = 12
 
 
 def _rows() -> list[dict[str, Any]]:
@@ -43,59 +42,133 @@ def _record() -> dict[str, Any]:
     return {}
 
 
-class StudioState(SessionState):
-    product_image_id: rx.Field[int] = rx.field(0)
-    product_preview_url: rx.Field[str] = rx.field("")
-    product_filename: rx.Field[str] = rx.field("")
-    model_image_id: rx.Field[int] = rx.field(0)
-    model_preview_url: rx.Field[str] = rx.field("")
-    model_filename: rx.Field[str] = rx.field("")
-    upload_error: rx.Field[str] = rx.field("")
+class StudioState(StudioInputsState):
+    """Options, cost, Generate, and the results of this tab's latest generations."""
 
     prompt: rx.Field[str] = rx.field("")
+    negative_prompt: rx.Field[str] = rx.field("")
     style: rx.Field[str] = rx.field("realistic")
+    more_styles: rx.Field[list[str]] = rx.field(default_factory=list)
     quality: rx.Field[str] = rx.field("standard")
     aspect_ratio: rx.Field[str] = rx.field("1:1")
+    model: rx.Field[str] = rx.field(pricing.DEFAULT_MODEL)
+    variations: rx.Field[int] = rx.field(1)
+    seed_text: rx.Field[str] = rx.field("")
+    # The engine's models: key, label, multiplier (text), max_variations, seed, ...
+    model_options: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
 
     generate_error: rx.Field[str] = rx.field("")
     needs_credits: rx.Field[bool] = rx.field(False)
     submitting: rx.Field[bool] = rx.field(False)
     cancelling: rx.Field[bool] = rx.field(False)
-    current: rx.Field[dict[str, Any]] = rx.field(default_factory=_record)
+    # This tab's latest generations (a batch, then any regenerations), newest first.
+    results: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
     watching: rx.Field[bool] = rx.field(False)
+    compare_at: rx.Field[int] = rx.field(50)  # the before/after divider, percent from left
 
-    # Backend only: the key that makes a double click on Generate start one generation.
+    # Backend only: the key that makes a double click on Generate start one batch.
     _request_key: str = ""
-    # Backend only: which watcher follows `current` (see watch_generation).
+    # Backend only: which watcher follows `results` (see watch_generation).
     _watch_id: str = ""
+
+    # -- what the page shows ---------------------------------------------------------------
+
+    @rx.var
+    def selected_model(self) -> dict[str, Any]:
+        for option in self.model_options:
+            if option.get("key") == self.model:
+                return option
+        return self.model_options[0] if self.model_options else {}
+
+    @rx.var
+    def show_variations(self) -> bool:
+        return int(self.selected_model.get("max_variations") or 1) > 1
+
+    @rx.var
+    def variation_choices(self) -> list[str]:
+        return [str(n) for n in range(1, int(self.selected_model.get("max_variations") or 1) + 1)]
+
+    @rx.var
+    def show_seed(self) -> bool:
+        return bool(self.selected_model.get("seed", True))
+
+    @rx.var
+    def show_negative_prompt(self) -> bool:
+        return bool(self.selected_model.get("negative_prompt", True))
+
+    @rx.var
+    def reads_one_product(self) -> bool:
+        return not self.selected_model.get("all_product_images", True)
+
+    @rx.var
+    def styles_chosen(self) -> list[str]:
+        return [self.style, *(s for s in self.more_styles if s != self.style)]
+
+    @rx.var
+    def cost_each(self) -> int:
+        try:
+            multiplier = Decimal(str(self.selected_model.get("multiplier") or "1"))
+        except InvalidOperation:
+            multiplier = Decimal(1)
+        variations = self.variations if self.show_variations else 1
+        return pricing.generation_cost(
+            quality=self.quality,
+            aspect_ratio=self.aspect_ratio,
+            model_multiplier=multiplier,
+            variations=max(1, min(variations, pricing.MAX_VARIATIONS)),
+        )
 
     @rx.var
     def cost(self) -> int:
-        return pricing.generation_cost(quality=self.quality, aspect_ratio=self.aspect_ratio)
+        return self.cost_each * len(self.styles_chosen)
 
     @rx.var
     def cost_label(self) -> str:
-        return f"{self.cost} credit" if self.cost == 1 else f"{self.cost} credits"
+        return pricing.credits_label(self.cost)
+
+    @rx.var
+    def cost_breakdown(self) -> str:
+        """How the total is made: per image × variations × styles."""
+        variations = self.variations if self.show_variations else 1
+        per_image = self.cost_each // max(1, variations)
+        parts = [f"{pricing.credits_label(per_image)} per image"]
+        if variations > 1:
+            parts.append(f"{variations} variations")
+        styles = len(self.styles_chosen)
+        if styles > 1:
+            parts.append(f"{styles} styles")
+        return " × ".join(parts)
 
     @rx.var
     def can_generate(self) -> bool:
-        return self.product_image_id > 0 and not self.submitting and not self.watching
+        return len(self.products) > 0 and not self.submitting
+
+    # -- page load -------------------------------------------------------------------------
 
     @rx.event
     async def open_studio(self):
         """on_load of /upload, also run on every reconnect (a backend restart included):
-        pick up the watch of an unfinished generation, or end a watch nobody runs."""
+        load the models and prices, pick up the watch of unfinished generations."""
         if await self._current_user() is None:
             return rx.redirect("/login")
         self._request_key = uuid.uuid4().hex
         self.generate_error = ""
         self.needs_credits = False
         self.submitting = False
-        return self._resume_watch()
+        self.uploading = False
+        models = available_models()
+        self.model_options = await in_session(
+            lambda s: generations.model_choices(s, models=models), write=False
+        )
+        if self.model not in {m["key"] for m in self.model_options}:
+            self.model = str(self.model_options[0]["key"]) if self.model_options else ""
+        self._clamp_variations()
+        watch = self._resume_watch()
+        return [rx.call_script(INSTALL_PASTE_JS), *([watch] if watch else [])]
 
     def _resume_watch(self):
-        """Start a watcher if the current generation has none alive in this process."""
-        if not self.current.get("id") or self.current.get("is_terminal"):
+        """Start a watcher if an open generation has none alive in this process."""
+        if all(r.get("is_terminal") for r in self.results):
             self.watching = False
             return None
         if self._watch_id in _LIVE_WATCHERS:
@@ -103,17 +176,35 @@ class StudioState(SessionState):
         self.watching = True
         return StudioState.watch_generation
 
-    # Any client can call these with anything: text is cut to its cap before it is kept,
-    # and a choice must be one of the known keys (a non-string is not even looked up).
+    # -- options: any client can call these with anything ----------------------------------
+    # Text is cut to its cap before it is kept, and a choice must be one of the known keys
+    # (a non-string is not even looked up).
+
     @rx.event
     def set_prompt(self, value: str) -> None:
         if isinstance(value, str):
             self.prompt = value[: generations.MAX_PROMPT_LENGTH]
 
     @rx.event
+    def set_negative_prompt(self, value: str) -> None:
+        if isinstance(value, str):
+            self.negative_prompt = value[: generations.MAX_PROMPT_LENGTH]
+
+    @rx.event
     def set_style(self, value: str) -> None:
         if isinstance(value, str) and value in pricing.STYLE_PRESETS:
             self.style = value
+            self.more_styles = [s for s in self.more_styles if s != value]
+
+    @rx.event
+    def toggle_more_style(self, style: str, checked: bool) -> None:
+        if not isinstance(style, str) or style not in pricing.STYLE_PRESETS:
+            return
+        others = [s for s in self.more_styles if s != style]
+        if checked is True and style != self.style:
+            others.append(style)
+        # Kept in the presets' order, so the batch reads the same whatever the clicks.
+        self.more_styles = [s for s in pricing.STYLE_PRESETS if s in others]
 
     @rx.event
     def set_quality(self, value: str) -> None:
@@ -126,55 +217,32 @@ class StudioState(SessionState):
             self.aspect_ratio = value
 
     @rx.event
-    async def upload_product(self, files: list[rx.UploadFile]) -> None:
-        await self._upload(files, ImageCategory.PRODUCT)
+    def set_model(self, value: str) -> None:
+        if isinstance(value, str) and value in {m["key"] for m in self.model_options}:
+            self.model = value
+            self._clamp_variations()
 
     @rx.event
-    async def upload_model(self, files: list[rx.UploadFile]) -> None:
-        await self._upload(files, ImageCategory.MODEL)
+    def set_variations(self, value: str) -> None:
+        if isinstance(value, str) and value.isdigit():
+            self.variations = int(value)
+            self._clamp_variations()
+
+    def _clamp_variations(self) -> None:
+        most = int(self.selected_model.get("max_variations") or 1)
+        self.variations = max(1, min(self.variations, most))
 
     @rx.event
-    def clear_model_image(self) -> None:
-        self.model_image_id = 0
-        self.model_preview_url = ""
-        self.model_filename = ""
+    def set_seed_text(self, value: str) -> None:
+        if isinstance(value, str):
+            self.seed_text = "".join(ch for ch in value if ch.isdigit())[:10]
 
-    async def _upload(self, files: list[rx.UploadFile], category: ImageCategory) -> None:
-        if not files:
-            return  # the drop zone refused the file; reject_upload says why
-        self.upload_error = ""
-        user = await self._current_user()
-        if user is None:
-            self.upload_error = "Your session has ended. Sign in again to upload."
-            return
-        file = files[0]
-        data = await _read_capped(file)
-        filename = file.name or file.filename or "upload"
-        storage = get_storage()
-        try:
-            image = await in_session(
-                lambda s: media.store_upload(
-                    s,
-                    storage=storage,
-                    user_id=user.id,
-                    data=data,
-                    filename=filename,
-                    category=category,
-                )
-            )
-        except DomainError as exc:
-            self.upload_error = exc.message
-            return
-        assert image.id is not None
-        preview = media.media_url(
-            image.thumbnail_key or image.storage_key, base_url=media_base_url()
-        )
-        if category == ImageCategory.PRODUCT:
-            self.product_image_id, self.product_preview_url = image.id, preview
-            self.product_filename = filename
-        else:
-            self.model_image_id, self.model_preview_url = image.id, preview
-            self.model_filename = filename
+    @rx.event
+    def set_compare_at(self, value: list[int | float]) -> None:
+        if isinstance(value, list) and value and isinstance(value[0], (int, float)):
+            self.compare_at = max(0, min(100, int(value[0])))
+
+    # -- generating --------------------------------------------------------------------------
 
     @rx.event
     async def generate(self):
@@ -182,11 +250,15 @@ class StudioState(SessionState):
         self.needs_credits = False
         if self.submitting:
             return
-        if self.watching and self._watch_id in _LIVE_WATCHERS:
-            return
-        if not self.product_image_id:
+        if not self.products:
             self.generate_error = "Upload a product image first."
             return
+        seed: int | None = None
+        if self.show_seed and self.seed_text:
+            seed = int(self.seed_text)
+            if seed > generations.MAX_SEED:
+                self.generate_error = f"The seed must be from 0 to {generations.MAX_SEED}."
+                return
         self.submitting = True
         yield  # the button shows its busy state before the slow part
         try:
@@ -194,62 +266,144 @@ class StudioState(SessionState):
             if user is None:
                 yield rx.redirect("/login")
                 return
-            view = await self._start_generation(user.id)
+            spec = generations.GenerationSpec(
+                product_image_ids=tuple(int(p["id"]) for p in self.products),
+                styles=tuple(self.styles_chosen),
+                quality=self.quality,
+                aspect_ratio=self.aspect_ratio,
+                model_image_id=self.model_image_id or None,
+                prompt=self.prompt,
+                negative_prompt=self.negative_prompt if self.show_negative_prompt else "",
+                model=self.model,
+                variations=self.variations if self.show_variations else 1,
+                seed=seed,
+            )
+            views = await self._start(user.id, spec, self._request_key or uuid.uuid4().hex)
         finally:
             self.submitting = False
-        if view is None:
+        if views is None:
             return
-        self.current = view
-        self._request_key = uuid.uuid4().hex  # the next click is a new generation
+        self.results = views
+        self._request_key = uuid.uuid4().hex  # the next click is a new batch
         await self._current_user()  # the header shows the spend at once
         yield self._resume_watch()
 
-    async def _start_generation(self, user_id: int) -> dict[str, Any] | None:
-        key = self._request_key or uuid.uuid4().hex
-        product_id, model_id = self.product_image_id, self.model_image_id or None
-        prompt, style, quality, ratio = self.prompt, self.style, self.quality, self.aspect_ratio
+    async def _start(
+        self, user_id: int, spec: generations.GenerationSpec, key: str
+    ) -> list[dict[str, Any]] | None:
+        """Start `spec` (all its styles or none); the views of what started, or None with
+        the reason in `generate_error`."""
         engine_name = get_settings().generation_engine
+        models = available_models()
         base = media_base_url()
 
-        def start(session: Session) -> dict[str, Any]:
-            generation = generations.start_generation(
+        def start(session: Session) -> list[dict[str, Any]]:
+            made = generations.start_batch(
                 session,
                 user_id=user_id,
-                product_image_id=product_id,
-                model_image_id=model_id,
-                prompt=prompt,
-                style=style,
-                quality=quality,
-                aspect_ratio=ratio,
+                spec=spec,
                 idempotency_key=key,
+                models=models,
                 engine_name=engine_name,
             )
-            assert generation.id is not None
-            return generations.get_generation_view(
-                session, user_id=user_id, generation_id=generation.id, base_url=base
-            ).as_dict()
+            ids = [g.id for g in made if g.id is not None]
+            views = get_generation_views(
+                session, user_id=user_id, generation_ids=ids, base_url=base
+            )
+            return [v.as_dict() for v in sorted(views, key=lambda v: ids.index(v.id))]
 
         try:
             return await in_session(start)
         except InsufficientCreditsError as exc:
             self.generate_error = exc.message
             self.needs_credits = True
-        except (DomainError, ValidationError) as exc:
+        except DomainError as exc:
             self.generate_error = exc.message
         return None
 
+    @rx.event
+    async def use_settings(self, generation_id: int, seed: int):
+        """`Use these settings` on a result: the studio is filled with that generation's
+        photos and options, and that result's seed."""
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        base = media_base_url()
+        try:
+            settings = await in_session(
+                lambda s: generations.studio_settings(
+                    s, user_id=user.id, generation_id=generation_id, base_url=base
+                ),
+                write=False,
+            )
+        except DomainError as exc:
+            self.generate_error = exc.message
+            return None
+        self.products = settings.products
+        self._set_scene(settings.scene)
+        self.prompt, self.negative_prompt = settings.prompt, settings.negative_prompt
+        self.style, self.more_styles = settings.style, []
+        self.quality, self.aspect_ratio = settings.quality, settings.aspect_ratio
+        if settings.model in {m["key"] for m in self.model_options}:
+            self.model = settings.model
+        self.variations = settings.variations
+        self._clamp_variations()
+        own_seed = seed if isinstance(seed, int) and 0 <= seed <= generations.MAX_SEED else None
+        self.seed_text = str(own_seed if own_seed is not None else settings.seed)
+        self.generate_error = ""
+        return rx.scroll_to("studio-options")
+
+    @rx.event
+    async def regenerate(self, generation_id: int):
+        """`Regenerate` on a result: the same photos and options, a new seed, at once."""
+        self.generate_error = ""
+        user = await self._current_user()
+        if user is None:
+            yield rx.redirect("/login")
+            return
+        base = media_base_url()
+        try:
+            settings = await in_session(
+                lambda s: generations.studio_settings(
+                    s, user_id=user.id, generation_id=generation_id, base_url=base
+                ),
+                write=False,
+            )
+        except DomainError as exc:
+            self.generate_error = exc.message
+            return
+        spec = generations.GenerationSpec(
+            product_image_ids=tuple(int(str(p["id"])) for p in settings.products),
+            styles=(settings.style,),
+            quality=settings.quality,
+            aspect_ratio=settings.aspect_ratio,
+            model_image_id=int(str(settings.scene["id"])) if settings.scene else None,
+            prompt=settings.prompt,
+            negative_prompt=settings.negative_prompt,
+            model=settings.model,
+            variations=settings.variations,
+            seed=None,
+        )
+        views = await self._start(user.id, spec, uuid.uuid4().hex)
+        if views is None:
+            return
+        self.results = (views + self.results)[:MAX_RESULTS_SHOWN]
+        await self._current_user()
+        yield self._resume_watch()
+
+    # -- following ---------------------------------------------------------------------------
+
     @rx.event(background=True)
     async def watch_generation(self) -> None:
-        """Follow the current generation until it ends. The job itself runs in the worker.
+        """Follow this tab's open generations until they end. The jobs run in the worker.
 
         One watcher per tab: a newer one (started after a reconnect) replaces it. It stops
-        when the generation ends, after WATCH_TIMEOUT_SECONDS, when the tab has been gone
-        for TAB_GONE_SECONDS, or on any error; `watching` is cleared however it stops.
+        when every generation has ended, after WATCH_TIMEOUT_SECONDS, when the tab has been
+        gone for TAB_GONE_SECONDS, or on any error; `watching` is cleared however it stops.
         """
         watch_id = uuid.uuid4().hex
         async with self:
             self._watch_id = watch_id
-            generation_id = int(self.current.get("id") or 0)
             token = self.session_token
             client_token = self.router.session.client_token
         _LIVE_WATCHERS.add(watch_id)
@@ -258,31 +412,32 @@ class StudioState(SessionState):
         deadline = loop.time() + WATCH_TIMEOUT_SECONDS
         gone_since: float | None = None
         try:
-            while generation_id and loop.time() < deadline:
+            while loop.time() < deadline:
+                async with self:
+                    open_ids = [int(r["id"]) for r in self.results if not r.get("is_terminal")]
+                if not open_ids:
+                    return
                 if tab_is_connected(client_token):
                     gone_since = None
                 elif gone_since is None:
                     gone_since = loop.time()
                 elif loop.time() - gone_since > TAB_GONE_SECONDS:
                     return
-                view = await in_session(
-                    functools.partial(
-                        _view_for_token, token=token, generation_id=generation_id, base=base
-                    ),
+                views = await in_session(
+                    functools.partial(_views_for_token, token=token, ids=open_ids, base=base),
                     write=False,
                 )
                 async with self:
-                    if self._watch_id != watch_id or self.current.get("id") != generation_id:
-                        return  # replaced by a newer watcher, or the tab moved on
-                    self.current = view
-                    if view["is_terminal"]:
+                    if self._watch_id != watch_id:
+                        return  # replaced by a newer watcher
+                    ended = self._merge(views)
+                    if ended:
                         await self._current_user()  # a refund shows in the header
-                        return
                 await asyncio.sleep(POLL_SECONDS)
         except DomainError:
-            pass  # signed out or the generation is gone: nothing left to follow
+            pass  # signed out or the generations are gone: nothing left to follow
         except Exception:
-            log.exception("watching generation %s failed", generation_id)
+            log.exception("watching generations %s failed", self.results)
         finally:
             _LIVE_WATCHERS.discard(watch_id)
             async with self:
@@ -290,12 +445,36 @@ class StudioState(SessionState):
                     self.watching = False
                     self._watch_id = ""
 
+    def _merge(self, views: list[dict[str, Any]]) -> bool:
+        """Put fresh views in place; True when one of them has just ended."""
+        fresh = {int(v["id"]): v for v in views}
+        ended = False
+        merged = []
+        for row in self.results:
+            view = fresh.get(int(row["id"]), row)
+            ended = ended or (bool(view.get("is_terminal")) and not row.get("is_terminal"))
+            merged.append(view)
+        if merged != self.results:
+            self.results = merged
+        return ended
+
     @rx.event
     async def cancel_current(self):
-        """`Cancel` on the queued or running generation: ends it, refunds once, and stops its
-        prediction at the provider."""
-        generation_id = int(self.current.get("id") or 0)
-        if not generation_id or self.current.get("is_terminal") or self.cancelling:
+        """`Cancel` with nothing named: every open generation of this tab's results."""
+        open_ids = [int(r["id"]) for r in self.results if not r.get("is_terminal")]
+        async for update in self._cancel(open_ids):
+            yield update
+
+    @rx.event
+    async def cancel_generation(self, generation_id: int):
+        """`Cancel` on a queued or running generation of this tab's results: ends it,
+        refunds once, and stops its prediction at the provider."""
+        if any(r.get("id") == generation_id for r in self.results):
+            async for update in self._cancel([generation_id]):
+                yield update
+
+    async def _cancel(self, generation_ids: list[int]):
+        if not generation_ids or self.cancelling:
             return
         self.cancelling = True
         yield
@@ -304,40 +483,24 @@ class StudioState(SessionState):
             if user is None:
                 yield rx.redirect("/login")
                 return
-            await cancel_for_user(user.id, generation_id)
-            view = await in_session(
-                functools.partial(
-                    _view_for_user,
-                    user_id=user.id,
-                    generation_id=generation_id,
-                    base=media_base_url(),
-                ),
+            for generation_id in generation_ids:
+                await cancel_for_user(user.id, generation_id)
+            base = media_base_url()
+            views = await in_session(
+                lambda s: [
+                    v.as_dict()
+                    for v in get_generation_views(
+                        s, user_id=user.id, generation_ids=generation_ids, base_url=base
+                    )
+                ],
                 write=False,
             )
-            self.current = view
+            self._merge(views)
             await self._current_user()  # the refund shows in the header
         except DomainError as exc:
             self.generate_error = exc.message
         finally:
             self.cancelling = False
-
-    @rx.event
-    def reject_upload(self, codes: list[str]) -> None:
-        """on_drop_rejected of the drop zones: the browser refused the file before sending it.
-
-        `codes` are react-dropzone's error codes (the page sends nothing else).
-        """
-        listed = codes[:10] if isinstance(codes, list) else []
-        codes_seen = {c for c in listed if isinstance(c, str)}
-        limit = f"{media.MAX_UPLOAD_BYTES // (1024 * 1024)} MB"
-        if codes_seen == {"file-too-large"}:
-            self.upload_error = f"That file is over {limit}. Choose a smaller image."
-        elif codes_seen == {"file-invalid-type"}:
-            self.upload_error = "That file is not a JPEG, PNG or WebP image."
-        elif codes_seen == {"too-many-files"}:
-            self.upload_error = "Drop one image at a time."
-        else:
-            self.upload_error = f"That file is over {limit} or not a JPEG, PNG or WebP image."
 
 
 async def cancel_for_user(user_id: int, generation_id: int) -> None:
@@ -353,14 +516,6 @@ async def cancel_for_user(user_id: int, generation_id: int) -> None:
             log.warning("could not cancel prediction %s: %r", prediction_id, exc)
 
 
-def _view_for_user(
-    session: Session, *, user_id: int, generation_id: int, base: str
-) -> dict[str, Any]:
-    return generations.get_generation_view(
-        session, user_id=user_id, generation_id=generation_id, base_url=base
-    ).as_dict()
-
-
 def tab_is_connected(client_token: str) -> bool:
     """Whether the tab behind this Reflex client token has a websocket on this process."""
     from reflex.utils.prerequisites import get_app
@@ -369,10 +524,11 @@ def tab_is_connected(client_token: str) -> bool:
     return namespace is None or client_token in namespace.token_to_sid
 
 
-def _view_for_token(
-    session: Session, *, token: str, generation_id: int, base: str
-) -> dict[str, Any]:
+def _views_for_token(
+    session: Session, *, token: str, ids: list[int], base: str
+) -> list[dict[str, Any]]:
     user = accounts.require_user(session, token=token)
-    return generations.get_generation_view(
-        session, user_id=user.id, generation_id=generation_id, base_url=base
-    ).as_dict()
+    return [
+        v.as_dict()
+        for v in get_generation_views(session, user_id=user.id, generation_ids=ids, base_url=base)
+    ]

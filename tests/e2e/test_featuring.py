@@ -28,7 +28,7 @@ def _generate(pg: Any, tmp_path: Path, name: str, color: tuple[int, int, int]) -
         str(product_jpeg(tmp_path / name, color=color))
     )
     pg.get_by_text(name).wait_for()
-    pg.get_by_role("button", name="Generate").click()
+    pg.get_by_role("button", name="Generate", exact=True).click()
     pg.locator(".generation-status[data-status=completed]").wait_for(timeout=90_000)
 
 

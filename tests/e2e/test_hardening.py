@@ -169,7 +169,7 @@ def test_the_next_user_of_a_tab_sees_nothing_of_the_last_one(
     )
     pg.get_by_text("alice-bottle.jpg").wait_for()
     pg.get_by_label("Prompt").fill(prompt)
-    pg.get_by_role("button", name="Generate").click()
+    pg.get_by_role("button", name="Generate", exact=True).click()
     pg.locator(".generation-status[data-status=completed]").wait_for(timeout=90_000)
     media = sorted(
         {
@@ -190,7 +190,7 @@ def test_the_next_user_of_a_tab_sees_nothing_of_the_last_one(
         assert not [n for n in needles if n in html], path
     open_page(pg, "/upload")
     assert pg.get_by_label("Prompt").input_value() == ""
-    assert pg.get_by_role("button", name="Generate").is_disabled()
+    assert pg.get_by_role("button", name="Generate", exact=True).is_disabled()
     shot(pg, "next-user-studio")
     assert _stored_state_mentions(app_server, needles) == []
 
@@ -208,7 +208,7 @@ def test_a_backend_restart_under_a_watching_tab(
             str(product_jpeg(tmp_path / "mug.jpg", color=(170, 60, 40)))
         )
         pg.get_by_text("mug.jpg").wait_for()
-        generate = pg.get_by_role("button", name="Generate")
+        generate = pg.get_by_role("button", name="Generate", exact=True)
         generate.click()
         pg.locator(".generation-status[data-status=pending]").wait_for()
         assert generate.is_disabled()  # watching
@@ -224,7 +224,7 @@ def test_a_backend_restart_under_a_watching_tab(
         "backend_restart", {"completed_shown_after_restart_s": round(recovered_s, 1)}
     )
 
-    generate = pg.get_by_role("button", name="Generate")
+    generate = pg.get_by_role("button", name="Generate", exact=True)
     generate.click()
     pg.wait_for_function("document.querySelector('#credit-balance')?.innerText === '8 credits'")
     pg.locator(".generation-status[data-status=completed]").wait_for(timeout=90_000)
@@ -250,9 +250,10 @@ def test_the_drop_zone_refuses_a_large_file_before_sending_it(page: Any, tmp_pat
     notes.write_bytes(b"%PDF-1.4 not a photo")
     pg.locator("#product input[type=file]").set_input_files(str(notes))
     pg.wait_for_function(
-        "document.querySelector('#upload-error').innerText.includes('not a JPEG, PNG or WebP')"
+        "document.querySelector('#upload-error').innerText"
+        ".includes('not a JPEG, PNG, WebP or HEIC')"
     )
     # Reflex still posts an empty upload form for the refused drop: no file bytes in it.
     assert all(size < 10_000 for size in sent), sent
-    assert pg.get_by_role("button", name="Generate").is_disabled()
+    assert pg.get_by_role("button", name="Generate", exact=True).is_disabled()
     shot(pg, "studio-upload-refused")

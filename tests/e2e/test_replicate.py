@@ -70,7 +70,7 @@ def _generate(pg: Any, tmp_path: Path, name: str) -> None:
         str(product_jpeg(tmp_path / name, color=(20, 120, 90)))
     )
     pg.get_by_text(name).wait_for()
-    pg.get_by_role("button", name="Generate").click()
+    pg.get_by_role("button", name="Generate", exact=True).click()
 
 
 @pytest.mark.backend_restarts

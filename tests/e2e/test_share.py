@@ -25,7 +25,7 @@ def test_share_a_result_then_revoke_it(page: Any, browser: Any, tmp_path: Path) 
     )
     pg.get_by_text("kettle.jpg").wait_for()
     pg.get_by_label("Prompt").fill('A kettle <b>"bold"</b> & steam')
-    pg.get_by_role("button", name="Generate").click()
+    pg.get_by_role("button", name="Generate", exact=True).click()
     pg.locator(".generation-status[data-status=completed]").wait_for(timeout=90_000)
 
     open_page(pg, "/gallery")

@@ -43,7 +43,7 @@ def test_sign_up_upload_generate_and_see_it_in_the_gallery(page, tmp_path: Path)
     shot(pg, "upload")
 
     url_before = pg.url
-    pg.get_by_role("button", name="Generate").click()
+    pg.get_by_role("button", name="Generate", exact=True).click()
     status = pg.locator(".generation-status").first
     status.wait_for()
     pg.locator(".generation-status[data-status=completed]").wait_for(timeout=90_000)
@@ -85,7 +85,7 @@ def test_bad_upload_and_wrong_password_get_clear_messages(page, tmp_path: Path) 
     pg.locator("#product input[type=file]").set_input_files(str(fake))
     pg.locator("#upload-error").wait_for()
     assert "not an image we can read" in pg.locator("#upload-error").inner_text()
-    assert pg.get_by_role("button", name="Generate").is_disabled()
+    assert pg.get_by_role("button", name="Generate", exact=True).is_disabled()
 
     sign_out(pg)
     pg.get_by_label("Email").fill("seller@example.com")

@@ -15,10 +15,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
 from stylestudio.adapters.generation_engine import (
+    LOCAL_MODEL,
     GeneratedImage,
     GenerationEngine,
     GenerationEngineError,
     GenerationRequest,
+    ModelSpec,
 )
 from stylestudio.adapters.local_engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
@@ -35,7 +37,7 @@ from stylestudio.models import (
     LedgerKind,
     utcnow,
 )
-from stylestudio.services import accounts, credits, generations, jobs, media
+from stylestudio.services import accounts, credits, generations, imaging, jobs, media
 from stylestudio.services.errors import (
     InsufficientCreditsError,
     InvalidImageError,
@@ -160,6 +162,7 @@ def _set_refund_on_failure(db: Engine, value: bool) -> None:
 
 class FailingEngine:
     name = "failing"
+    models: tuple[ModelSpec, ...] = (LOCAL_MODEL,)
 
     def __init__(
         self, message: str = "The model rejected this image", *, retryable: bool = False
@@ -177,6 +180,7 @@ class TakeoverEngine:
     """While worker "a" is generating, its lease expires and worker "b" takes the job over."""
 
     name = "takeover"
+    models: tuple[ModelSpec, ...] = (LOCAL_MODEL,)
 
     def __init__(self, db: Engine, then: Callable[[GenerationRequest], GeneratedImage]) -> None:
         self.db = db
@@ -231,7 +235,7 @@ def test_upload_of_a_supported_image_is_stored(
         assert image.thumbnail_key is not None
         with PILImage.open(io.BytesIO(storage.get(image.thumbnail_key))) as thumb:
             assert thumb.format == "JPEG"
-            assert max(thumb.size) <= media.THUMBNAIL_SIZE
+            assert max(thumb.size) <= imaging.THUMBNAIL_SIZE
 
 
 def _gif() -> bytes:
@@ -255,7 +259,7 @@ def _oversized_jpeg_prefix() -> bytes:
         ),
         (_oversized_jpeg_prefix, "huge.jpg", "the limit is 10 MB"),
         (lambda: b"", "empty.jpg", "is empty"),
-        (_gif, "anim.gif", "use a JPEG, PNG or WebP"),
+        (_gif, "anim.gif", "use a JPEG, PNG, WebP or HEIC"),
         (lambda: _product_shot()[:400], "truncated.jpg", "not an image we can read"),
     ],
     ids=["pdf-named-jpg", "over-10mb", "empty", "gif", "truncated-jpeg"],

@@ -20,7 +20,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select
 
 from stylestudio import runtime
-from stylestudio.adapters.generation_engine import GeneratedImage, GenerationRequest
+from stylestudio.adapters.generation_engine import (
+    LOCAL_MODEL,
+    GeneratedImage,
+    GenerationRequest,
+    ModelSpec,
+)
 from stylestudio.adapters.local_engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.cli import main
@@ -198,6 +203,7 @@ class CommitFailsAfterGenerating:
     """Generates normally; from then on every COMMIT on `db` fails (the worker's last one)."""
 
     name = "commit-fails"
+    models: tuple[ModelSpec, ...] = (LOCAL_MODEL,)
 
     def __init__(self, db: Engine) -> None:
         self.db = db

@@ -288,21 +288,21 @@ async def test_fifty_files_are_refused_before_any_is_spooled(spool: Path) -> Non
     async with client_for(guard) as client:
         response = await post(client, body)
     assert response.status_code == 400
-    assert response.json() == {"detail": "Upload at most 1 file at a time."}
+    assert response.json() == {"detail": "Upload at most 4 files at a time."}
     assert handler.handled == []
     assert handler.body_bytes == 0  # all 50 headers sit in the first chunk: none passed on
     assert spooled_bytes(spool) == 0
 
 
-async def test_a_second_file_is_refused_and_the_first_one_is_removed(spool: Path) -> None:
+async def test_a_fifth_file_is_refused_and_the_first_four_are_removed(spool: Path) -> None:
     handler = Handler(spool)
     guard = UploadGuard(handler, is_signed_in=allow_all(), path=UPLOAD)
     async with client_for(guard) as client:
-        response = await post(client, Body([3 * MB, 3 * MB]), framing="content-length")
+        response = await post(client, Body([3 * MB] * 5), framing="content-length")
     assert response.status_code == 400
     assert handler.handled == []
-    assert handler.peak >= 2 * MB  # the first file was on its way to disk...
-    assert spooled_bytes(spool) == 0  # ...and is gone with the refusal
+    assert handler.peak >= 8 * MB  # the first four files were on their way to disk...
+    assert spooled_bytes(spool) == 0  # ...and are gone with the refusal
 
 
 async def test_a_body_that_is_not_multipart_is_refused(spool: Path) -> None:
@@ -475,8 +475,8 @@ def test_the_app_transformer_guards_reflex_upload_path() -> None:
     assert guard.app is reflex_api
     assert guard.path == "/_upload"
     assert guard.is_signed_in is guard_module.tab_is_signed_in
-    assert guard.max_body_bytes == MAX_UPLOAD_BYTES + 64 * 1024
-    assert guard.max_files == 1
+    assert guard.max_body_bytes == 4 * MAX_UPLOAD_BYTES + 64 * 1024
+    assert guard.max_files == 4
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,249 @@
+"""The studio's results: one card per generation (a style of the batch), its variations side
+by side, a before/after comparison with the primary product photo, and per result
+`Download`, `Use these settings` and `Regenerate`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+from reflex.vars import ObjectVar
+
+from stylestudio.components.generation import status_badge
+from stylestudio.components.layout import ACCENT, card
+from stylestudio.components.studio_inputs import photo
+
+
+def _result_image(
+    generation: ObjectVar[dict[str, Any]], image: ObjectVar[dict[str, Any]], state: Any
+) -> rx.Component:
+    return rx.vstack(
+        rx.link(
+            photo(image["thumb_url"], image["placeholder"], "Generated image", size="100%"),
+            href=image["url"],
+            is_external=True,
+            width="100%",
+            aspect_ratio="1",
+            display="block",
+        ),
+        rx.text("Seed ", image["seed"].to_string(), size="1", color=rx.color("gray", 11)),
+        rx.flex(
+            rx.link(
+                rx.button(rx.icon("download", size=13), "Download", size="1", variant="soft"),
+                href=image["download_url"],
+                is_external=True,
+            ),
+            rx.button(
+                rx.icon("sliders-horizontal", size=13),
+                "Use these settings",
+                size="1",
+                variant="soft",
+                color_scheme="gray",
+                on_click=state.use_settings(generation["id"].to(int), image["seed"].to(int)),
+            ),
+            rx.button(
+                rx.icon("refresh-cw", size=13),
+                "Regenerate",
+                size="1",
+                variant="soft",
+                color_scheme="gray",
+                on_click=state.regenerate(generation["id"].to(int)),
+            ),
+            wrap="wrap",
+            gap="6px",
+        ),
+        spacing="2",
+        width="100%",
+        align="start",
+        class_name="result-image",
+        data_seed=image["seed"],
+    )
+
+
+def _before_after(generation: ObjectVar[dict[str, Any]], state: Any) -> rx.Component:
+    """The first result over the primary product photo, split where the slider is."""
+    return rx.vstack(
+        rx.box(
+            rx.image(
+                src=generation["result_url"],
+                alt="After",
+                width="100%",
+                height="100%",
+                object_fit="cover",
+                position="absolute",
+                inset="0",
+            ),
+            rx.image(
+                src=generation["product_url"],
+                alt="Before",
+                width="100%",
+                height="100%",
+                object_fit="cover",
+                position="absolute",
+                inset="0",
+                style={"clipPath": f"inset(0 {100 - state.compare_at}% 0 0)"},
+            ),
+            rx.box(
+                position="absolute",
+                top="0",
+                bottom="0",
+                left=f"{state.compare_at}%",
+                width="2px",
+                background="white",
+                box_shadow="0 0 4px rgba(0,0,0,0.5)",
+            ),
+            rx.badge("Before", position="absolute", top="8px", left="8px", variant="solid"),
+            rx.badge(
+                "After",
+                position="absolute",
+                top="8px",
+                right="8px",
+                variant="solid",
+                color_scheme=ACCENT,
+            ),
+            position="relative",
+            width="100%",
+            aspect_ratio="4 / 3",
+            overflow="hidden",
+            border_radius="10px",
+            background=rx.color("gray", 3),
+        ),
+        rx.slider(
+            value=[state.compare_at],
+            on_change=state.set_compare_at,
+            min=0,
+            max=100,
+            size="1",
+            aria_label="Before and after",
+        ),
+        spacing="2",
+        width="100%",
+        class_name="before-after",
+    )
+
+
+def _generation_result(generation: ObjectVar[dict[str, Any]], state: Any) -> rx.Component:
+    return card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading(generation["style"], size="3", as_="h3", class_name="result-style"),
+                rx.text(
+                    generation["quality"],
+                    " · ",
+                    generation["aspect_ratio"],
+                    " · ",
+                    generation["credits_used"].to_string(),
+                    " cr",
+                    size="1",
+                    color=rx.color("gray", 10),
+                ),
+                rx.spacer(),
+                rx.cond(
+                    ~generation["is_terminal"].bool(),
+                    rx.button(
+                        rx.icon("circle-stop", size=14),
+                        "Cancel",
+                        size="1",
+                        variant="soft",
+                        color_scheme="gray",
+                        disabled=state.cancelling,
+                        on_click=state.cancel_generation(generation["id"].to(int)),
+                        class_name="cancel-generation",
+                    ),
+                ),
+                status_badge(generation["status"], generation["status_label"]),
+                width="100%",
+                align="center",
+            ),
+            rx.cond(
+                generation["error"] != "",
+                rx.callout(
+                    generation["error"], icon="triangle-alert", color_scheme="red", width="100%"
+                ),
+            ),
+            rx.cond(
+                generation["status"] == "completed",
+                rx.vstack(
+                    rx.grid(
+                        rx.foreach(
+                            generation["images"].to(list[dict[str, Any]]),
+                            lambda image: _result_image(generation, image, state),
+                        ),
+                        columns=rx.cond(generation["variations"].to(int) > 1, "2", "1"),
+                        spacing="3",
+                        width="100%",
+                    ),
+                    rx.cond(
+                        generation["product_url"] != "",
+                        _before_after(generation, state),
+                    ),
+                    rx.text(generation["processing_seconds"], size="1", color=rx.color("gray", 10)),
+                    spacing="3",
+                    width="100%",
+                ),
+                rx.cond(
+                    ~generation["is_terminal"].bool(),
+                    rx.center(
+                        rx.vstack(
+                            rx.spinner(size="3"),
+                            rx.text(
+                                generation["status_label"], size="2", color=rx.color("gray", 11)
+                            ),
+                            align="center",
+                        ),
+                        height="180px",
+                        width="100%",
+                        background=f"linear-gradient(135deg, {rx.color('gray', 2)}, "
+                        f"{rx.color('gray', 4)})",
+                        border_radius="10px",
+                    ),
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        padding="14px",
+        class_name="studio-result",
+        data_generation=generation["id"],
+        data_status=generation["status"],
+        width="100%",
+    )
+
+
+def results_panel(state: Any) -> rx.Component:
+    return rx.cond(
+        state.results.length() > 0,
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Results", size="4"),
+                rx.spacer(),
+                rx.link("Gallery →", href="/gallery", size="2"),
+                width="100%",
+                align="center",
+            ),
+            rx.foreach(
+                state.results,
+                lambda generation: _generation_result(generation, state),
+            ),
+            spacing="4",
+            width="100%",
+            id="studio-results",
+        ),
+        card(
+            rx.center(
+                rx.vstack(
+                    rx.icon("wand-sparkles", size=36, color=rx.color(ACCENT, 8)),
+                    rx.heading("Your results appear here", size="4"),
+                    rx.text(
+                        "Add product photos, pick one or more styles and press Generate.",
+                        color=rx.color("gray", 11),
+                        size="2",
+                        text_align="center",
+                    ),
+                    align="center",
+                    spacing="2",
+                ),
+                min_height="460px",
+            ),
+        ),
+    )

@@ -1,0 +1,344 @@
+"""Reading generations back as the studio and the gallery show them: one statement a page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from stylestudio.models import (
+    Collection,
+    CollectionItem,
+    Generation,
+    GenerationInput,
+    GenerationInputRole,
+    GenerationStatus,
+    Image,
+    ImageCategory,
+    ModerationStatus,
+    utc_iso,
+)
+from stylestudio.services import pricing, search
+from stylestudio.services.errors import NotFoundError
+from stylestudio.services.featuring import featured_state_label
+from stylestudio.services.ids import MAX_ROW_ID, is_row_id
+from stylestudio.services.media import media_url
+
+STATUS_LABELS = {
+    GenerationStatus.PENDING: "Queued",
+    GenerationStatus.UPLOADING: "Uploading",
+    GenerationStatus.PROCESSING: "Generating",
+    GenerationStatus.COMPLETED: "Completed",
+    GenerationStatus.FAILED: "Failed",
+    GenerationStatus.CANCELLED: "Cancelled",
+}
+SEED_RANGE = 2**31  # seeds are 0 .. 2^31 - 1; variation i of seed s has seed (s + i) % this
+
+
+@dataclass(frozen=True)
+class ResultImageView:
+    """One result image of a generation (one variation)."""
+
+    id: int
+    url: str
+    thumb_url: str
+    download_url: str
+    placeholder: str  # a tiny inline image (data URL) to show while the thumbnail loads
+    seed: int
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GenerationView:
+    """One generation as the UI shows it: strings and URLs only."""
+
+    id: int
+    status: str
+    status_label: str
+    is_terminal: bool
+    style: str
+    quality: str
+    aspect_ratio: str
+    prompt: str
+    credits_used: int
+    error: str
+    created_at: str
+    processing_seconds: str
+    result_url: str  # the first result image
+    result_thumb_url: str
+    product_thumb_url: str  # the primary product photo
+    image_id: int = 0  # the first result image (0 until there is one)
+    moderation: str = "none"  # none | pending | approved | rejected | taken_down
+    feature_label: str = ""
+    seed: int = 0
+    variations: int = 1
+    product_url: str = ""  # the primary product photo, full size (for before/after)
+    images: list[dict[str, object]] = field(default_factory=list)  # ResultImageView dicts
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class GalleryFilter:
+    """What the gallery narrows to; every part optional."""
+
+    status: str = ""  # a GenerationStatus value
+    style: str = ""  # a style preset key
+    collection_id: int = 0  # one of the user's collections
+    query: str = ""  # words of the prompt
+
+
+# One page is one statement: the page of generations (keyset on id, newest first) joined
+# with each one's result images and its primary product photo. On PostgreSQL every
+# statement is a round trip; three of them were most of a page's time.
+_GENERATION_COLUMNS: tuple[Any, ...] = tuple(
+    col(c)
+    for c in (
+        Generation.id,
+        Generation.status,
+        Generation.style,
+        Generation.quality,
+        Generation.aspect_ratio,
+        Generation.prompt,
+        Generation.credits_used,
+        Generation.error,
+        Generation.created_at,
+        Generation.processing_ms,
+        Generation.seed,
+        Generation.variations,
+    )
+)
+_IMAGES = sa.inspect(Image).local_table
+_INPUTS = sa.inspect(GenerationInput).local_table
+_RESULT = _IMAGES.alias("result")
+_PRODUCT = _IMAGES.alias("product")
+_PRIMARY_INPUT = _INPUTS.alias("primary_input")
+
+
+def _page_statement(page: sa.Subquery) -> sa.Select[Any]:
+    """The rows of the views of the generations `page` selects (its columns:
+    _GENERATION_COLUMNS): one per result image (at least one), newest generation first."""
+    return (
+        sa.select(
+            *page.c,
+            _RESULT.c.id,
+            _RESULT.c.storage_key,
+            _RESULT.c.thumbnail_key,
+            _RESULT.c.blur_data_url,
+            _RESULT.c.image_order,
+            _RESULT.c.moderation_status,
+            _RESULT.c.is_disabled_by_admin,
+            _RESULT.c.disabled_reason,
+            _RESULT.c.moderation_reason,
+            _PRODUCT.c.storage_key,
+            _PRODUCT.c.thumbnail_key,
+        )
+        .select_from(
+            page.outerjoin(
+                _RESULT,
+                sa.and_(
+                    _RESULT.c.generation_id == page.c.id,
+                    _RESULT.c.category == ImageCategory.GENERATED,
+                ),
+            )
+            .outerjoin(
+                _PRIMARY_INPUT,
+                sa.and_(
+                    _PRIMARY_INPUT.c.generation_id == page.c.id,
+                    _PRIMARY_INPUT.c.role == GenerationInputRole.PRODUCT,
+                    _PRIMARY_INPUT.c.position == 0,
+                ),
+            )
+            .outerjoin(_PRODUCT, _PRODUCT.c.id == _PRIMARY_INPUT.c.image_id)
+        )
+        .order_by(page.c.id.desc(), _RESULT.c.image_order, _RESULT.c.id)
+    )
+
+
+# Built once: the common page binds only values (no statement building per page).
+_PAGE = _page_statement(
+    sa.select(*_GENERATION_COLUMNS)
+    .where(
+        col(Generation.user_id) == sa.bindparam("uid"),
+        col(Generation.id) <= sa.bindparam("up_to"),
+    )
+    .order_by(col(Generation.id).desc())
+    .limit(sa.bindparam("lim"))
+    .subquery("page")
+)
+
+
+def list_user_generations(
+    session: Session,
+    *,
+    user_id: int,
+    base_url: str,
+    limit: int = 24,
+    before_id: int | None = None,
+    filters: GalleryFilter | None = None,
+) -> list[GenerationView]:
+    """The user's generations, newest first, one page at a time (keyset on id)."""
+    limit = max(1, min(limit, 100))
+    f = filters or GalleryFilter()
+    if f == GalleryFilter():  # the common page
+        rows = session.execute(
+            _PAGE,
+            {
+                "uid": user_id,
+                "up_to": before_id - 1 if before_id is not None else MAX_ROW_ID,
+                "lim": limit,
+            },
+        ).all()
+        return _views(rows, base_url=base_url)
+    stmt = sa.select(*_GENERATION_COLUMNS).where(col(Generation.user_id) == user_id)
+    if before_id is not None:
+        stmt = stmt.where(col(Generation.id) < before_id)
+    if f.status in {s.value for s in GenerationStatus}:
+        stmt = stmt.where(col(Generation.status) == f.status)
+    if f.style in pricing.STYLE_PRESETS:
+        stmt = stmt.where(col(Generation.style) == f.style)
+    if f.collection_id:
+        in_collection = (
+            select(Image.generation_id)
+            .join(CollectionItem, col(CollectionItem.image_id) == Image.id)
+            .join(Collection, col(Collection.id) == CollectionItem.collection_id)
+            .where(
+                Collection.id == f.collection_id,
+                Collection.user_id == user_id,
+                col(Image.generation_id).is_not(None),
+            )
+        )
+        stmt = stmt.where(col(Generation.id).in_(in_collection))
+    if f.query.strip():
+        # Search pages by id too: the ids of up to a few pages of matches, then the other
+        # filters; a page can come back short, never wrong.
+        ids = search.search_generations(
+            session, user_id=user_id, query=f.query, limit=limit * 4, before_id=before_id
+        )
+        if not ids:
+            return []
+        stmt = stmt.where(col(Generation.id).in_(ids))
+    page = stmt.order_by(col(Generation.id).desc()).limit(limit).subquery("page")
+    return _views(session.execute(_page_statement(page)).all(), base_url=base_url)
+
+
+def get_generation_views(
+    session: Session, *, user_id: int, generation_ids: list[int], base_url: str
+) -> list[GenerationView]:
+    """Several of the user's generations at once, newest first (others' ids are silently
+    left out)."""
+    ids = [g for g in generation_ids[:100] if is_row_id(g)]
+    if not ids:
+        return []
+    page = (
+        sa.select(*_GENERATION_COLUMNS)
+        .where(col(Generation.user_id) == user_id, col(Generation.id).in_(ids))
+        .subquery("page")
+    )
+    return _views(session.execute(_page_statement(page)).all(), base_url=base_url)
+
+
+def get_generation_view(
+    session: Session, *, user_id: int, generation_id: int, base_url: str
+) -> GenerationView:
+    """One of the user's generations; another user's is reported as not found."""
+    views = get_generation_views(
+        session, user_id=user_id, generation_ids=[generation_id], base_url=base_url
+    )
+    if not views:
+        raise NotFoundError("That generation does not exist.")
+    return views[0]
+
+
+def _views(rows: Sequence[sa.Row[Any]], *, base_url: str) -> list[GenerationView]:
+    """One view per generation from _page_statement's rows (one row per result image)."""
+    views: list[GenerationView] = []
+    images: list[dict[str, object]] = []
+    last_id = None
+    presets = pricing.STYLE_PRESETS
+    for (
+        gid,
+        status_value,
+        style,
+        quality,
+        aspect_ratio,
+        prompt,
+        credits_used,
+        error,
+        created_at,
+        processing_ms,
+        seed,
+        variations,
+        result_id,
+        result_key,
+        result_thumb,
+        placeholder,
+        image_order,
+        moderation_status,
+        disabled,
+        disabled_reason,
+        moderation_reason,
+        product_key,
+        product_thumb,
+    ) in map(tuple, rows):
+        result_url = thumb_url = ""
+        if result_id is not None:
+            result_url = media_url(result_key, base_url=base_url)
+            thumb_url = media_url(result_thumb or result_key, base_url=base_url)
+            image = {
+                "id": result_id,
+                "url": result_url,
+                "thumb_url": thumb_url,
+                "download_url": result_url + "&download=1",
+                "placeholder": placeholder or "",
+                "seed": (seed + image_order) % SEED_RANGE,
+            }
+        if gid == last_id:
+            if result_id is not None:
+                images.append(image)  # a further variation of the same generation
+            continue
+        last_id = gid
+        images = [image] if result_id is not None else []
+        status = GenerationStatus(status_value)
+        moderation = "none"
+        feature_label = ""
+        if result_id is not None:
+            moderation_value = ModerationStatus(moderation_status).value
+            moderation = "taken_down" if disabled else moderation_value
+            feature_label = featured_state_label(
+                moderation_value, disabled, disabled_reason if disabled else moderation_reason
+            )
+        preset = presets.get(style)
+        views.append(
+            GenerationView(
+                id=gid,
+                status=status.value,
+                status_label=STATUS_LABELS[status],
+                is_terminal=status.is_terminal,
+                style=preset.label if preset else style,
+                quality=pricing.QUALITY_LABELS.get(quality, quality),
+                aspect_ratio=aspect_ratio,
+                prompt=prompt,
+                credits_used=credits_used,
+                error=error or "",
+                created_at=utc_iso(created_at),
+                processing_seconds=f"{processing_ms / 1000:.1f} s" if processing_ms else "",
+                result_url=result_url,
+                result_thumb_url=thumb_url,
+                product_thumb_url=media_url(product_thumb or product_key, base_url=base_url),
+                image_id=result_id or 0,
+                moderation=moderation,
+                feature_label=feature_label,
+                seed=seed,
+                variations=variations,
+                product_url=media_url(product_key, base_url=base_url),
+                images=images,
+            )
+        )
+    return views

@@ -1,0 +1,363 @@
+"""The studio in depth, through the services: several photos in, several styles at once
+(all-or-nothing), several variations out, seeds that reproduce, model prices an admin sets.
+SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import col, func, select
+
+from stylestudio.adapters.generation_engine import LOCAL_MODEL, ModelSpec
+from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.storage import LocalStorage
+from stylestudio.db import session_scope
+from stylestudio.models import (
+    AuditLogEntry,
+    CreditLedgerEntry,
+    Generation,
+    GenerationInput,
+    GenerationInputRole,
+    GenerationStatus,
+    Image,
+    ImageCategory,
+    Job,
+    LedgerKind,
+)
+from stylestudio.services import billing_admin, credits, generations, media
+from stylestudio.services.errors import (
+    DomainError,
+    InsufficientCreditsError,
+    NotFoundError,
+    ValidationError,
+)
+from stylestudio.services.generation_views import get_generation_views
+from stylestudio.services.generation_worker import run_next_generation_job
+from tests.integration.test_generation_flow import _product_shot, _upload, _user
+
+BASE = "http://api.test"
+FLUX = ModelSpec(
+    key="black-forest-labs/flux-kontext-pro",
+    label="FLUX.1 Kontext Pro",
+    all_product_images=False,
+    scene_image=False,
+)
+MODELS = (LOCAL_MODEL, FLUX)
+
+
+def _scene(db: Engine, storage: LocalStorage, user_id: int) -> int:
+    with session_scope(db) as session:
+        image = media.store_upload(
+            session,
+            storage=storage,
+            user_id=user_id,
+            data=_product_shot(size=(640, 480)),
+            filename="loft.jpg",
+            category=ImageCategory.MODEL,
+        )
+        assert image.id is not None
+        return image.id
+
+
+def _set_balance(db: Engine, user_id: int, amount: int) -> None:
+    with session_scope(db) as session:
+        now = credits.balance(session, user_id=user_id)
+        if now > amount:
+            credits.spend(session, user_id=user_id, amount=now - amount, idempotency_key="trim")
+        elif now < amount:
+            credits.grant(
+                session,
+                user_id=user_id,
+                amount=amount - now,
+                idempotency_key="top-up",
+                kind=LedgerKind.ADJUSTMENT,
+            )
+
+
+def _spec(products: tuple[int, ...], **changes: object) -> generations.GenerationSpec:
+    values: dict[str, object] = {
+        "product_image_ids": products,
+        "styles": ("fashion", "vintage"),
+        "quality": "standard",
+        "aspect_ratio": "1:1",
+        "variations": 2,
+        "seed": 4242,
+    }
+    values.update(changes)
+    return generations.GenerationSpec(**values)  # type: ignore[arg-type]
+
+
+def _start(
+    db: Engine, user_id: int, spec: generations.GenerationSpec, key: str
+) -> list[Generation]:
+    with session_scope(db) as session:
+        return generations.start_batch(
+            session, user_id=user_id, spec=spec, idempotency_key=key, models=MODELS
+        )
+
+
+def _balance(db: Engine, user_id: int) -> int:
+    with session_scope(db, write=False) as session:
+        return credits.balance(session, user_id=user_id)
+
+
+def _run_all(db: Engine, storage: LocalStorage) -> None:
+    while run_next_generation_job(db=db, storage=storage, engine=LocalEngine(), worker_id="w"):
+        pass
+
+
+def _result_bytes(db: Engine, storage: LocalStorage, generation_id: int) -> list[bytes]:
+    with session_scope(db, write=False) as session:
+        keys = session.exec(
+            select(Image.storage_key)
+            .where(
+                Image.generation_id == generation_id,
+                Image.category == ImageCategory.GENERATED,
+            )
+            .order_by(col(Image.image_order))
+        ).all()
+    return [storage.get(k) for k in keys]
+
+
+def test_a_batch_of_styles_and_variations(db: Engine, storage: LocalStorage) -> None:
+    user = _user(db)
+    _set_balance(db, user, 10)
+    products = tuple(_upload(db, storage, user) for _ in range(3))
+    scene = _scene(db, storage, user)
+    spec = _spec(products, model_image_id=scene, prompt="on a linen sheet")
+    with session_scope(db, write=False) as session:
+        quoted = generations.quote_batch(session, spec=spec, models=MODELS)
+    assert quoted == 4  # 1 credit per image, 2 variations, 2 styles
+
+    made = _start(db, user, spec, "batch-1")
+    assert [g.style for g in made] == ["fashion", "vintage"]
+    assert _balance(db, user) == 10 - quoted
+    assert len({g.batch_key for g in made}) == 1
+    with session_scope(db, write=False) as session:
+        inputs = session.exec(
+            select(GenerationInput.image_id, GenerationInput.role, GenerationInput.position)
+            .where(GenerationInput.generation_id == made[0].id)
+            .order_by(col(GenerationInput.role), col(GenerationInput.position))
+        ).all()
+    assert [(i, r) for i, r, _ in inputs] == [
+        (scene, GenerationInputRole.MODEL),
+        *((p, GenerationInputRole.PRODUCT) for p in products),
+    ]
+
+    _run_all(db, storage)
+    with session_scope(db, write=False) as session:
+        views = get_generation_views(
+            session, user_id=user, generation_ids=[g.id or 0 for g in made], base_url=BASE
+        )
+    assert [v.status for v in views] == ["completed", "completed"]
+    for view in views:
+        assert [i["seed"] for i in view.images] == [4242, 4243]
+        assert all(str(i["placeholder"]).startswith("data:image/") for i in view.images)
+        assert all(str(i["download_url"]).endswith("&download=1") for i in view.images)
+        assert view.product_url  # the primary photo, for before/after
+    # The two variations are two different pictures; the same seed renders the same bytes.
+    first, second = _result_bytes(db, storage, made[0].id or 0)
+    assert first != second
+
+    again = _start(
+        db,
+        user,
+        _spec(products, styles=("fashion",), prompt="on a linen sheet", model_image_id=scene),
+        "batch-2",
+    )
+    _run_all(db, storage)
+    assert _result_bytes(db, storage, again[0].id or 0) == [first, second]
+
+
+def test_a_batch_the_balance_cannot_cover_spends_nothing(db: Engine, storage: LocalStorage) -> None:
+    user = _user(db)
+    _set_balance(db, user, 4)
+    products = (_upload(db, storage, user),)
+    spec = _spec(products, styles=("fashion", "vintage", "minimalist"))  # needs 6
+    with session_scope(db, write=False) as session:
+        ledger_before = session.exec(select(func.count()).select_from(CreditLedgerEntry)).one()
+    with pytest.raises(InsufficientCreditsError) as info:
+        _start(db, user, spec, "too-much")
+    assert info.value.message.startswith(
+        "Not enough credits for 3 styles: this needs 6, you have 4."
+    )
+    assert _balance(db, user) == 4
+    with session_scope(db, write=False) as session:
+        assert session.exec(select(func.count()).select_from(Generation)).one() == 0
+        assert session.exec(select(func.count()).select_from(Job)).one() == 0
+        assert (
+            session.exec(select(func.count()).select_from(CreditLedgerEntry)).one() == ledger_before
+        )
+
+
+def test_two_batches_racing_for_one_balance(db: Engine, storage: LocalStorage) -> None:
+    """Balance 4, two tabs each start a batch of 4 at once: one batch starts whole, the
+    other spends nothing; the balance ends at 0, never below."""
+    user = _user(db)
+    _set_balance(db, user, 4)
+    products = (_upload(db, storage, user),)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def attempt(key: str) -> None:
+        barrier.wait()
+        try:
+            made = _start(db, user, _spec(products), key)
+            outcomes.append(f"started {len(made)}")
+        except InsufficientCreditsError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=attempt, args=(f"tab-{n}",)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["refused", "started 2"]
+    assert _balance(db, user) == 0
+    with session_scope(db, write=False) as session:
+        assert session.exec(select(func.count()).select_from(Generation)).one() == 2
+        assert credits.ledger_sum(session, user_id=user) == 0
+
+
+def test_the_same_request_twice_starts_one_batch(db: Engine, storage: LocalStorage) -> None:
+    user = _user(db)
+    _set_balance(db, user, 10)
+    products = (_upload(db, storage, user),)
+    first = _start(db, user, _spec(products), "double-click")
+    second = _start(db, user, _spec(products), "double-click")
+    assert [g.id for g in first] == [g.id for g in second]
+    assert _balance(db, user) == 6
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"variations": 5}, "variations"),
+        ({"variations": 0}, "variations"),
+        ({"model": "acme/unknown"}, "Unknown model"),
+        ({"model": FLUX.key}, "one image per generation"),
+        ({"styles": ()}, "Choose a style"),
+        ({"styles": ("fashion", "fashion")}, "each style once"),
+        ({"styles": ("cyberpunk",)}, "cyberpunk"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**31}, "seed"),
+        ({"product_image_ids": ()}, "product image"),
+    ],
+)
+def test_what_the_studio_cannot_ask_for(
+    db: Engine, storage: LocalStorage, changes: dict[str, object], fragment: str
+) -> None:
+    user = _user(db)
+    products = (_upload(db, storage, user),)
+    spec = _spec(products, **{"product_image_ids": products, **changes})
+    with pytest.raises(ValidationError) as info:
+        _start(db, user, spec, "bad")
+    assert fragment in info.value.message
+    assert _balance(db, user) == 10
+
+
+def test_at_most_four_product_photos_and_only_ones_own(db: Engine, storage: LocalStorage) -> None:
+    user = _user(db)
+    other = _user(db, "other@example.com")
+    mine = tuple(_upload(db, storage, user) for _ in range(5))
+    theirs = _upload(db, storage, other)
+    with pytest.raises(ValidationError, match="at most 4"):
+        _start(db, user, _spec(mine), "five")
+    with pytest.raises(NotFoundError):
+        _start(db, user, _spec((mine[0], theirs)), "theirs")
+    with pytest.raises(DomainError):
+        _start(db, user, _spec(mine[:1], model_image_id=theirs), "their-scene")
+    assert _balance(db, user) == 10
+
+
+def test_an_admin_model_price_is_what_the_next_batch_costs(
+    db: Engine, storage: LocalStorage
+) -> None:
+    admin = _user(db, "admin@example.com")
+    user = _user(db)
+    products = (_upload(db, storage, user),)
+    spec = _spec(products, styles=("fashion",), variations=1)
+    with session_scope(db, write=False) as session:
+        assert generations.quote_batch(session, spec=spec, models=MODELS) == 1
+    with session_scope(db) as session:
+        billing_admin.update_model_multiplier(
+            session, actor_user_id=admin, model=LOCAL_MODEL.key, multiplier="2.0", models=MODELS
+        )
+    with session_scope(db, write=False) as session:
+        assert generations.quote_batch(session, spec=spec, models=MODELS) == 2
+        [choice] = [
+            c
+            for c in generations.model_choices(session, models=MODELS)
+            if c["key"] == LOCAL_MODEL.key
+        ]
+        assert Decimal(str(choice["multiplier"])) == 2
+        [entry] = session.exec(select(AuditLogEntry)).all()
+    assert entry.action == billing_admin.MODEL_PRICE_UPDATED
+    assert entry.actor_user_id == admin and entry.target_id == LOCAL_MODEL.key
+    assert entry.details == {"before": {"multiplier": "1"}, "after": {"multiplier": "2"}}
+    [made] = _start(db, user, spec, "doubled")
+    assert made.credits_used == 2 and _balance(db, user) == 8
+
+    with session_scope(db) as session:  # saving the same value again writes nothing
+        billing_admin.update_model_multiplier(
+            session, actor_user_id=admin, model=LOCAL_MODEL.key, multiplier="2", models=MODELS
+        )
+    for bad_model, bad_value in (
+        ("acme/unknown", "2"),
+        (LOCAL_MODEL.key, "0"),
+        (LOCAL_MODEL.key, "x"),
+    ):
+        with session_scope(db) as session, pytest.raises(DomainError):
+            billing_admin.update_model_multiplier(
+                session, actor_user_id=admin, model=bad_model, multiplier=bad_value, models=MODELS
+            )
+    with session_scope(db, write=False) as session:
+        assert session.exec(select(func.count()).select_from(AuditLogEntry)).one() == 1
+
+
+def test_use_these_settings_returns_the_inputs_in_order(db: Engine, storage: LocalStorage) -> None:
+    user = _user(db)
+    intruder = _user(db, "intruder@example.com")
+    products = tuple(_upload(db, storage, user) for _ in range(2))
+    scene = _scene(db, storage, user)
+    [made] = _start(
+        db,
+        user,
+        _spec(
+            products[::-1],
+            styles=("minimalist",),
+            model_image_id=scene,
+            prompt="soft light",
+            negative_prompt="text",
+            quality="high",
+            aspect_ratio="3:2",
+        ),
+        "remember-me",
+    )
+    with session_scope(db, write=False) as session:
+        settings = generations.studio_settings(
+            session, user_id=user, generation_id=made.id, base_url=BASE
+        )
+        with pytest.raises(NotFoundError):
+            generations.studio_settings(
+                session, user_id=intruder, generation_id=made.id, base_url=BASE
+            )
+    assert [p["id"] for p in settings.products] == list(products[::-1])
+    assert settings.scene is not None and settings.scene["id"] == scene
+    assert (settings.prompt, settings.negative_prompt, settings.style) == (
+        "soft light",
+        "text",
+        "minimalist",
+    )
+    assert (settings.quality, settings.aspect_ratio, settings.variations, settings.seed) == (
+        "high",
+        "3:2",
+        2,
+        4242,
+    )
+    with session_scope(db, write=False) as session:
+        status = session.get(Generation, made.id)
+        assert status is not None and status.status == GenerationStatus.PENDING
