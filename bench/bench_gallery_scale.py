@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stylestudio.db import create_db_engine, session_scope
 from stylestudio.services import pricing
-from stylestudio.services.generations import list_user_generations
+from stylestudio.services.generation_views import list_user_generations
 from stylestudio.services.search import search_generations
 from stylestudio.services.showcase import list_public_gallery
 from tests.support.databases import alembic_config, empty_database, postgres_available

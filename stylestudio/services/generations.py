@@ -23,17 +23,6 @@ from stylestudio.models import (
 from stylestudio.services import credits, jobs, pricing
 from stylestudio.services.billing import get_billing_settings
 from stylestudio.services.errors import InsufficientCreditsError, NotFoundError, ValidationError
-
-# The read side moved to generation_views; these names stay importable from here until
-# every caller imports them from there.
-from stylestudio.services.generation_views import (  # noqa: F401
-    STATUS_LABELS,
-    GalleryFilter,
-    GenerationView,
-    get_generation_view,
-    get_generation_views,
-    list_user_generations,
-)
 from stylestudio.services.generation_worker import CANCELLED, end_generation
 from stylestudio.services.ids import is_row_id
 from stylestudio.services.media import get_owned_image, media_url

@@ -12,7 +12,14 @@ import reflex as rx
 from sqlmodel import Session
 
 from stylestudio import runtime
-from stylestudio.services import collections, featuring, generations, pricing, sharing
+from stylestudio.services import (
+    collections,
+    featuring,
+    generation_views,
+    generations,
+    pricing,
+    sharing,
+)
 from stylestudio.services.collections import CollectionView
 from stylestudio.services.errors import DomainError
 from stylestudio.services.ids import is_row_id
@@ -428,7 +435,7 @@ class GalleryState(SessionState):
         if not ids:
             return
         views = await in_session(
-            lambda s: generations.get_generation_views(
+            lambda s: generation_views.get_generation_views(
                 s, user_id=user_id, generation_ids=ids, base_url=base
             ),
             write=False,
@@ -467,15 +474,15 @@ class GalleryState(SessionState):
 
     async def _page(self, user_id: int, *, before_id: int | None) -> list[dict[str, Any]]:
         base = media_base_url()
-        filters = generations.GalleryFilter(
+        filters = generation_views.GalleryFilter(
             status=self.filter_status,
             style=self.filter_style,
             collection_id=self.filter_collection,
             query=self.query,
         )
 
-        def load(s: Session) -> tuple[list[generations.GenerationView], dict[int, list[int]]]:
-            views = generations.list_user_generations(
+        def load(s: Session) -> tuple[list[generation_views.GenerationView], dict[int, list[int]]]:
+            views = generation_views.list_user_generations(
                 s,
                 user_id=user_id,
                 base_url=base,

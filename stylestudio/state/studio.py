@@ -141,7 +141,7 @@ class StudioState(StudioInputsState):
 
     @rx.var
     def can_generate(self) -> bool:
-        return len(self.products) > 0 and not self.submitting
+        return len(self.products) > 0 and not self.submitting and not self.watching
 
     # -- page load -------------------------------------------------------------------------
 
@@ -248,8 +248,8 @@ class StudioState(StudioInputsState):
     async def generate(self):
         self.generate_error = ""
         self.needs_credits = False
-        if self.submitting:
-            return
+        if self.submitting or (self.watching and self._watch_id in _LIVE_WATCHERS):
+            return  # one batch at a time: the button is disabled meanwhile
         if not self.products:
             self.generate_error = "Upload a product image first."
             return

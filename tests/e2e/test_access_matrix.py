@@ -17,6 +17,7 @@ from stylestudio.state.auth import AuthState
 from stylestudio.state.explore import ExploreState
 from stylestudio.state.gallery import GalleryState
 from stylestudio.state.studio import StudioState
+from stylestudio.state.studio_inputs import StudioInputsState
 from tests.e2e.conftest import API, RunningApp, open_page, product_jpeg, sign_up
 from tests.support.reflex_tab import ReflexTab
 
@@ -64,7 +65,7 @@ def test_another_user_can_do_nothing_with_a_users_images(
         str(product_jpeg(tmp_path / "secret.jpg", color=(90, 30, 120)))
     )
     pg.get_by_text("secret.jpg").wait_for()
-    pg.get_by_label("Prompt").fill("zebrawood jewellery box")
+    pg.get_by_label("Prompt", exact=True).fill("zebrawood jewellery box")
     pg.get_by_role("button", name="Generate", exact=True).click()
     pg.locator(".generation-status[data-status=completed]").wait_for(timeout=90_000)
     open_page(pg, "/gallery")
@@ -91,6 +92,10 @@ def test_another_user_can_do_nothing_with_a_users_images(
         "ON i.generation_id = g.id WHERE i.category = 'generated' ORDER BY g.id DESC LIMIT 1",
     )
     (collection_id,) = _one(app_server, "SELECT id FROM collections ORDER BY id DESC LIMIT 1")
+    (product_id,) = _one(
+        app_server,
+        f"SELECT image_id FROM generation_inputs WHERE generation_id = {int(gen_id)} LIMIT 1",
+    )
     (link_id,) = _one(app_server, "SELECT id FROM share_links ORDER BY id DESC LIMIT 1")
     before = _snapshot(app_server, user_a)
 
@@ -105,6 +110,7 @@ def test_another_user_can_do_nothing_with_a_users_images(
         assert "/upload" in signed  # signed up and sent on, as the page would be
         gallery, admin = GalleryState.get_full_name(), AdminState.get_full_name()
         explore, studio = ExploreState.get_full_name(), StudioState.get_full_name()
+        inputs = StudioInputsState.get_full_name()
         answers = [
             tab.send(f"{gallery}.open_gallery", {}),
             tab.send(f"{gallery}.search", {"value": "zebrawood"}),
@@ -126,6 +132,12 @@ def test_another_user_can_do_nothing_with_a_users_images(
             tab.send(f"{gallery}.rename_collection", {}),
             tab.send(f"{gallery}.delete_collection", {}),
             tab.send(f"{studio}.cancel_current", {}),
+            tab.send(f"{studio}.cancel_generation", {"generation_id": gen_id}),
+            tab.send(f"{studio}.use_settings", {"generation_id": gen_id, "seed": 1}),
+            tab.send(f"{studio}.regenerate", {"generation_id": gen_id}),
+            tab.send(f"{inputs}.make_primary", {"image_id": product_id}),
+            tab.send(f"{inputs}.move_product", {"image_id": product_id, "step": 1}),
+            tab.send(f"{inputs}.remove_product", {"image_id": product_id}),
             tab.send(f"{explore}.open_image", {"image_id": image_id}, path="/explore"),
             tab.send(f"{admin}.open_admin", {}, path="/admin"),
             tab.send(f"{admin}.approve", {"image_id": image_id}, path="/admin"),
@@ -146,7 +158,7 @@ def test_another_user_can_do_nothing_with_a_users_images(
     everything_b_saw = "\n".join(answers)
     # B typed "zebrawood" into their own search: it comes back as their query, never as a
     # prompt of an item; nor does any key, collection or address of A's.
-    for secret in ('"prompt":"zebrawood', key, "Private shelf", "owner.a.e2e"):
+    for secret in ('"prompt":"zebrawood', key, "Private shelf", "owner.a.e2e", "secret.jpg"):
         assert secret not in everything_b_saw.replace(" ", ""), secret
     assert '"denied_rx_state_":true' in everything_b_saw.replace(" ", "")  # /admin refused
 

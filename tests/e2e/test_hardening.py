@@ -168,7 +168,7 @@ def test_the_next_user_of_a_tab_sees_nothing_of_the_last_one(
         str(product_jpeg(tmp_path / "alice-bottle.jpg"))
     )
     pg.get_by_text("alice-bottle.jpg").wait_for()
-    pg.get_by_label("Prompt").fill(prompt)
+    pg.get_by_label("Prompt", exact=True).fill(prompt)
     pg.get_by_role("button", name="Generate", exact=True).click()
     pg.locator(".generation-status[data-status=completed]").wait_for(timeout=90_000)
     media = sorted(
@@ -189,7 +189,7 @@ def test_the_next_user_of_a_tab_sees_nothing_of_the_last_one(
         html = pg.content()
         assert not [n for n in needles if n in html], path
     open_page(pg, "/upload")
-    assert pg.get_by_label("Prompt").input_value() == ""
+    assert pg.get_by_label("Prompt", exact=True).input_value() == ""
     assert pg.get_by_role("button", name="Generate", exact=True).is_disabled()
     shot(pg, "next-user-studio")
     assert _stored_state_mentions(app_server, needles) == []

@@ -24,7 +24,7 @@ def test_share_a_result_then_revoke_it(page: Any, browser: Any, tmp_path: Path) 
         str(product_jpeg(tmp_path / "kettle.jpg", color=(150, 40, 40)))
     )
     pg.get_by_text("kettle.jpg").wait_for()
-    pg.get_by_label("Prompt").fill('A kettle <b>"bold"</b> & steam')
+    pg.get_by_label("Prompt", exact=True).fill('A kettle <b>"bold"</b> & steam')
     pg.get_by_role("button", name="Generate", exact=True).click()
     pg.locator(".generation-status[data-status=completed]").wait_for(timeout=90_000)
 

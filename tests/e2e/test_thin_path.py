@@ -33,7 +33,7 @@ def test_sign_up_upload_generate_and_see_it_in_the_gallery(page, tmp_path: Path)
 
     pg.locator("#product input[type=file]").set_input_files(str(product_jpeg(tmp_path / "bag.jpg")))
     pg.get_by_text("bag.jpg").wait_for()
-    pg.get_by_label("Prompt").fill("A blue bottle on a warm backdrop")
+    pg.get_by_label("Prompt", exact=True).fill("A blue bottle on a warm backdrop")
     pg.get_by_label("Style").select_option("fashion")
     pg.get_by_label("Quality").select_option("high")
     pg.get_by_label("Aspect ratio").select_option("16:9")

@@ -11,9 +11,9 @@ from sqlmodel import func, select
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import Collection, CollectionItem
-from stylestudio.services import collections, generations
+from stylestudio.services import collections, generation_views, generations
 from stylestudio.services.errors import NotFoundError, ValidationError
-from stylestudio.services.generations import GalleryFilter
+from stylestudio.services.generation_views import GalleryFilter
 from tests.integration.test_featuring import BASE, _result
 from tests.integration.test_generation_flow import _user
 
@@ -22,7 +22,7 @@ def _ids(db: Engine, user_id: int, **filters: object) -> list[int]:
     with session_scope(db, write=False) as session:
         return [
             v.image_id
-            for v in generations.list_user_generations(
+            for v in generation_views.list_user_generations(
                 session,
                 user_id=user_id,
                 base_url=BASE,

@@ -12,7 +12,7 @@ from stylestudio.adapters.local_engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import AuditLogEntry, Image, ImageCategory, ModerationStatus, UserRole
-from stylestudio.services import admin, featuring, generations, showcase
+from stylestudio.services import admin, featuring, generation_views, showcase
 from stylestudio.services.errors import DomainError, ForbiddenError, NotFoundError
 from stylestudio.services.generation_worker import run_next_generation_job
 from tests.integration.test_generation_flow import _start, _upload, _user
@@ -95,7 +95,7 @@ def test_request_approve_explore_reject_withdraw(db: Engine, storage: LocalStora
     with session_scope(db) as session:
         featuring.reject(session, actor_user_id=admin_id, image_id=second, reason="Too dark")
     with session_scope(db, write=False) as session:
-        views = generations.list_user_generations(session, user_id=owner, base_url=BASE)
+        views = generation_views.list_user_generations(session, user_id=owner, base_url=BASE)
     labels = {v.image_id: (v.moderation, v.feature_label) for v in views}
     assert labels[second] == ("rejected", "Not featured: Too dark")
     assert labels[first] == ("approved", "Featured on Explore")
@@ -144,7 +144,7 @@ def test_take_down_and_suspension_hide_images(db: Engine, storage: LocalStorage)
     with session_scope(db, write=False) as session:
         [view] = [
             v
-            for v in generations.list_user_generations(session, user_id=owner, base_url=BASE)
+            for v in generation_views.list_user_generations(session, user_id=owner, base_url=BASE)
             if v.image_id == image_id
         ]
     assert view.moderation == "taken_down" and view.feature_label == "Taken down: Shows a logo"
@@ -184,7 +184,9 @@ def test_another_user_can_do_nothing_to_an_image(db: Engine, storage: LocalStora
     assert not after.is_featured and not after.is_disabled_by_admin
     assert _audit(db) == []
     with session_scope(db, write=False) as session:
-        assert generations.list_user_generations(session, user_id=intruder, base_url=BASE) == []
+        assert (
+            generation_views.list_user_generations(session, user_id=intruder, base_url=BASE) == []
+        )
         assert admin.overview(session).users == 2
     assert owner != intruder
 

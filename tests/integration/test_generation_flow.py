@@ -37,7 +37,15 @@ from stylestudio.models import (
     LedgerKind,
     utcnow,
 )
-from stylestudio.services import accounts, credits, generations, imaging, jobs, media
+from stylestudio.services import (
+    accounts,
+    credits,
+    generation_views,
+    generations,
+    imaging,
+    jobs,
+    media,
+)
 from stylestudio.services.errors import (
     InsufficientCreditsError,
     InvalidImageError,
@@ -408,7 +416,7 @@ def test_worker_completes_a_generation_with_the_local_engine(
             assert im.format == "JPEG"
             assert im.size == (result.width, result.height)
         assert result.thumbnail_key is not None and storage.exists(result.thumbnail_key)
-        view = generations.get_generation_view(
+        view = generation_views.get_generation_view(
             session, user_id=user_id, generation_id=generation_id, base_url="http://x"
         )
         assert view.status_label == "Completed"
