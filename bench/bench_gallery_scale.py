@@ -43,11 +43,12 @@ from sqlmodel import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stylestudio.db import create_db_engine, session_scope
+from stylestudio.db import compiled_for, create_db_engine, session_scope
 from stylestudio.services import pricing
-from stylestudio.services.generation_views import list_user_generations
+from stylestudio.services.generation_views import _page_of, list_user_generations
+from stylestudio.services.ids import MAX_ROW_ID
 from stylestudio.services.search import search_generations
-from stylestudio.services.showcase import list_public_gallery
+from stylestudio.services.showcase import _first_page, list_public_gallery
 from tests.support.databases import alembic_config, empty_database, postgres_available
 
 BASE_URL = "http://bench.local"
@@ -443,6 +444,8 @@ def _measure(engine: Engine, calls: list[Callable[[Session], object]]) -> dict[s
         samples.append((time.perf_counter() - start) * 1000)
     sql_samples = []
     raw = engine.raw_connection()
+    if engine.dialect.name == "postgresql" and raw.driver_connection is not None:
+        raw.driver_connection.autocommit = True  # as the app's read sessions run
     try:
         cursor = raw.cursor()
         for call in calls:
@@ -461,7 +464,15 @@ def _measure(engine: Engine, calls: list[Callable[[Session], object]]) -> dict[s
 
 
 def _capture(engine: Engine, call: Callable[[Session], object]) -> list[tuple[str, Any]]:
-    """The statements (and parameters) one call of a service sends."""
+    """The statements (and parameters) one call of a service sends. Prebuilt statements go
+    through the driver's cursor (db.fetch_prebuilt), past SQLAlchemy's events: a call that
+    uses one says which (`call.prebuilt`), and it is compiled the same way here."""
+    prebuilt = getattr(call, "prebuilt", None)
+    if prebuilt is not None:
+        stmt, values = prebuilt
+        sql, order, fixed = compiled_for(stmt, engine.dialect)
+        params = {**fixed, **values}
+        return [(sql, tuple(params[k] for k in order) if order else params)]
     seen: list[tuple[str, Any]] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -517,15 +528,22 @@ def measure(engine: Engine, data: DataSet, samples: int, seed: int) -> dict[str,
     heavy_ids = [i + 1 for i, u in enumerate(data.owner) if u == HEAVY_USER][::-1]
 
     def gallery(user_id: int, before_id: int | None = None) -> Callable[[Session], object]:
-        return lambda s: list_user_generations(
-            s, user_id=user_id, base_url=BASE_URL, limit=24, before_id=before_id
-        )
+        def call(s: Session) -> object:
+            return list_user_generations(
+                s, user_id=user_id, base_url=BASE_URL, limit=24, before_id=before_id
+            )
+
+        up_to = before_id - 1 if before_id is not None else MAX_ROW_ID
+        call.prebuilt = (_page_of(24), {"uid": user_id, "up_to": up_to})  # type: ignore[attr-defined]
+        return call
 
     def search(user_id: int, query: str) -> Callable[[Session], object]:
         return lambda s: search_generations(s, user_id=user_id, query=query, limit=24)
 
     def explore(session: Session) -> object:
         return list_public_gallery(session, base_url=BASE_URL, limit=24)
+
+    explore.prebuilt = (_first_page(24), {})  # type: ignore[attr-defined]
 
     out: dict[str, Any] = {}
     user = [rng.choice(ordinary) for _ in range(samples)]

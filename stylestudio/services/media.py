@@ -8,7 +8,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import quote
@@ -257,6 +257,20 @@ def media_url(
         return ""
     stamp = _bucket(expires_in, now)
     return _media_url(get_settings().secret_key, base_url, key, expires_in, stamp)
+
+
+def media_url_maker(
+    *, base_url: str, expires_in: int = MEDIA_URL_LIFETIME_S, now: float | None = None
+) -> Callable[[str | None], str]:
+    """`media_url` for many keys at once (a page of them): the clock, the secret and the
+    lifetime are read once, then each key costs a cache lookup."""
+    stamp = _bucket(expires_in, now)
+    secret = get_settings().secret_key
+
+    def url(key: str | None) -> str:
+        return _media_url(secret, base_url, key, expires_in, stamp) if key else ""
+
+    return url
 
 
 @lru_cache(maxsize=65_536)

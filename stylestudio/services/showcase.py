@@ -3,13 +3,16 @@ publish; newest featured first, filterable by style, keyset-paginated."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from stylestudio.db import fetch_prebuilt
 from stylestudio.models import (
     Generation,
     Image,
@@ -84,8 +87,13 @@ def _public_images() -> sa.Select[Any]:
 
 
 _NEWEST_FIRST = (col(Image.featured_at).desc(), col(Image.id).desc())
-# Built once: the first page binds only the limit.
-_FIRST_PAGE = _public_images().order_by(*_NEWEST_FIRST).limit(sa.bindparam("lim"))
+
+
+@lru_cache(maxsize=16)
+def _first_page(limit: int) -> sa.Select[Any]:
+    """Built once per page size, the size written into the SQL (see
+    generation_views._page_of: a bound LIMIT made PostgreSQL plan every page anew)."""
+    return _public_images().order_by(*_NEWEST_FIRST).limit(sa.literal_column(str(int(limit))))
 
 
 def _parse_cursor(before: str | None) -> tuple[datetime, int] | None:
@@ -93,7 +101,8 @@ def _parse_cursor(before: str | None) -> tuple[datetime, int] | None:
         return None
     when, _, ident = before.partition("|")
     try:
-        return datetime.fromisoformat(when), int(ident)
+        moment = datetime.fromisoformat(when)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)), int(ident)
     except ValueError:
         return None
 
@@ -109,7 +118,7 @@ def list_public_gallery(
     limit = max(1, min(limit, 100))
     cursor = _parse_cursor(before)
     if not (style and style in pricing.STYLE_PRESETS) and cursor is None:
-        rows = session.execute(_FIRST_PAGE, {"lim": limit}).all()
+        rows = fetch_prebuilt(session, _first_page(limit), {})
         return [_item(row, base_url) for row in rows]
     stmt = _public_images()
     if style and style in pricing.STYLE_PRESETS:
@@ -122,8 +131,8 @@ def list_public_gallery(
                 sa.and_(col(Image.featured_at) == when, col(Image.id) < ident),
             )
         )
-    rows = session.execute(stmt.order_by(*_NEWEST_FIRST).limit(limit)).all()
-    return [_item(row, base_url) for row in rows]
+    found = session.execute(stmt.order_by(*_NEWEST_FIRST).limit(limit)).all()
+    return [_item(row, base_url) for row in found]
 
 
 def get_public_image(session: Session, *, image_id: object, base_url: str) -> ShowcaseItem:
@@ -136,7 +145,7 @@ def get_public_image(session: Session, *, image_id: object, base_url: str) -> Sh
     return _item(row, base_url)
 
 
-def _item(row: sa.Row[Any], base_url: str) -> ShowcaseItem:
+def _item(row: Sequence[Any], base_url: str) -> ShowcaseItem:
     (
         image_id,
         storage_key,
@@ -151,6 +160,8 @@ def _item(row: sa.Row[Any], base_url: str) -> ShowcaseItem:
         prompt,
     ) = tuple(row)
     preset = pricing.STYLE_PRESETS.get(style or "")
+    if isinstance(featured, str):  # SQLite through the driver: zone-less UTC text
+        featured = datetime.fromisoformat(featured).replace(tzinfo=UTC)
     return ShowcaseItem(
         id=image_id,
         image_url=media_url(storage_key, base_url=base_url),
