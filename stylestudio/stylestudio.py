@@ -6,6 +6,7 @@ import reflex as rx
 
 from stylestudio.api.routes import build_api
 from stylestudio.api.upload_guard import upload_guard
+from stylestudio.pages.account import account_page
 from stylestudio.pages.admin import admin_page
 from stylestudio.pages.auth import login_page, signup_page
 from stylestudio.pages.credits import credits_page
@@ -14,6 +15,7 @@ from stylestudio.pages.library import explore_page, gallery_page
 from stylestudio.pages.studio import studio_page
 from stylestudio.pages.test_checkout import test_checkout_page
 from stylestudio.settings import get_settings
+from stylestudio.state.account import AccountState
 from stylestudio.state.admin import AdminState
 from stylestudio.state.auth import AuthState
 from stylestudio.state.credits import CreditsState
@@ -62,6 +64,12 @@ app.add_page(
     route="/credits",
     title="Credits · Style Studio",
     on_load=CreditsState.open_credits,
+)
+app.add_page(
+    account_page,
+    route="/account",
+    title="Account · Style Studio",
+    on_load=AccountState.open_account,
 )
 app.add_page(
     admin_page, route="/admin", title="Admin · Style Studio", on_load=AdminState.open_admin

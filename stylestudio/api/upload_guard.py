@@ -252,9 +252,10 @@ async def tab_is_signed_in(
 ) -> bool:
     """Whether the tab behind `client_token` holds a live session, checked in the database.
 
-    The tab's session cookie is mirrored into `SessionState.session_token`; it is read from
-    the app's state manager without taking the tab's lock (a read, not an event), then
-    resolved like every event handler does.
+    The upload request carries no cookie (cross-origin, without credentials); the session
+    cookie the tab's websocket handshake carried is in the tab's stored router headers
+    (`SessionState.session_token`). It is read from the app's state manager without taking
+    the tab's lock (a read, not an event), then resolved like every event handler does.
     """
     if not _CLIENT_TOKEN_RE.fullmatch(client_token):
         return False

@@ -95,7 +95,11 @@ def header() -> rx.Component:
                                 padding_y="4px",
                             ),
                             rx.menu.separator(),
+                            rx.menu.item("Account", on_click=rx.redirect("/account")),
                             rx.menu.item("Sign out", on_click=SessionState.sign_out),
+                            rx.menu.item(
+                                "Sign out everywhere", on_click=SessionState.sign_out_everywhere
+                            ),
                         ),
                     ),
                     spacing="3",

@@ -27,9 +27,10 @@ from stylestudio.models.enums import (
 from stylestudio.models.generations import Generation, GenerationInput, Job
 from stylestudio.models.library import ApiKey, Collection, CollectionItem, ShareLink
 from stylestudio.models.media import Image
-from stylestudio.models.users import OAuthIdentity, User, UserSession
+from stylestudio.models.users import AccountToken, OAuthIdentity, OAuthLogin, User, UserSession
 
 __all__ = [
+    "AccountToken",
     "ApiKey",
     "AuditLogEntry",
     "BillingSettings",
@@ -51,6 +52,7 @@ __all__ = [
     "LedgerKind",
     "ModerationStatus",
     "OAuthIdentity",
+    "OAuthLogin",
     "PaymentProvider",
     "ProcessedWebhookEvent",
     "Purchase",

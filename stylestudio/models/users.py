@@ -27,7 +27,8 @@ class User(SQLModel, table=True):
     email_verified_at: datetime | None = None
     password_hash: str | None = Field(default=None, max_length=255)
     role: UserRole = enum_field(UserRole, UserRole.USER)
-    is_disabled: bool = Field(default=False)
+    is_disabled: bool = Field(default=False)  # suspended by an admin: no sign-in, no generating
+    disabled_reason: str | None = Field(default=None, max_length=500)
     # Set by a payment dispute; an admin reviews the account ('0' is false on both databases).
     flagged_for_review: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     flag_reason: str | None = Field(default=None, max_length=500)
@@ -57,6 +58,8 @@ class OAuthIdentity(SQLModel, table=True):
     provider: str = Field(max_length=50)
     subject: str = Field(max_length=255)
     email: str | None = Field(default=None, max_length=320)
+    # Whether the provider said it verified `email` (only then does it link to an account).
+    email_verified: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = created_at_field()
     last_login_at: datetime | None = None
 
@@ -75,3 +78,36 @@ class UserSession(SQLModel, table=True):
     revoked_at: datetime | None = None
     ip_address: str | None = Field(default=None, max_length=64)
     user_agent: str | None = Field(default=None, max_length=500)
+
+
+class AccountToken(SQLModel, table=True):
+    """A one-time link sent by email (verify an address, reset a password): single use,
+    short-lived; only the SHA-256 of the token is stored."""
+
+    __tablename__ = "account_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    purpose: str = Field(max_length=30)  # verify_email | reset_password
+    token_hash: str = Field(max_length=64, unique=True)
+    email: str = Field(max_length=320)  # the address it was sent to
+    created_at: datetime = created_at_field()
+    expires_at: datetime
+    used_at: datetime | None = None
+
+
+class OAuthLogin(SQLModel, table=True):
+    """A sign-in sent to a provider and not back yet: what the callback must match (state,
+    nonce) and prove (the PKCE verifier). Only the SHA-256 of the state is stored."""
+
+    __tablename__ = "oauth_logins"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=50)
+    state_hash: str = Field(max_length=64, unique=True)
+    nonce: str = Field(max_length=128)
+    code_verifier: str = Field(max_length=128)
+    next_path: str = Field(default="/upload", max_length=500)
+    created_at: datetime = created_at_field()
+    expires_at: datetime
+    used_at: datetime | None = None

@@ -8,10 +8,11 @@ from typing import Any
 
 import reflex as rx
 
+from stylestudio.api.auth_routes import session_url
 from stylestudio.db import get_engine
-from stylestudio.services import accounts
+from stylestudio.services import sign_in_tickets
 from stylestudio.services.errors import DomainError
-from stylestudio.settings import get_settings
+from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState
 
 
@@ -31,41 +32,34 @@ class AuthState(SessionState):
             return rx.redirect("/upload")
         return None
 
-    def _session_request(self) -> accounts.SessionRequest:
-        return accounts.SessionRequest(
-            days=get_settings().session_days,
-            ip_address=self.router.session.client_ip,
-            user_agent=self.router.headers.user_agent,
-        )
-
     @rx.event
     async def sign_up(self, form: dict[str, Any]):
         email, password = _field(form, "email"), _field(form, "password")
-        request = self._session_request()
-        return await self._open_session(
-            lambda: accounts.register(
-                db=get_engine(), email=email, password=password, request=request
+        address = self.router.session.client_ip
+        return await self._sign_in_as(
+            lambda: sign_in_tickets.password_sign_up(
+                db=get_engine(), email=email, password=password, ip_address=address
             )
         )
 
     @rx.event
     async def sign_in(self, form: dict[str, Any]):
         email, password = _field(form, "email"), _field(form, "password")
-        request = self._session_request()
-        return await self._open_session(
-            lambda: accounts.sign_in(
-                db=get_engine(), email=email, password=password, request=request
+        return await self._sign_in_as(
+            lambda: sign_in_tickets.password_sign_in(
+                db=get_engine(), email=email, password=password
             )
         )
 
-    async def _open_session(self, action: Callable[[], str]):
+    async def _sign_in_as(self, check: Callable[[], int]):
+        """Run the check (argon2 in a thread), then send the browser to the backend, which
+        opens the session and sets its HttpOnly cookie (see api/auth_routes.py)."""
         self.form_error = ""
         try:
-            token = await asyncio.to_thread(action)
+            user_id = await asyncio.to_thread(check)
+            ticket = await in_session(lambda s: sign_in_tickets.issue_ticket(s, user_id=user_id))
         except DomainError as exc:
             self.form_error = exc.message
             return None
         await self._forget_user_data()
-        self.session_token = token
-        await self._current_user()
-        return rx.redirect("/upload")
+        return rx.redirect(session_url(ticket, "/upload"))

@@ -172,5 +172,5 @@ class CreditsState(SessionState):
             await asyncio.sleep(FOLLOW_EVERY_SECONDS)
 
 
-def _user_id_for(session: Session, token: str) -> int:
+def _user_id_for(session: Session, token: str | None) -> int:
     return accounts.require_user(session, token=token).id

@@ -525,7 +525,7 @@ def tab_is_connected(client_token: str) -> bool:
 
 
 def _views_for_token(
-    session: Session, *, token: str, ids: list[int], base: str
+    session: Session, *, token: str | None, ids: list[int], base: str
 ) -> list[dict[str, Any]]:
     user = accounts.require_user(session, token=token)
     return [

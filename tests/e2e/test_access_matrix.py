@@ -107,7 +107,8 @@ def test_another_user_can_do_nothing_with_a_users_images(
             {"form": {"email": "intruder.b.e2e@example.com", "password": "intruder-pass-1"}},
             path="/signup",
         )
-        assert "/upload" in signed  # signed up and sent on, as the page would be
+        assert "/api/auth/session?ticket=" in signed  # to the backend, for the cookie
+        tab.follow_sign_in(signed)  # as the browser does: the cookie, a new websocket
         gallery, admin = GalleryState.get_full_name(), AdminState.get_full_name()
         explore, studio = ExploreState.get_full_name(), StudioState.get_full_name()
         inputs = StudioInputsState.get_full_name()

@@ -28,8 +28,8 @@ from stylestudio.settings import get_settings
 from stylestudio.state.credits import CreditsState
 from stylestudio.state.explore import ExploreState
 from stylestudio.state.gallery import GalleryState
-from stylestudio.state.session import SessionState
 from tests.integration.test_generation_flow import _run, _start, _upload, _user
+from tests.support.tab_cookie import connect_with_cookie
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ async def test_gallery_shows_a_skeleton_until_its_first_page_and_numbers_arrive(
     queued = _start(app_db, user_id=user_id, image_id=image, key="queued")
 
     async with state_manager.modify_state(_tab()) as root:
-        (await root.get_state(SessionState)).session_token = _signed_in(app_db, user_id)
+        connect_with_cookie(root, _signed_in(app_db, user_id))
         gallery = await root.get_state(GalleryState)
         # What a tab shows before its on_load has answered: the skeleton, not "No images".
         assert (gallery.loaded, gallery.items, gallery.stats) == (False, [], no_stats())
@@ -112,8 +112,7 @@ async def test_a_new_user_in_the_tab_sees_a_skeleton_not_the_previous_gallery(
     second = _user(app_db, "second@example.com")
 
     async with state_manager.modify_state(_tab()) as root:
-        session = await root.get_state(SessionState)
-        session.session_token = _signed_in(app_db, first)
+        connect_with_cookie(root, _signed_in(app_db, first))
         gallery = await root.get_state(GalleryState)
         await _send(gallery, "open_gallery")
         assert gallery.loaded and len(gallery.items) == 1
@@ -121,7 +120,7 @@ async def test_a_new_user_in_the_tab_sees_a_skeleton_not_the_previous_gallery(
         # The second user signs in through another tab (the cookie is shared): this tab's
         # next event drops the first user's gallery, and shows no empty state until the
         # second user's has loaded.
-        session.session_token = _signed_in(app_db, second)
+        connect_with_cookie(root, _signed_in(app_db, second))
         await _send(gallery, "load_more")
         assert (gallery.loaded, gallery.items, gallery.stats) == (False, [], no_stats())
 
@@ -135,7 +134,7 @@ async def test_explore_and_credits_show_a_skeleton_until_loaded(
 ) -> None:
     user_id = _user(app_db, "buyer@example.com")
     async with state_manager.modify_state(_tab()) as root:
-        (await root.get_state(SessionState)).session_token = _signed_in(app_db, user_id)
+        connect_with_cookie(root, _signed_in(app_db, user_id))
         explore = await root.get_state(ExploreState)
         credits = await root.get_state(CreditsState)
         assert not explore.loaded and not credits.loaded

@@ -50,6 +50,7 @@ from stylestudio.models import UserSession, utcnow
 from stylestudio.services import accounts
 from stylestudio.services.media import MAX_UPLOAD_BYTES
 from stylestudio.state.session import SessionState
+from tests.support.tab_cookie import connect_with_cookie
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024
@@ -368,7 +369,7 @@ async def open_tab(manager: StateManager, *, session_token: str) -> str:
     async with manager.modify_state(
         rx.BaseStateToken(ident=client_token, cls=SessionState)
     ) as root:
-        (await root.get_state(SessionState)).session_token = session_token
+        connect_with_cookie(root, session_token)
     return client_token
 
 

@@ -6,11 +6,13 @@ backend sends back."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import simple_websocket
 
 HYDRATE = "reflex___state____state.hydrate_and_load"
@@ -21,12 +23,21 @@ def _router(path: str) -> dict[str, str]:
 
 
 class ReflexTab:
-    def __init__(self, api: str, *, path: str = "/login") -> None:
+    def __init__(self, api: str, *, path: str = "/login", cookie: str = "") -> None:
+        self.api = api
         self.token = str(uuid.uuid4())
-        query = f"token={self.token}&EIO=4&transport=websocket"
-        url = api.replace("http", "ws", 1) + f"/_event/?{query}"
-        self.ws = simple_websocket.Client.connect(url, max_message_size=8 * 1024 * 1024)
         self.received: list[str] = []
+        self._connect(path, cookie)
+
+    def _connect(self, path: str, cookie: str) -> None:
+        """Open the tab's websocket as the page does, carrying `cookie` like a browser."""
+        query = f"token={self.token}&EIO=4&transport=websocket"
+        url = self.api.replace("http", "ws", 1) + f"/_event/?{query}"
+        self.ws = simple_websocket.Client.connect(
+            url,
+            max_message_size=8 * 1024 * 1024,
+            headers={"Cookie": cookie} if cookie else None,
+        )
         opened = self.ws.receive(timeout=30)
         assert opened and opened.startswith("0"), opened
         # As the page connects: the hydrate event rides along with the socket.io connect.
@@ -70,6 +81,20 @@ class ReflexTab:
         self.ws.send("42/_event," + json.dumps(["event", event]))
         self._drain()
         return "\n".join(self.received[start:])
+
+    def follow_sign_in(self, frames: str, *, path: str = "/upload") -> str:
+        """After a sign-in or sign-up event: do what the browser does with its redirect —
+        load the backend's session URL (which sets the HttpOnly cookie), then reopen the
+        websocket with that cookie. Returns the cookie header it now sends."""
+        match = re.search(r'"(https?://[^"]+/api/auth/session\?[^"]+)"', frames)
+        assert match, f"no sign-in redirect in: {frames[-500:]}"
+        answer = httpx.get(match.group(1).encode().decode("unicode_escape"), timeout=10)
+        assert answer.status_code == 303, answer.status_code
+        cookie = "; ".join(f"{k}={v}" for k, v in answer.cookies.items())
+        assert cookie, "the backend set no session cookie"
+        self.ws.close()
+        self._connect(path, cookie)
+        return cookie
 
     def close(self) -> None:
         self.ws.close()

@@ -1,0 +1,112 @@
+"""HTTP endpoints that set and clear the session cookie (see api/session_cookie.py).
+
+- `GET /api/auth/session?ticket=...&next=/path` redeems a sign-in ticket (services/
+  sign_in_tickets.py), sets the HttpOnly cookie and sends the browser on to `next` on this
+  site; a full page load, so the page's new websocket carries the cookie.
+- `GET /api/auth/signed-out` clears the cookie (the session already ended in the database,
+  in the sign-out event) and sends the browser to /login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from stylestudio.api.session_cookie import (
+    clear_session_cookie,
+    frontend_url,
+    safe_next,
+    session_token_from,
+    set_session_cookie,
+)
+from stylestudio.db import get_engine, session_scope
+from stylestudio.runtime import get_storage
+from stylestudio.services import account_self_service, accounts, sign_in_tickets
+from stylestudio.services.errors import DomainError
+from stylestudio.settings import get_settings
+
+_NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def session_request(request: Request) -> accounts.SessionRequest:
+    """Where a sign-in comes from, as recorded on its session (device, address)."""
+    return accounts.SessionRequest(
+        days=get_settings().session_days,
+        ip_address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+async def open_session(request: Request) -> Response:
+    ticket = request.query_params.get("ticket")
+    target = safe_next(request.query_params.get("next"))
+    details = session_request(request)
+
+    def redeem() -> str:
+        with session_scope(get_engine()) as session:
+            return sign_in_tickets.redeem_ticket(session, ticket=ticket, request=details)
+
+    try:
+        token = await asyncio.to_thread(redeem)
+    except DomainError:
+        return RedirectResponse(frontend_url("/login?error=expired"), 303, headers=_NO_STORE)
+    response = RedirectResponse(frontend_url(target), 303, headers=_NO_STORE)
+    set_session_cookie(response, token)
+    return response
+
+
+async def signed_out(_request: Request) -> Response:
+    response = RedirectResponse(frontend_url("/login"), 303, headers=_NO_STORE)
+    clear_session_cookie(response)
+    return response
+
+
+async def export_data(request: Request) -> Response:
+    """`Export my data`: a zip of every image and a JSON of the account, for the signed-in
+    user of this browser (the HttpOnly cookie comes with this same-site download)."""
+    token = session_token_from(request.headers.get("cookie"))
+
+    def build() -> bytes | None:
+        with session_scope(get_engine(), write=False) as session:
+            user = accounts.resolve_session(session, token=token)
+            if user is None:
+                return None
+            return account_self_service.export_zip(session, user_id=user.id, storage=get_storage())
+
+    data = await asyncio.to_thread(build)
+    if data is None:
+        return Response("Sign in to export your data.", status_code=401, headers=_NO_STORE)
+    return Response(
+        data,
+        media_type="application/zip",
+        headers={
+            **_NO_STORE,
+            "Content-Disposition": 'attachment; filename="style-studio-export.zip"',
+        },
+    )
+
+
+def auth_routes() -> list[Route]:
+    return [
+        Route("/api/auth/session", open_session, methods=["GET"]),
+        Route("/api/auth/signed-out", signed_out, methods=["GET"]),
+        Route("/api/account/export", export_data, methods=["GET"]),
+    ]
+
+
+def session_url(ticket: str, next_path: str = "/upload") -> str:
+    """Where a sign-in event sends the browser: the backend redeems the ticket."""
+    query = urlencode({"ticket": ticket, "next": safe_next(next_path)})
+    return f"{get_settings().api_url.rstrip('/')}/api/auth/session?{query}"
+
+
+def export_url() -> str:
+    return f"{get_settings().api_url.rstrip('/')}/api/account/export"
+
+
+def signed_out_url() -> str:
+    return f"{get_settings().api_url.rstrip('/')}/api/auth/signed-out"

@@ -1,0 +1,225 @@
+"""/account: the user's own account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import reflex as rx
+from reflex.vars import ObjectVar
+
+from stylestudio.api.auth_routes import export_url
+from stylestudio.components.layout import ACCENT, card, page_header, page_shell
+from stylestudio.components.local_time import local_time
+from stylestudio.services import accounts
+from stylestudio.state.account import AccountState
+
+
+def _message() -> rx.Component:
+    return rx.cond(
+        AccountState.message != "",
+        rx.callout(
+            AccountState.message,
+            icon=rx.cond(AccountState.failed, "triangle-alert", "circle-check"),
+            color_scheme=rx.cond(AccountState.failed, "red", "green"),
+            size="1",
+            id="account-message",
+            width="100%",
+        ),
+    )
+
+
+def _section(title: str, *children: rx.Component, **props: Any) -> rx.Component:
+    return card(
+        rx.vstack(rx.heading(title, size="4"), *children, spacing="3", width="100%"),
+        width="100%",
+        **props,
+    )
+
+
+def _profile() -> rx.Component:
+    return _section(
+        "Profile",
+        rx.text(
+            "Your name is shown on images you publish to Explore.",
+            size="2",
+            color=rx.color("gray", 11),
+        ),
+        rx.form(
+            rx.hstack(
+                rx.input(
+                    name="name",
+                    default_value=AccountState.name,
+                    max_length=200,
+                    placeholder="Your name",
+                    aria_label="Name",
+                    width="280px",
+                ),
+                rx.button("Save name", type="submit", variant="soft", color_scheme=ACCENT),
+                spacing="3",
+            ),
+            on_submit=AccountState.save_name,
+            reset_on_submit=False,
+            key=AccountState.revision.to_string() + "-name",
+        ),
+    )
+
+
+def _password() -> rx.Component:
+    return _section(
+        "Password",
+        rx.form(
+            rx.hstack(
+                rx.input(
+                    name="current_password",
+                    type="password",
+                    auto_complete="current-password",
+                    placeholder="Current password",
+                    aria_label="Current password",
+                    max_length=accounts.MAX_PASSWORD_LENGTH,
+                ),
+                rx.input(
+                    name="new_password",
+                    type="password",
+                    auto_complete="new-password",
+                    placeholder="New password",
+                    aria_label="New password",
+                    max_length=accounts.MAX_PASSWORD_LENGTH,
+                ),
+                rx.button("Change password", type="submit", variant="soft", color_scheme=ACCENT),
+                spacing="3",
+                wrap="wrap",
+            ),
+            on_submit=AccountState.change_password,
+            reset_on_submit=True,
+        ),
+    )
+
+
+def _session_row(row: ObjectVar[dict[str, Any]]) -> rx.Component:
+    return rx.hstack(
+        rx.icon("monitor-smartphone", size=16, color=rx.color("gray", 10)),
+        rx.vstack(
+            rx.hstack(
+                rx.text(row["device"], size="2", weight="medium"),
+                rx.cond(
+                    row["current"].to(bool),
+                    rx.badge("This browser", color_scheme="green", variant="soft"),
+                ),
+                spacing="2",
+            ),
+            rx.text(
+                "Last seen ",
+                local_time(row["last_seen_at"]),
+                rx.cond(row["ip_address"] != "", " · " + row["ip_address"].to(str), ""),
+                size="1",
+                color=rx.color("gray", 10),
+            ),
+            spacing="0",
+            align="start",
+        ),
+        rx.spacer(),
+        rx.button(
+            "Sign out",
+            size="1",
+            variant="soft",
+            color_scheme="gray",
+            on_click=AccountState.revoke(row["id"].to(int)),
+        ),
+        width="100%",
+        align="center",
+        class_name="session-row",
+    )
+
+
+def _sessions() -> rx.Component:
+    return _section(
+        "Signed-in browsers",
+        rx.foreach(AccountState.sessions, _session_row),
+        rx.button(
+            "Sign out everywhere",
+            variant="soft",
+            color_scheme="red",
+            on_click=AccountState.sign_out_everywhere,
+        ),
+        id="sessions",
+    )
+
+
+def _methods() -> rx.Component:
+    return _section(
+        "Sign-in methods",
+        rx.foreach(
+            AccountState.methods,
+            lambda m: rx.hstack(
+                rx.badge(m["provider"], variant="outline"),
+                rx.text(m["detail"], size="2"),
+                spacing="2",
+            ),
+        ),
+        id="sign-in-methods",
+    )
+
+
+def _data() -> rx.Component:
+    return _section(
+        "Your data",
+        rx.text(
+            "A zip of every image you uploaded or generated, with your generations, "
+            "purchases and credit history as JSON.",
+            size="2",
+            color=rx.color("gray", 11),
+        ),
+        rx.link(
+            rx.button(rx.icon("download", size=15), "Export my data", variant="soft"),
+            href=export_url(),
+            is_external=True,
+            id="export-data",
+        ),
+        rx.separator(),
+        rx.text(
+            "Delete account: your images and their files, generations, collections, share "
+            "links and sessions are removed. Purchases and the credit ledger are kept, "
+            "anonymised, for the books. This cannot be undone.",
+            size="2",
+            color=rx.color("gray", 11),
+        ),
+        rx.form(
+            rx.hstack(
+                rx.input(
+                    name="confirm_email",
+                    placeholder="Type your email to confirm",
+                    aria_label="Type your email to confirm",
+                    width="300px",
+                ),
+                rx.button("Delete account", type="submit", color_scheme="red"),
+                spacing="3",
+            ),
+            on_submit=AccountState.delete_account,
+            reset_on_submit=False,
+        ),
+    )
+
+
+def account_page() -> rx.Component:
+    return page_shell(
+        page_header("Account", AccountState.user_email),
+        rx.vstack(
+            _message(),
+            rx.cond(
+                AccountState.loaded,
+                rx.vstack(
+                    _profile(),
+                    _password(),
+                    _sessions(),
+                    _methods(),
+                    _data(),
+                    spacing="4",
+                    width="100%",
+                ),
+                rx.skeleton(rx.box(height="320px", width="100%"), data_testid="skeleton"),
+            ),
+            spacing="4",
+            width="100%",
+            max_width="760px",
+        ),
+    )

@@ -1,0 +1,159 @@
+"""/account: name, password, sessions, sign-in methods, export, delete."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import reflex as rx
+from sqlmodel import Session
+
+from stylestudio.api.auth_routes import signed_out_url
+from stylestudio.db import get_engine
+from stylestudio.runtime import get_storage
+from stylestudio.services import account_self_service, accounts, sign_in_tickets
+from stylestudio.services.errors import DomainError, InvalidCredentialsError
+from stylestudio.state.calls import in_session
+from stylestudio.state.form_values import clip_text
+from stylestudio.state.session import SessionState
+
+log = logging.getLogger(__name__)
+
+
+def _rows() -> list[dict[str, Any]]:
+    return []
+
+
+def _get(form: object, name: str) -> object:
+    return form.get(name) if isinstance(form, dict) else None
+
+
+class AccountState(SessionState):
+    loaded: rx.Field[bool] = rx.field(False)
+    name: rx.Field[str] = rx.field("")
+    sessions: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    methods: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    message: rx.Field[str] = rx.field("")
+    failed: rx.Field[bool] = rx.field(False)
+    revision: rx.Field[int] = rx.field(0)  # remounts the forms with what was saved
+
+    def _say(self, text: str, *, failed: bool = False) -> None:
+        self.message, self.failed = text, failed
+
+    @rx.event
+    async def open_account(self):
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        await self._load(user)
+        return None
+
+    async def _load(self, user: accounts.CurrentUser) -> None:
+        def load(s: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+            rows = account_self_service.list_sessions(
+                s, user_id=user.id, current_session_id=user.session_id
+            )
+            return [r.as_dict() for r in rows], account_self_service.linked_methods(
+                s, user_id=user.id
+            )
+
+        self.sessions, self.methods = await in_session(load, write=False)
+        self.name = user.name
+        self.revision += 1
+        self.loaded = True
+
+    @rx.event
+    async def save_name(self, form: dict[str, Any]):
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        value = clip_text(_get(form, "name"), 200)
+        user_id = user.id
+        try:
+            await in_session(lambda s: account_self_service.rename(s, user_id=user_id, name=value))
+        except DomainError as exc:
+            self._say(exc.message, failed=True)
+            return None
+        fresh = await self._current_user()  # the header shows the new name
+        if fresh is not None:
+            await self._load(fresh)
+        self._say("Name saved.")
+        return None
+
+    @rx.event
+    async def change_password(self, form: dict[str, Any]):
+        """The current password, then the new one; every other session ends."""
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        current = clip_text(_get(form, "current_password"), accounts.MAX_PASSWORD_LENGTH + 1)
+        new = clip_text(_get(form, "new_password"), accounts.MAX_PASSWORD_LENGTH + 1)
+        try:
+            await asyncio.to_thread(
+                sign_in_tickets.password_sign_in,
+                db=get_engine(),
+                email=user.email,
+                password=current,
+            )
+            new_hash = await asyncio.to_thread(accounts.hash_password, new)
+            await in_session(
+                lambda s: account_self_service.set_password(
+                    s, user_id=user.id, password_hash=new_hash, keep_session_id=user.session_id
+                )
+            )
+        except InvalidCredentialsError:
+            self._say("Your current password is not right.", failed=True)
+            return None
+        except DomainError as exc:
+            self._say(exc.message, failed=True)
+            return None
+        await self._load(user)
+        self._say("Password changed. Your other sessions have ended.")
+        return None
+
+    @rx.event
+    async def revoke(self, session_id: int):
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        try:
+            await in_session(
+                lambda s: account_self_service.revoke_session(
+                    s, user_id=user.id, session_id=session_id
+                )
+            )
+        except DomainError as exc:
+            self._say(exc.message, failed=True)
+            return None
+        if session_id == user.session_id:
+            await self._forget_user_data()
+            return rx.redirect(signed_out_url())
+        await self._load(user)
+        self._say("Session ended.")
+        return None
+
+    @rx.event
+    async def delete_account(self, form: dict[str, Any]):
+        """`Delete account`, confirmed by typing the email: images and their files go."""
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        typed = clip_text(_get(form, "confirm_email"), accounts.MAX_EMAIL_LENGTH + 1)
+        storage = get_storage()
+        try:
+            keys = await in_session(
+                lambda s: account_self_service.delete_account(
+                    s, user_id=user.id, confirm_email=typed
+                )
+            )
+        except DomainError as exc:
+            self._say(exc.message, failed=True)
+            return None
+        for key in keys:  # after the commit: the rows are gone, now the files
+            try:
+                await asyncio.to_thread(storage.delete, key)
+            except Exception:  # `stylestudio media sweep` finds any file left behind
+                log.exception("could not delete %s of a deleted account", key)
+        await self._forget_user_data()
+        return rx.redirect(signed_out_url())

@@ -1,0 +1,105 @@
+"""Sessions a page script cannot steal: the cookie is HttpOnly, set by the backend, new at
+every sign-in, dead after `Sign out`, and `Sign out everywhere` ends the other browsers'."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import (
+    BASE,
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    RunningApp,
+    open_page,
+    record_measurement,
+    sign_in,
+    sign_out,
+    sign_up,
+)
+
+pytestmark = pytest.mark.e2e
+
+SESSION = "ss_session"
+
+
+def _session_cookie(context: Any) -> dict[str, Any]:
+    [cookie] = [c for c in context.cookies() if c["name"] == SESSION]
+    return dict(cookie)
+
+
+def _studio_or_login(context: Any) -> str:
+    """Open /upload in a new tab of `context`: where the app sends that browser."""
+    pg = context.new_page()
+    try:
+        open_page(pg, "/upload")
+        pg.wait_for_function("['/upload', '/login'].includes(location.pathname)")
+        pg.wait_for_timeout(300)  # a signed-out tab is sent on to /login by its on_load
+        if "/login" not in pg.url:
+            pg.locator("#credit-balance").wait_for(timeout=5_000)
+        return "/login" if "/login" in pg.url else "/upload"
+    finally:
+        pg.close()
+
+
+def test_the_session_cookie_is_http_only_new_each_time_and_dead_after_sign_out(
+    page: Any, browser: Any, app_server: RunningApp
+) -> None:
+    pg = page
+    email, password = "cookie.e2e@example.com", "cookie-password-1"
+    sign_up(pg, email, password)
+    first = _session_cookie(pg.context)
+    assert first["httpOnly"] is True
+    assert first["sameSite"] == "Lax"
+    assert SESSION not in pg.evaluate("document.cookie")
+    # Nor is the token anywhere in what the backend sent the page (state included).
+    assert first["value"] not in pg.content()
+
+    sign_out(pg)
+    # The cookie captured before `Sign out`, replayed in another browser: dead.
+    thief = browser.new_context()
+    thief.add_cookies([{**first, "url": BASE}] if "url" not in first else [first])
+    assert _studio_or_login(thief) == "/login"
+    thief.close()
+
+    sign_in(pg, email, password)
+    second = _session_cookie(pg.context)
+    assert second["value"] != first["value"]  # a new token at every sign-in
+    assert SESSION not in pg.evaluate("document.cookie")
+    sign_out(pg)
+    sign_in(pg, email, password)
+    third = _session_cookie(pg.context)
+    assert third["value"] not in (first["value"], second["value"])
+    record_measurement(
+        "session_cookie",
+        {
+            "http_only": first["httpOnly"],
+            "same_site": first["sameSite"],
+            "in_document_cookie": SESSION in pg.evaluate("document.cookie"),
+            "distinct_tokens_over_three_sign_ins": len(
+                {first["value"], second["value"], third["value"]}
+            ),
+        },
+    )
+
+
+def test_sign_out_everywhere_ends_the_other_browsers_sessions(
+    page: Any, browser: Any, app_server: RunningApp
+) -> None:
+    email, password = "everywhere.e2e@example.com", "everywhere-password-1"
+    sign_up(page, email, password)
+    other_browser = browser.browser_type.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    try:
+        laptop = other_browser.new_context()
+        sign_in(laptop.new_page(), email, password)
+        assert _studio_or_login(laptop) == "/upload"
+
+        page.get_by_role("button", name="Account menu").click()
+        page.get_by_text("Sign out everywhere").click()
+        page.wait_for_url(f"{BASE}/login")
+        assert _studio_or_login(laptop) == "/login"
+        assert _studio_or_login(page.context) == "/login"
+        laptop.close()
+    finally:
+        other_browser.close()
