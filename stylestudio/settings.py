@@ -5,11 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from limits import parse as parse_rate
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET_KEY = "dev-insecure-change-me"
+GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration"
 
 
 class Settings(BaseSettings):
@@ -32,6 +35,26 @@ class Settings(BaseSettings):
     public_url: str = Field("http://localhost:3000", alias="STYLESTUDIO_PUBLIC_URL")
     api_url: str = Field("http://localhost:8000", alias="STYLESTUDIO_API_URL")
     session_days: int = Field(30, alias="STYLESTUDIO_SESSION_DAYS")
+    # Email: smtp://user:pass@host:port (add ?starttls=1 to upgrade) or smtps:// (implicit
+    # TLS). Empty: development writes each mail to <data_dir>/outbox; production cannot send.
+    smtp_url: str = Field("", alias="SMTP_URL")
+    mail_from: str = Field("Style Studio <no-reply@localhost>", alias="STYLESTUDIO_MAIL_FROM")
+    # Rate limits, in the `limits` notation ("10/15 minutes", "30 per minute"); counted in
+    # REDIS_URL when set (shared by every process), else in each process's memory.
+    rate_limits_enabled: bool = Field(True, alias="STYLESTUDIO_RATE_LIMITS_ENABLED")
+    limit_sign_in_account: str = Field("10/15 minutes", alias="STYLESTUDIO_LIMIT_SIGN_IN_ACCOUNT")
+    limit_sign_in_address: str = Field("30/15 minutes", alias="STYLESTUDIO_LIMIT_SIGN_IN_ADDRESS")
+    limit_sign_up_address: str = Field("10/hour", alias="STYLESTUDIO_LIMIT_SIGN_UP_ADDRESS")
+    limit_password_reset_account: str = Field(
+        "5/hour", alias="STYLESTUDIO_LIMIT_PASSWORD_RESET_ACCOUNT"
+    )
+    limit_password_reset_address: str = Field(
+        "20/hour", alias="STYLESTUDIO_LIMIT_PASSWORD_RESET_ADDRESS"
+    )
+    limit_verification_email_user: str = Field(
+        "5/hour", alias="STYLESTUDIO_LIMIT_VERIFICATION_EMAIL_USER"
+    )
+    limit_generation_user: str = Field("30/minute", alias="STYLESTUDIO_LIMIT_GENERATION_USER")
     payments: Literal["auto", "stripe", "test"] = Field("auto", alias="STYLESTUDIO_PAYMENTS")
     stripe_secret_key: str = Field("", alias="STRIPE_SECRET_KEY")
     # Comma-separated: during a rotation both the old and the new secret verify.
@@ -51,6 +74,43 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(8, ge=1, le=256, alias="STYLESTUDIO_WORKER_CONCURRENCY")
     # A dead worker's jobs are taken over this long after its last heartbeat (every third).
     worker_lease_s: int = Field(30, ge=3, le=600, alias="STYLESTUDIO_WORKER_LEASE_S")
+    # Sign-in with a provider: each is offered only when its client id and secret are set.
+    google_client_id: str = Field("", alias="GOOGLE_CLIENT_ID")
+    google_client_secret: str = Field("", alias="GOOGLE_CLIENT_SECRET")
+    # Another OpenID Connect issuer may stand in for Google (tests).
+    google_discovery_url: str = Field(GOOGLE_DISCOVERY_URL, alias="GOOGLE_DISCOVERY_URL")
+    github_client_id: str = Field("", alias="GITHUB_CLIENT_ID")
+    github_client_secret: str = Field("", alias="GITHUB_CLIENT_SECRET")
+    github_base_url: str = Field("https://github.com", alias="GITHUB_BASE_URL")
+    github_api_url: str = Field("https://api.github.com", alias="GITHUB_API_URL")
+    # Any OpenID Connect issuer, found at <issuer>/.well-known/openid-configuration.
+    oidc_issuer_url: str = Field("", alias="OIDC_ISSUER_URL")
+    oidc_client_id: str = Field("", alias="OIDC_CLIENT_ID")
+    oidc_client_secret: str = Field("", alias="OIDC_CLIENT_SECRET")
+    oidc_name: str = Field("Single sign-on", alias="OIDC_NAME")  # its button's label
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: str) -> str:
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+                raise ValueError("SMTP_URL must look like smtp://user:pass@host:587?starttls=1")
+        return value
+
+    @field_validator(
+        "limit_sign_in_account",
+        "limit_sign_in_address",
+        "limit_sign_up_address",
+        "limit_password_reset_account",
+        "limit_password_reset_address",
+        "limit_verification_email_user",
+        "limit_generation_user",
+    )
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        parse_rate(value)  # ValueError names the string it could not read
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -79,6 +139,11 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where development mail goes when no SMTP_URL is set (one .eml file each)."""
+        return self.data_dir / "outbox"
 
     @property
     def payment_provider(self) -> Literal["stripe", "test", "none"]:

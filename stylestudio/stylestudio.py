@@ -8,7 +8,13 @@ from stylestudio.api.routes import build_api
 from stylestudio.api.upload_guard import upload_guard
 from stylestudio.pages.account import account_page
 from stylestudio.pages.admin import admin_page
-from stylestudio.pages.auth import login_page, signup_page
+from stylestudio.pages.auth import (
+    forgot_password_page,
+    login_page,
+    reset_password_page,
+    signup_page,
+    verify_email_page,
+)
 from stylestudio.pages.credits import credits_page
 from stylestudio.pages.home import home_page
 from stylestudio.pages.library import explore_page, gallery_page
@@ -43,6 +49,24 @@ app.add_page(
 )
 app.add_page(
     login_page, route="/login", title="Sign in · Style Studio", on_load=AuthState.open_auth_page
+)
+app.add_page(
+    forgot_password_page,
+    route="/forgot-password",
+    title="Forgot password · Style Studio",
+    on_load=AuthState.clear_messages,
+)
+app.add_page(
+    reset_password_page,
+    route="/reset-password",
+    title="New password · Style Studio",
+    on_load=AuthState.clear_messages,
+)
+app.add_page(
+    verify_email_page,
+    route="/verify-email",
+    title="Verify email · Style Studio",
+    on_load=AuthState.verify_email,
 )
 app.add_page(
     studio_page, route="/upload", title="Studio · Style Studio", on_load=StudioState.open_studio

@@ -19,6 +19,8 @@ from stylestudio.adapters.payments import (
 )
 from stylestudio.adapters.replicate_engine import ProviderBusy
 from stylestudio.adapters.storage import LocalStorage, StorageError
+from stylestudio.api.auth_routes import auth_routes
+from stylestudio.api.oauth_routes import oauth_routes
 from stylestudio.api.share_page import share_routes
 from stylestudio.db import get_engine
 from stylestudio.runtime import (
@@ -166,5 +168,7 @@ def build_api() -> Starlette:
             Route("/api/webhooks/replicate", replicate_webhook, methods=["POST"]),
             Route("/api/media/{key:path}", media, methods=["GET"]),
             *share_routes(),
+            *auth_routes(),
+            *oauth_routes(),
         ]
     )

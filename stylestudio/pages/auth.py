@@ -39,6 +39,8 @@ def _auth_page(
     on_submit: Callable[..., Any],
     password_autocomplete: str,
     footer: rx.Component,
+    email: bool = True,
+    password: bool = True,
 ) -> rx.Component:
     return rx.center(
         rx.vstack(
@@ -48,13 +50,23 @@ def _auth_page(
                     rx.vstack(
                         rx.heading(title, size="6"),
                         rx.text(subtitle, color=rx.color("gray", 11), size="2"),
-                        _field("Email", "email", "email", "email", accounts.MAX_EMAIL_LENGTH),
-                        _field(
-                            "Password",
-                            "password",
-                            "password",
-                            password_autocomplete,
-                            accounts.MAX_PASSWORD_LENGTH,
+                        *(
+                            [_field("Email", "email", "email", "email", accounts.MAX_EMAIL_LENGTH)]
+                            if email
+                            else []
+                        ),
+                        *(
+                            [
+                                _field(
+                                    "Password",
+                                    "password",
+                                    "password",
+                                    password_autocomplete,
+                                    accounts.MAX_PASSWORD_LENGTH,
+                                )
+                            ]
+                            if password
+                            else []
                         ),
                         rx.cond(
                             AuthState.form_error != "",
@@ -66,6 +78,16 @@ def _auth_page(
                                 width="100%",
                             ),
                         ),
+                        rx.cond(
+                            AuthState.notice != "",
+                            rx.callout(
+                                AuthState.notice,
+                                icon="circle-check",
+                                color_scheme="green",
+                                width="100%",
+                                id="auth-notice",
+                            ),
+                        ),
                         rx.button(
                             button, type="submit", size="3", width="100%", color_scheme=ACCENT
                         ),
@@ -75,6 +97,7 @@ def _auth_page(
                     on_submit=on_submit,
                     reset_on_submit=False,
                 ),
+                _providers(),
                 width="100%",
                 padding="28px",
             ),
@@ -88,6 +111,42 @@ def _auth_page(
         padding="24px",
         background=(
             f"radial-gradient(circle at 20% 10%, {rx.color(ACCENT, 3)}, {rx.color('gray', 2)} 60%)"
+        ),
+    )
+
+
+def _providers() -> rx.Component:
+    """A button per configured sign-in provider (none when none is configured)."""
+    return rx.cond(
+        AuthState.providers.length() > 0,
+        rx.vstack(
+            rx.hstack(
+                rx.separator(size="4"),
+                rx.text("or", size="1", color=rx.color("gray", 10)),
+                rx.separator(size="4"),
+                align="center",
+                width="100%",
+                margin_top="16px",
+            ),
+            rx.foreach(
+                AuthState.providers,
+                lambda p: rx.link(
+                    rx.button(
+                        "Continue with ",
+                        p["label"],
+                        variant="outline",
+                        color_scheme="gray",
+                        size="3",
+                        width="100%",
+                    ),
+                    href=p["url"],
+                    width="100%",
+                    class_name="oauth-provider",
+                    data_provider=p["key"],
+                ),
+            ),
+            spacing="2",
+            width="100%",
         ),
     )
 
@@ -110,7 +169,49 @@ def login_page() -> rx.Component:
         button="Sign in",
         on_submit=AuthState.sign_in,
         password_autocomplete="current-password",
-        footer=rx.text(
-            "New to Style Studio? ", rx.link("Create an account", href="/signup"), size="2"
+        footer=rx.vstack(
+            rx.text(
+                "New to Style Studio? ", rx.link("Create an account", href="/signup"), size="2"
+            ),
+            rx.link("Forgot password?", href="/forgot-password", size="2"),
+            align="center",
+            spacing="2",
         ),
+    )
+
+
+def forgot_password_page() -> rx.Component:
+    return _auth_page(
+        title="Forgot your password?",
+        subtitle="We email you a link to choose a new one.",
+        button="Send the link",
+        on_submit=AuthState.request_reset,
+        password_autocomplete="off",
+        password=False,
+        footer=rx.link("Back to sign in", href="/login", size="2"),
+    )
+
+
+def reset_password_page() -> rx.Component:
+    return _auth_page(
+        title="Choose a new password",
+        subtitle="At least 8 characters. Every session of your account will end.",
+        button="Set password",
+        on_submit=AuthState.reset_password,
+        password_autocomplete="new-password",
+        email=False,
+        footer=rx.link("Back to sign in", href="/login", size="2"),
+    )
+
+
+def verify_email_page() -> rx.Component:
+    return _auth_page(
+        title="Email address",
+        subtitle="Confirming the address of your account.",
+        button="Continue to the studio",
+        on_submit=lambda _form: rx.redirect("/upload"),
+        password_autocomplete="off",
+        email=False,
+        password=False,
+        footer=rx.link("Back to sign in", href="/login", size="2"),
     )

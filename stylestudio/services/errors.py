@@ -62,3 +62,31 @@ class InsufficientCreditsError(DomainError):
         )
         self.required = required
         self.available = available
+
+
+class RateLimitedError(DomainError):
+    """Too many attempts; the message says when to try again (`retry_after_s` seconds)."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class InvalidLinkError(ValidationError):
+    """A one-time email link that is unknown, used, expired or for another address."""
+
+    code = "INVALID_LINK"
+
+    def __init__(
+        self, message: str = "This link is invalid or has expired. Request a new one."
+    ) -> None:
+        super().__init__(message)
+
+
+class MailNotSentError(DomainError):
+    code = "MAIL_NOT_SENT"
+
+    def __init__(self, message: str = "We could not send the email. Try again later.") -> None:
+        super().__init__(message)

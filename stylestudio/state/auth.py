@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import reflex as rx
 
+from stylestudio.adapters.mailer import get_mailer
 from stylestudio.api.auth_routes import session_url
 from stylestudio.db import get_engine
-from stylestudio.services import sign_in_tickets
+from stylestudio.services import account_links, sign_in_tickets
 from stylestudio.services.errors import DomainError
+from stylestudio.services.oauth_accounts import OAUTH_ERRORS, configured_providers
+from stylestudio.services.rate_limits import get_limiter
+from stylestudio.settings import get_settings
 from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState
+
+log = logging.getLogger(__name__)
+_ERRORS = {**OAUTH_ERRORS, "expired": sign_in_tickets.EXPIRED}
 
 
 def _field(form: Any, name: str) -> object:
@@ -21,35 +29,134 @@ def _field(form: Any, name: str) -> object:
     return form.get(name, "") if isinstance(form, dict) else ""
 
 
+def _providers() -> list[dict[str, str]]:
+    return []
+
+
 class AuthState(SessionState):
     form_error: rx.Field[str] = rx.field("")
+    notice: rx.Field[str] = rx.field("")
+    # The configured sign-in providers: key, label and where their button goes.
+    providers: rx.Field[list[dict[str, str]]] = rx.field(default_factory=_providers)
 
     @rx.event
     async def open_auth_page(self):
-        """on_load of /login and /signup: signed-in users go straight to the studio."""
-        self.form_error = ""
+        """on_load of /login and /signup: signed-in users go straight to the studio; a
+        refused sign-in (`?error=<code>`) says why."""
+        code = self.router.page.params.get("error", "")
+        self.form_error = _ERRORS.get(code, "") if isinstance(code, str) else ""
+        done = self.router.page.params.get("reset") == "done"
+        self.notice = "Your password is changed. Sign in with the new one." if done else ""
+        api = get_settings().api_url.rstrip("/")
+        self.providers = [
+            {
+                "key": p.key,
+                "label": p.label,
+                "url": f"{api}/api/auth/oauth/{p.key}/start?next=/upload",
+            }
+            for p in configured_providers()
+        ]
         if await self._current_user() is not None:
             return rx.redirect("/upload")
         return None
 
     @rx.event
+    def clear_messages(self) -> None:
+        """on_load of the password pages."""
+        self.form_error, self.notice = "", ""
+
+    @rx.event
     async def sign_up(self, form: dict[str, Any]):
         email, password = _field(form, "email"), _field(form, "password")
         address = self.router.session.client_ip
-        return await self._sign_in_as(
-            lambda: sign_in_tickets.password_sign_up(
+
+        def create() -> int:
+            get_limiter().sign_up(ip_address=address)
+            user_id = sign_in_tickets.password_sign_up(
                 db=get_engine(), email=email, password=password, ip_address=address
             )
-        )
+            try:  # the account exists either way; the mail can be sent again from /account
+                account_links.send_verification(
+                    db=get_engine(),
+                    user_id=user_id,
+                    mailer=get_mailer(),
+                    base_url=get_settings().public_url,
+                )
+            except DomainError:
+                log.warning("verification mail for user %s not sent", user_id, exc_info=True)
+            return user_id
+
+        return await self._sign_in_as(create)
 
     @rx.event
     async def sign_in(self, form: dict[str, Any]):
         email, password = _field(form, "email"), _field(form, "password")
-        return await self._sign_in_as(
-            lambda: sign_in_tickets.password_sign_in(
-                db=get_engine(), email=email, password=password
+        address = self.router.session.client_ip
+
+        def check() -> int:
+            with get_limiter().sign_in_attempt(email=email, ip_address=address):
+                return sign_in_tickets.password_sign_in(
+                    db=get_engine(), email=email, password=password
+                )
+
+        return await self._sign_in_as(check)
+
+    @rx.event
+    async def request_reset(self, form: dict[str, Any]):
+        """`Forgot password?`: the same answer whether or not the address has an account."""
+        email = _field(form, "email")
+        address = self.router.session.client_ip
+        self.form_error, self.notice = "", ""
+
+        def send() -> None:
+            get_limiter().password_reset_request(email=email, ip_address=address)
+            account_links.request_password_reset(
+                db=get_engine(),
+                email=email,
+                mailer=get_mailer(),
+                base_url=get_settings().public_url,
             )
+
+        try:
+            await asyncio.to_thread(send)
+        except DomainError as exc:
+            self.form_error = exc.message
+            return
+        self.notice = (
+            "If an account uses that address, a link to choose a new password is on its way. "
+            "It works once, for one hour."
         )
+
+    @rx.event
+    async def reset_password(self, form: dict[str, Any]):
+        """The page the emailed link opens: a new password, then sign in with it."""
+        token = self.router.page.params.get("token", "")
+        password = _field(form, "password")
+        self.form_error, self.notice = "", ""
+        try:
+            await asyncio.to_thread(
+                account_links.reset_password,
+                db=get_engine(),
+                token=token,
+                new_password=password,
+            )
+        except DomainError as exc:
+            self.form_error = exc.message
+            return None
+        self.notice = "Your password is changed and every session has ended. Sign in with it."
+        return rx.redirect("/login?reset=done")
+
+    @rx.event
+    async def verify_email(self):
+        """on_load of the page the verification link opens."""
+        token = self.router.page.params.get("token", "")
+        self.form_error, self.notice = "", ""
+        try:
+            address = await in_session(lambda s: account_links.verify_email(s, token=token))
+        except DomainError as exc:
+            self.form_error = exc.message
+            return
+        self.notice = f"Thank you: {address} is verified."
 
     async def _sign_in_as(self, check: Callable[[], int]):
         """Run the check (argon2 in a thread), then send the browser to the backend, which

@@ -26,9 +26,9 @@ from stylestudio.services.ids import is_row_id
 from stylestudio.services.stats import UserStats, no_stats, user_stats
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text as _text
+from stylestudio.state.generation_watch import cancel_for_user, tab_is_connected
 from stylestudio.state.infinite_scroll import INFINITE_SCROLL_JS
 from stylestudio.state.session import SessionState, media_base_url
-from stylestudio.state.studio import cancel_for_user, tab_is_connected
 
 log = logging.getLogger(__name__)
 

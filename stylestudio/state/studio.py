@@ -12,11 +12,13 @@ from typing import Any
 import reflex as rx
 from sqlmodel import Session
 
-from stylestudio.runtime import available_models, get_prediction_engine
-from stylestudio.services import accounts, generations, pricing
+from stylestudio.runtime import available_models
+from stylestudio.services import generations, pricing
 from stylestudio.services.errors import DomainError, InsufficientCreditsError
 from stylestudio.services.generation_views import get_generation_views
+from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
+from stylestudio.state import generation_watch as watch
 from stylestudio.state.calls import in_session
 from stylestudio.state.photo_capture import INSTALL_PASTE_JS
 from stylestudio.state.session import media_base_url
@@ -24,22 +26,11 @@ from stylestudio.state.studio_inputs import StudioInputsState
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.25
-# A generation outlasting this is still running in the worker; the gallery will show it.
-WATCH_TIMEOUT_SECONDS = 15 * 60
-TAB_GONE_SECONDS = 30.0
-# Watchers running in this process. A tab whose `_watch_id` is not here (the backend
-# restarted, or the watcher died) has nobody watching, whatever `watching` says.
-_LIVE_WATCHERS: set[str] = set()
 MAX_RESULTS_SHOWN = 12
 
 
 def _rows() -> list[dict[str, Any]]:
     return []
-
-
-def _record() -> dict[str, Any]:
-    return {}
 
 
 class StudioState(StudioInputsState):
@@ -163,15 +154,15 @@ class StudioState(StudioInputsState):
         if self.model not in {m["key"] for m in self.model_options}:
             self.model = str(self.model_options[0]["key"]) if self.model_options else ""
         self._clamp_variations()
-        watch = self._resume_watch()
-        return [rx.call_script(INSTALL_PASTE_JS), *([watch] if watch else [])]
+        follow = self._resume_watch()
+        return [rx.call_script(INSTALL_PASTE_JS), *([follow] if follow else [])]
 
     def _resume_watch(self):
         """Start a watcher if an open generation has none alive in this process."""
         if all(r.get("is_terminal") for r in self.results):
             self.watching = False
             return None
-        if self._watch_id in _LIVE_WATCHERS:
+        if self._watch_id in watch.LIVE_WATCHERS:
             return None
         self.watching = True
         return StudioState.watch_generation
@@ -248,7 +239,7 @@ class StudioState(StudioInputsState):
     async def generate(self):
         self.generate_error = ""
         self.needs_credits = False
-        if self.submitting or (self.watching and self._watch_id in _LIVE_WATCHERS):
+        if self.submitting or (self.watching and self._watch_id in watch.LIVE_WATCHERS):
             return  # one batch at a time: the button is disabled meanwhile
         if not self.products:
             self.generate_error = "Upload a product image first."
@@ -298,6 +289,7 @@ class StudioState(StudioInputsState):
         base = media_base_url()
 
         def start(session: Session) -> list[dict[str, Any]]:
+            get_limiter().generation_start(user_id=user_id, generations=len(spec.styles))
             made = generations.start_batch(
                 session,
                 user_id=user_id,
@@ -328,16 +320,8 @@ class StudioState(StudioInputsState):
         user = await self._current_user()
         if user is None:
             return rx.redirect("/login")
-        base = media_base_url()
-        try:
-            settings = await in_session(
-                lambda s: generations.studio_settings(
-                    s, user_id=user.id, generation_id=generation_id, base_url=base
-                ),
-                write=False,
-            )
-        except DomainError as exc:
-            self.generate_error = exc.message
+        settings = await self._settings_of(user.id, generation_id)
+        if settings is None:
             return None
         self.products = settings.products
         self._set_scene(settings.scene)
@@ -353,6 +337,22 @@ class StudioState(StudioInputsState):
         self.generate_error = ""
         return rx.scroll_to("studio-options")
 
+    async def _settings_of(
+        self, user_id: int, generation_id: int
+    ) -> generations.StudioSettings | None:
+        """What `Use these settings` and `Regenerate` start from (None: `generate_error`)."""
+        base = media_base_url()
+        try:
+            return await in_session(
+                lambda s: generations.studio_settings(
+                    s, user_id=user_id, generation_id=generation_id, base_url=base
+                ),
+                write=False,
+            )
+        except DomainError as exc:
+            self.generate_error = exc.message
+            return None
+
     @rx.event
     async def regenerate(self, generation_id: int):
         """`Regenerate` on a result: the same photos and options, a new seed, at once."""
@@ -361,16 +361,8 @@ class StudioState(StudioInputsState):
         if user is None:
             yield rx.redirect("/login")
             return
-        base = media_base_url()
-        try:
-            settings = await in_session(
-                lambda s: generations.studio_settings(
-                    s, user_id=user.id, generation_id=generation_id, base_url=base
-                ),
-                write=False,
-            )
-        except DomainError as exc:
-            self.generate_error = exc.message
+        settings = await self._settings_of(user.id, generation_id)
+        if settings is None:
             return
         spec = generations.GenerationSpec(
             product_image_ids=tuple(int(str(p["id"])) for p in settings.products),
@@ -406,10 +398,10 @@ class StudioState(StudioInputsState):
             self._watch_id = watch_id
             token = self.session_token
             client_token = self.router.session.client_token
-        _LIVE_WATCHERS.add(watch_id)
+        watch.LIVE_WATCHERS.add(watch_id)
         base = media_base_url()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + WATCH_TIMEOUT_SECONDS
+        deadline = loop.time() + watch.WATCH_TIMEOUT_SECONDS
         gone_since: float | None = None
         try:
             while loop.time() < deadline:
@@ -417,14 +409,14 @@ class StudioState(StudioInputsState):
                     open_ids = [int(r["id"]) for r in self.results if not r.get("is_terminal")]
                 if not open_ids:
                     return
-                if tab_is_connected(client_token):
+                if watch.tab_is_connected(client_token):
                     gone_since = None
                 elif gone_since is None:
                     gone_since = loop.time()
-                elif loop.time() - gone_since > TAB_GONE_SECONDS:
+                elif loop.time() - gone_since > watch.TAB_GONE_SECONDS:
                     return
                 views = await in_session(
-                    functools.partial(_views_for_token, token=token, ids=open_ids, base=base),
+                    functools.partial(watch.views_for_token, token=token, ids=open_ids, base=base),
                     write=False,
                 )
                 async with self:
@@ -433,13 +425,13 @@ class StudioState(StudioInputsState):
                     ended = self._merge(views)
                     if ended:
                         await self._current_user()  # a refund shows in the header
-                await asyncio.sleep(POLL_SECONDS)
+                await asyncio.sleep(watch.POLL_SECONDS)
         except DomainError:
             pass  # signed out or the generations are gone: nothing left to follow
         except Exception:
             log.exception("watching generations %s failed", self.results)
         finally:
-            _LIVE_WATCHERS.discard(watch_id)
+            watch.LIVE_WATCHERS.discard(watch_id)
             async with self:
                 if self._watch_id == watch_id:
                     self.watching = False
@@ -484,7 +476,7 @@ class StudioState(StudioInputsState):
                 yield rx.redirect("/login")
                 return
             for generation_id in generation_ids:
-                await cancel_for_user(user.id, generation_id)
+                await watch.cancel_for_user(user.id, generation_id)
             base = media_base_url()
             views = await in_session(
                 lambda s: [
@@ -501,34 +493,3 @@ class StudioState(StudioInputsState):
             self.generate_error = exc.message
         finally:
             self.cancelling = False
-
-
-async def cancel_for_user(user_id: int, generation_id: int) -> None:
-    """Cancel in our database first (the one terminal transition), then at the provider."""
-    prediction_id = await in_session(
-        lambda s: generations.cancel_generation(s, user_id=user_id, generation_id=generation_id)
-    )
-    engine = get_prediction_engine()
-    if prediction_id and engine is not None:
-        try:
-            await engine.cancel(prediction_id)
-        except Exception as exc:  # cancelled here whatever the provider says
-            log.warning("could not cancel prediction %s: %r", prediction_id, exc)
-
-
-def tab_is_connected(client_token: str) -> bool:
-    """Whether the tab behind this Reflex client token has a websocket on this process."""
-    from reflex.utils.prerequisites import get_app
-
-    namespace = get_app().app.event_namespace
-    return namespace is None or client_token in namespace.token_to_sid
-
-
-def _views_for_token(
-    session: Session, *, token: str | None, ids: list[int], base: str
-) -> list[dict[str, Any]]:
-    user = accounts.require_user(session, token=token)
-    return [
-        v.as_dict()
-        for v in get_generation_views(session, user_id=user.id, generation_ids=ids, base_url=base)
-    ]

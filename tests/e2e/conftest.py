@@ -175,6 +175,9 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
         "REFLEX_HOT_RELOAD_OVERRIDE_PATHS": str(ROOT / "stylestudio"),
         "REFLEX_TELEMETRY_ENABLED": "false",
         "PYTHONUNBUFFERED": "1",
+        # Every browser test signs up from 127.0.0.1: the per-address sign-up limit is for
+        # strangers, not for this suite (the limits themselves are tested on their own).
+        "STYLESTUDIO_LIMIT_SIGN_UP_ADDRESS": "1000/hour",
     }
     _flush_redis(REDIS_URL)
     app = RunningApp(data_dir=data, env=env)

@@ -1,0 +1,310 @@
+"""Signing in with a provider, the whole redirect flow: our API in-process, the providers as
+real HTTP servers (oidc-provider-mock as the generic issuer and, by GOOGLE_DISCOVERY_URL, as
+Google; a fake GitHub), on SQLite and PostgreSQL. The account rules: who gets which account."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import col, func, select
+from starlette.types import ASGIApp
+
+from stylestudio.db import session_scope
+from stylestudio.models import CreditLedgerEntry, OAuthIdentity, OAuthLogin, User, UserSession
+from stylestudio.services import accounts
+from stylestudio.services.billing import get_billing_settings
+from stylestudio.services.errors import DomainError
+from stylestudio.services.oauth_accounts import configured_providers
+from stylestudio.settings import Settings
+from tests.support.fake_github import FakeGitHub
+from tests.support.fake_github import fake_github as fake_github
+from tests.support.oidc_provider import (
+    API_URL,
+    APP_URL,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    USER_AGENT,
+    Browser,
+    MockIssuer,
+    configured_api,
+    query_of,
+    running_oidc_provider,
+)
+from tests.support.oidc_provider import oidc_provider as oidc_provider
+
+
+@dataclass(frozen=True)
+class Providers:
+    api: ASGIApp
+    oidc: MockIssuer  # OIDC_ISSUER_URL
+    google: MockIssuer  # GOOGLE_DISCOVERY_URL
+    github: FakeGitHub
+
+
+@pytest.fixture
+def providers(
+    db: Engine, oidc_provider: MockIssuer, fake_github: FakeGitHub
+) -> Iterator[Providers]:
+    with (
+        running_oidc_provider() as google,
+        configured_api(
+            db.url.render_as_string(hide_password=False),
+            OIDC_ISSUER_URL=oidc_provider.issuer,
+            OIDC_CLIENT_ID=CLIENT_ID,
+            OIDC_CLIENT_SECRET=CLIENT_SECRET,
+            OIDC_NAME="Acme SSO",
+            GOOGLE_CLIENT_ID="google-client",
+            GOOGLE_CLIENT_SECRET="google-secret",
+            GOOGLE_DISCOVERY_URL=google.discovery_url,
+            GITHUB_CLIENT_ID=fake_github.client_id,
+            GITHUB_CLIENT_SECRET=fake_github.client_secret,
+            GITHUB_BASE_URL=fake_github.base_url,
+            GITHUB_API_URL=fake_github.base_url,
+        ) as api,
+    ):
+        yield Providers(api=api, oidc=oidc_provider, google=google, github=fake_github)
+
+
+def _count(db: Engine, model: type) -> int:
+    with session_scope(db, write=False) as session:
+        return session.exec(select(func.count()).select_from(model)).one()
+
+
+def _user(db: Engine, email: str) -> User:
+    with session_scope(db, write=False) as session:
+        user = session.exec(select(User).where(User.email == email)).one()
+        session.expunge(user)
+        return user
+
+
+def _free_trial(db: Engine) -> int:
+    with session_scope(db, write=False) as session:
+        return get_billing_settings(session).free_trial_credits
+
+
+def _signed_in_as(db: Engine, browser: Browser) -> accounts.CurrentUser | None:
+    with session_scope(db, write=False) as session:
+        return accounts.resolve_session(session, token=browser.cookie("ss_session"))
+
+
+async def test_a_new_identity_gets_an_account_with_its_free_trial_and_an_httponly_session(
+    db: Engine, providers: Providers
+) -> None:
+    providers.oidc.set_user("ada-1", email="Ada@Example.com", email_verified=True, name="Ada")
+    async with Browser(providers.api) as browser:
+        start = await browser.follow(f"{API_URL}/api/auth/oauth/oidc/start?next=/gallery?tab=mine")
+        assert start.status_code == 302
+        binding = start.headers["set-cookie"].lower()
+        assert binding.startswith("ss_oauth=") and "httponly" in binding
+        assert "path=/api/auth/oauth" in binding and "samesite=lax" in binding
+        assert "max-age=600" in binding
+        authorize = start.headers["location"]
+        sent = query_of(authorize)
+        assert authorize.startswith(f"{providers.oidc.issuer}/oauth2/authorize?")
+        assert sent["redirect_uri"] == f"{API_URL}/api/auth/oauth/oidc/callback"
+        assert sent["code_challenge_method"] == "S256" and len(sent["code_challenge"]) == 43
+        assert sent["nonce"] and sent["state"] and sent["client_id"] == CLIENT_ID
+        assert browser.cookie("ss_oauth") == sent["state"]
+        with session_scope(db, write=False) as session:
+            login = session.exec(select(OAuthLogin)).one()
+        assert login.state_hash == accounts.hash_token(sent["state"]) != sent["state"]
+        assert login.nonce == sent["nonce"] and login.next_path == "/gallery?tab=mine"
+
+        callback = await browser.follow(await browser.approve(authorize, "ada-1"))
+
+        assert callback.status_code == 303
+        assert callback.headers["location"] == f"{APP_URL}/gallery?tab=mine"
+        set_cookies = callback.headers.get_list("set-cookie")
+        session_cookie = next(c for c in set_cookies if c.startswith("ss_session="))
+        assert "httponly" in session_cookie.lower() and "samesite=lax" in session_cookie.lower()
+        assert browser.cookie("ss_oauth") is None  # the binding cookie is cleared
+        current = _signed_in_as(db, browser)
+    assert current is not None and current.email == "ada@example.com"
+    assert current.name == "Ada"
+    assert current.credits == _free_trial(db) == 10
+    user = _user(db, "ada@example.com")
+    assert user.email_verified_at is not None and user.password_hash is None
+    with session_scope(db, write=False) as session:
+        identity = session.exec(select(OAuthIdentity)).one()
+        assert session.exec(select(OAuthLogin.used_at)).one() is not None
+        user_session = session.exec(select(UserSession)).one()
+    assert (identity.provider, identity.subject, identity.user_id) == ("oidc", "ada-1", user.id)
+    assert identity.email_verified and identity.email == "ada@example.com"
+    assert user_session.user_agent == USER_AGENT
+
+
+async def test_the_same_identity_again_is_the_same_account_without_a_second_free_trial(
+    db: Engine, providers: Providers
+) -> None:
+    providers.oidc.set_user("ada-1", email="ada@example.com", email_verified=True)
+    async with Browser(providers.api) as first, Browser(providers.api) as second:
+        await first.sign_in("oidc", "ada-1")
+        # The provider changed the address since: the identity follows, no new account.
+        providers.oidc.set_user("ada-1", email="ada@new.example", email_verified=True)
+        await second.sign_in("oidc", "ada-1")
+        one, two = _signed_in_as(db, first), _signed_in_as(db, second)
+    assert one is not None and two is not None and one.id == two.id
+    assert two.credits == _free_trial(db)
+    assert _count(db, User) == 1 and _count(db, UserSession) == 2
+    with session_scope(db, write=False) as session:
+        identity = session.exec(select(OAuthIdentity)).one()
+        grants = session.exec(
+            select(func.count())
+            .select_from(CreditLedgerEntry)
+            .where(CreditLedgerEntry.user_id == one.id)
+        ).one()
+    assert identity.email == "ada@new.example" and grants == 1
+
+
+async def test_a_verified_email_from_another_provider_links_to_the_existing_account(
+    db: Engine, providers: Providers
+) -> None:
+    with session_scope(db) as session:
+        owner = accounts.sign_up(session, email="ada@example.com", password="a-long-password")
+        owner_id = owner.id
+    providers.google.set_user("g-123", email="ADA@example.com", email_verified=True)
+    async with Browser(providers.api) as browser:
+        response = await browser.sign_in("google", "g-123")
+        current = _signed_in_as(db, browser)
+    assert response.headers["location"] == f"{APP_URL}/upload"
+    assert current is not None and current.id == owner_id
+    assert current.credits == _free_trial(db)  # the trial of sign-up, not a second one
+    assert _user(db, "ada@example.com").email_verified_at is not None
+    with session_scope(db, write=False) as session:
+        identity = session.exec(select(OAuthIdentity)).one()
+    assert (identity.provider, identity.subject, identity.user_id) == ("google", "g-123", owner_id)
+
+
+async def test_linking_an_account_nobody_had_verified_drops_its_unproven_password(
+    db: Engine, providers: Providers
+) -> None:
+    """Someone signs up in advance with ada's address and a password of theirs; when ada
+    signs in with a provider that verified the address, that password and its sessions
+    stop working (the account was never proven to be theirs)."""
+    with session_scope(db) as session:
+        squatter = accounts.sign_up(session, email="ada@example.com", password="squatters-pw")
+        assert squatter.id is not None
+        squatter_token = accounts.start_session(session, user_id=squatter.id)
+    providers.google.set_user("g-ada", email="ada@example.com", email_verified=True)
+    async with Browser(providers.api) as browser:
+        await browser.sign_in("google", "g-ada")
+        assert _signed_in_as(db, browser) is not None
+    with session_scope(db, write=False) as session:
+        assert accounts.resolve_session(session, token=squatter_token) is None
+    assert _user(db, "ada@example.com").password_hash is None
+    with session_scope(db, write=False) as session, pytest.raises(DomainError):
+        accounts.authenticate(session, email="ada@example.com", password="squatters-pw")
+
+
+async def test_an_unverified_email_never_links_to_an_existing_account(
+    db: Engine, providers: Providers
+) -> None:
+    with session_scope(db) as session:
+        accounts.sign_up(session, email="ada@example.com", password="a-long-password")
+    providers.oidc.set_user("mallory", email="ada@example.com", email_verified=False)
+    async with Browser(providers.api) as browser:
+        response = await browser.sign_in("oidc", "mallory")
+        assert browser.cookie("ss_session") is None
+    assert response.headers["location"] == f"{APP_URL}/login?error=email_in_use"
+    assert _count(db, UserSession) == 0 and _count(db, OAuthIdentity) == 0
+    assert _count(db, User) == 1
+    assert _user(db, "ada@example.com").email_verified_at is None
+
+
+async def test_an_unverified_unused_email_gets_its_own_unverified_account(
+    db: Engine, providers: Providers
+) -> None:
+    providers.oidc.set_user("bob-1", email="bob@example.com", email_verified=False)
+    async with Browser(providers.api) as browser:
+        await browser.sign_in("oidc", "bob-1")
+        current = _signed_in_as(db, browser)
+    assert current is not None and current.email == "bob@example.com"
+    assert _user(db, "bob@example.com").email_verified_at is None
+    with session_scope(db, write=False) as session:
+        assert session.exec(select(OAuthIdentity.email_verified)).one() is False
+
+
+async def test_github_signs_in_with_its_primary_verified_email_and_links_by_it(
+    db: Engine, providers: Providers
+) -> None:
+    providers.oidc.set_user("ada-1", email="ada@example.com", email_verified=True)
+    github = providers.github
+    octo = github.add_user("octoada", email="Ada@Example.com", verified=True, name="Ada L.")
+    github.sign_in_as("octoada")
+    async with Browser(providers.api) as browser:
+        await browser.sign_in("oidc", "ada-1")
+        authorize = await browser.start("github", next_path="/credits")
+        sent = query_of(authorize)
+        assert authorize.startswith(f"{github.base_url}/login/oauth/authorize?")
+        assert sent["code_challenge_method"] == "S256" and "nonce" not in sent
+        assert sent["scope"] == "read:user user:email"
+        callback = await browser.follow(authorize)
+        assert callback.status_code == 302
+        response = await browser.follow(callback.headers["location"])
+        current = _signed_in_as(db, browser)
+    assert response.headers["location"] == f"{APP_URL}/credits"
+    assert current is not None and current.email == "ada@example.com"
+    assert _count(db, User) == 1
+    exchange = github.token_requests[-1]
+    assert exchange["code_verifier"] and exchange["client_secret"] == github.client_secret
+    with session_scope(db, write=False) as session:
+        linked = session.exec(select(OAuthIdentity).where(OAuthIdentity.provider == "github")).one()
+    assert linked.subject == str(octo.id) and linked.email_verified
+
+
+async def test_github_with_an_unverified_primary_email_gets_no_link(
+    db: Engine, providers: Providers
+) -> None:
+    with session_scope(db) as session:
+        accounts.sign_up(session, email="ada@example.com", password="a-long-password")
+    providers.github.add_user("impostor", email="ada@example.com", verified=False)
+    providers.github.sign_in_as("impostor")
+    async with Browser(providers.api) as browser:
+        callback = await browser.follow(await browser.start("github"))
+        response = await browser.follow(callback.headers["location"])
+    assert response.headers["location"] == f"{APP_URL}/login?error=email_in_use"
+    assert _count(db, UserSession) == 0 and _count(db, OAuthIdentity) == 0
+
+
+async def test_a_suspended_account_is_refused(db: Engine, providers: Providers) -> None:
+    providers.oidc.set_user("ada-1", email="ada@example.com", email_verified=True)
+    async with Browser(providers.api) as browser:
+        await browser.sign_in("oidc", "ada-1")
+    with session_scope(db) as session:
+        user = session.exec(select(User)).one()
+        user.is_disabled = True
+        session.add(user)
+    async with Browser(providers.api) as browser:
+        response = await browser.sign_in("oidc", "ada-1")
+    assert response.headers["location"] == f"{APP_URL}/login?error=account_disabled"
+    assert _count(db, UserSession) == 1  # the one from before the suspension
+
+
+@pytest.mark.parametrize(
+    "next_path", ["https://evil.example/", "//evil.example", "/\\evil.example"]
+)
+async def test_next_never_leaves_our_site(db: Engine, providers: Providers, next_path: str) -> None:
+    providers.oidc.set_user("ada-1", email="ada@example.com", email_verified=True)
+    async with Browser(providers.api) as browser:
+        response = await browser.sign_in("oidc", "ada-1", next_path=next_path)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{APP_URL}/upload"
+
+
+async def test_only_configured_providers_are_offered(db: Engine, providers: Providers) -> None:
+    offered = [(p.key, p.label) for p in configured_providers()]
+    assert offered == [("google", "Google"), ("github", "GitHub"), ("oidc", "Acme SSO")]
+    # A client id without its secret is not a configured provider.
+    partial = Settings(
+        GITHUB_CLIENT_ID="id-only", GITHUB_CLIENT_SECRET="", GOOGLE_CLIENT_ID="", OIDC_ISSUER_URL=""
+    )
+    assert configured_providers(partial) == []
+    async with Browser(providers.api) as browser:
+        response = await browser.follow(f"{API_URL}/api/auth/oauth/facebook/start")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{APP_URL}/login?error=provider_unknown"
+    with session_scope(db, write=False) as session:
+        assert session.exec(select(func.count(col(OAuthLogin.id)))).one() == 0
