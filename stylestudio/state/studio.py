@@ -396,7 +396,6 @@ class StudioState(StudioInputsState):
         watch_id = uuid.uuid4().hex
         async with self:
             self._watch_id = watch_id
-            token = self.session_token
             client_token = self.router.session.client_token
         watch.LIVE_WATCHERS.add(watch_id)
         base = media_base_url()
@@ -405,7 +404,8 @@ class StudioState(StudioInputsState):
         gone_since: float | None = None
         try:
             while loop.time() < deadline:
-                async with self:
+                async with self:  # the cookie of the tab's current connection, every time
+                    token = self.session_token
                     open_ids = [int(r["id"]) for r in self.results if not r.get("is_terminal")]
                 if not open_ids:
                     return
@@ -426,10 +426,10 @@ class StudioState(StudioInputsState):
                     if ended:
                         await self._current_user()  # a refund shows in the header
                 await asyncio.sleep(watch.POLL_SECONDS)
-        except DomainError:
-            pass  # signed out or the generations are gone: nothing left to follow
+        except DomainError as exc:  # signed out, or the generations are gone
+            log.info("stopped watching generations: %s", exc.message)
         except Exception:
-            log.exception("watching generations %s failed", self.results)
+            log.exception("watching generations failed")
         finally:
             watch.LIVE_WATCHERS.discard(watch_id)
             async with self:

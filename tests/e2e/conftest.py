@@ -225,7 +225,15 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     pg = context.new_page()
     pg.set_default_timeout(30_000)
     console: list[str] = []
-    pg.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    def on_console(message: Any) -> None:
+        # Only our pages count: a sign-in provider's own page (a test's OpenID provider,
+        # reached in the redirect flow) may log what it likes about its own resources.
+        where = (message.location or {}).get("url", "")
+        if where and not where.startswith((BASE, API)):
+            return
+        console.append(f"{message.type}: {message.text}")
+
+    pg.on("console", on_console)
     pg.on("pageerror", lambda e: console.append(f"error: {e}"))
     pg.console_messages = console  # for tests that look at the browser console
     yield pg
@@ -288,7 +296,7 @@ def sign_in(pg: Any, email: str, password: str) -> None:
 
 def sign_out(pg: Any) -> None:
     pg.get_by_role("button", name="Account menu").click()
-    pg.get_by_text("Sign out").click()
+    pg.get_by_role("menuitem", name="Sign out", exact=True).click()
     pg.wait_for_url(f"{BASE}/login")
 
 
