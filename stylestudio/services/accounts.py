@@ -8,7 +8,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -56,6 +56,19 @@ class CurrentUser:
     credits: int
     is_admin: bool
     session_id: int
+    seen_recently: bool = True  # False: the session's last_seen_at is due an update
+
+
+# A session's `last_seen_at` (shown on /account) is refreshed at most this often.
+SEEN_EVERY = timedelta(minutes=5)
+
+
+def touch_session(session: Session, *, session_id: int) -> None:
+    """Record that a session was just used (for the account page's list of sessions)."""
+    row = session.get(UserSession, session_id)
+    if row is not None:
+        row.last_seen_at = utcnow()
+        session.add(row)
 
 
 def normalize_email(email: object) -> str:
@@ -346,7 +359,12 @@ def resolve_session(session: Session, *, token: str | None) -> CurrentUser | Non
         credits=user.credits,
         is_admin=user.is_admin,
         session_id=user_session.id,
+        seen_recently=_aware(user_session.last_seen_at) > utcnow() - SEEN_EVERY,
     )
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def require_user(session: Session, *, token: str | None) -> CurrentUser:

@@ -44,6 +44,9 @@ class SessionState(rx.State):
             # Signed out elsewhere, expired, revoked, or another account signed in through
             # another tab: nothing of the previous user may stay in this tab.
             await self._forget_user_data()
+        if user is not None and not user.seen_recently:
+            session_id = user.session_id
+            await in_session(lambda s: accounts.touch_session(s, session_id=session_id))
         self._show(user)
         return user
 

@@ -185,3 +185,20 @@ def test_delete_account_removes_files_and_rows_and_keeps_the_books(
         sign_in_tickets.password_sign_in(
             db=db, email="leaving@example.com", password="correct horse"
         )
+
+
+def test_last_seen_is_refreshed_when_it_is_due(db: Engine) -> None:
+    from datetime import timedelta
+
+    user = _user(db, "me@example.com")
+    token = _session(db, user)
+    assert _current(db, token).seen_recently
+    with session_scope(db) as session:
+        row = session.exec(select(UserSession)).one()
+        row.last_seen_at = row.last_seen_at - accounts.SEEN_EVERY - timedelta(seconds=1)
+        session.add(row)
+    stale = _current(db, token)
+    assert not stale.seen_recently
+    with session_scope(db) as session:
+        accounts.touch_session(session, session_id=stale.session_id)
+    assert _current(db, token).seen_recently
