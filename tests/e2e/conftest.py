@@ -225,6 +225,7 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     pg = context.new_page()
     pg.set_default_timeout(30_000)
     console: list[str] = []
+
     def on_console(message: Any) -> None:
         # Only our pages count: a sign-in provider's own page (a test's OpenID provider,
         # reached in the redirect flow) may log what it likes about its own resources.
