@@ -19,6 +19,7 @@ from stylestudio.components.layout import (
 from stylestudio.components.local_time import local_time
 from stylestudio.components.skeleton import skeleton_block
 from stylestudio.pages.admin_moderation import moderation_section
+from stylestudio.pages.admin_users import users_card
 from stylestudio.services.billing_admin import (
     AuditRow,
     EditableModelPrice,
@@ -360,6 +361,7 @@ def _dashboard() -> rx.Component:
             width="100%",
         ),
         _billing_card(),
+        users_card(),
         _purchases_card(),
         rx.grid(
             card(

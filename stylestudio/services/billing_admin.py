@@ -26,6 +26,7 @@ from stylestudio.models import (
     utcnow,
 )
 from stylestudio.services import pricing
+from stylestudio.services.admin_users import DESCRIPTIONS as USER_DESCRIPTIONS
 from stylestudio.services.billing import format_money, get_billing_settings
 from stylestudio.services.errors import NotFoundError, ValidationError
 from stylestudio.services.featuring import DESCRIPTIONS as MODERATION_DESCRIPTIONS
@@ -460,6 +461,8 @@ def _describe_action(entry: AuditLogEntry) -> str:
         return f"Pack updated: {entry.target_id}"
     if entry.action == MODEL_PRICE_UPDATED:
         return f"Model price updated: {entry.target_id}"
+    if entry.action in USER_DESCRIPTIONS:
+        return f"{USER_DESCRIPTIONS[entry.action]}: user {entry.target_id}"
     if entry.action in MODERATION_DESCRIPTIONS:
         return f"{MODERATION_DESCRIPTIONS[entry.action]}: {entry.target_type} {entry.target_id}"
     return f"{entry.action} ({entry.target_type} {entry.target_id})"

@@ -131,6 +131,25 @@ class ClawbackResult:
     entry_id: int
 
 
+def take_adjustment(
+    session: Session, *, user_id: int, amount: int, idempotency_key: str, description: str = ""
+) -> LedgerResult:
+    """An admin takes `amount` credits back (an `adjustment`), or InsufficientCreditsError
+    leaving the balance untouched: the balance never goes below zero."""
+    if amount <= 0:
+        raise ValidationError("An adjustment must take at least one credit.")
+    return _apply(
+        session,
+        user_id=user_id,
+        amount=-amount,
+        kind=LedgerKind.ADJUSTMENT,
+        idempotency_key=idempotency_key,
+        values={"credits": User.credits - amount},
+        condition=col(User.credits) >= amount,
+        description=description,
+    )
+
+
 def clawback(
     session: Session,
     *,

@@ -1,0 +1,111 @@
+"""/admin, Users: find users, adjust credits with a reason, suspend and restore. Every
+handler re-checks admin rights on the server, in the transaction that reads or writes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import reflex as rx
+from sqlmodel import Session
+
+from stylestudio.services import accounts, admin_users
+from stylestudio.services.errors import DomainError
+from stylestudio.state.calls import in_session
+from stylestudio.state.form_values import clip_text
+from stylestudio.state.session import SessionState
+
+
+def _rows() -> list[dict[str, Any]]:
+    return []
+
+
+def _field(form: object, name: str, limit: int) -> str:
+    return clip_text(form.get(name) if isinstance(form, dict) else None, limit)
+
+
+class AdminUsersState(SessionState):
+    users: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    query: rx.Field[str] = rx.field("")
+    message: rx.Field[str] = rx.field("")
+    failed: rx.Field[bool] = rx.field(False)
+    # Backend only: makes a double-submitted adjustment count once.
+    _request_key: str = ""
+
+    @rx.event
+    async def load_users(self) -> None:
+        self._request_key = uuid.uuid4().hex
+        await self._search()
+
+    @rx.event
+    async def search(self, value: str) -> None:
+        self.query = clip_text(value, 200)
+        await self._search()
+
+    async def _search(self) -> None:
+        token, query = self.session_token, self.query
+
+        def find(session: Session) -> list[dict[str, Any]]:
+            accounts.require_admin(session, token=token)
+            return [u.as_dict() for u in admin_users.search_users(session, query=query)]
+
+        try:
+            self.users = await in_session(find, write=False)
+        except DomainError:
+            self.users = []
+
+    @rx.event
+    async def adjust(self, form: dict[str, Any]):
+        token, key = self.session_token, self._request_key or uuid.uuid4().hex
+        email = _field(form, "email", accounts.MAX_EMAIL_LENGTH + 1)
+        change = _field(form, "change", 12)
+        reason = _field(form, "reason", admin_users.MAX_REASON + 1)
+
+        def apply(session: Session) -> int:
+            actor = accounts.require_admin(session, token=token)
+            return admin_users.adjust_credits(
+                session,
+                actor_user_id=actor.id,
+                email=email,
+                change=change,
+                reason=reason,
+                request_key=key,
+            )
+
+        try:
+            balance = await in_session(apply)
+        except DomainError as exc:
+            self.message, self.failed = exc.message, True
+            return
+        self._request_key = uuid.uuid4().hex  # the next submit is a new adjustment
+        self.message, self.failed = f"Credits adjusted: {email} now has {balance}.", False
+        await self._search()
+        await self._current_user()  # an admin adjusting their own balance sees it
+
+    @rx.event
+    async def suspend(self, form: dict[str, Any]):
+        await self._set_suspended(form, True)
+
+    @rx.event
+    async def restore(self, form: dict[str, Any]):
+        await self._set_suspended(form, False)
+
+    async def _set_suspended(self, form: object, suspended: bool) -> None:
+        token = self.session_token
+        email = _field(form, "email", accounts.MAX_EMAIL_LENGTH + 1)
+        reason = _field(form, "reason", admin_users.MAX_REASON + 1)
+
+        def apply(session: Session) -> None:
+            actor = accounts.require_admin(session, token=token)
+            admin_users.set_suspended(
+                session, actor_user_id=actor.id, email=email, suspended=suspended, reason=reason
+            )
+
+        try:
+            await in_session(apply)
+        except DomainError as exc:
+            self.message, self.failed = exc.message, True
+            return
+        done = "suspended: their sessions have ended" if suspended else "restored"
+        self.message, self.failed = f"{email} {done}.", False
+        await self._search()
