@@ -23,7 +23,12 @@ from sqlmodel import Session, col, select
 from stylestudio.adapters.mailer import Mailer, MailerError
 from stylestudio.db import session_scope
 from stylestudio.models import AccountToken, User, UserSession, utcnow
-from stylestudio.services.accounts import hash_password, hash_token, normalize_email
+from stylestudio.services.accounts import (
+    hash_password,
+    hash_token,
+    mark_email_verified,
+    normalize_email,
+)
 from stylestudio.services.errors import InvalidLinkError, MailNotSentError, NotFoundError
 
 logger = logging.getLogger(__name__)
@@ -79,10 +84,7 @@ def verify_email(session: Session, *, token: object, now: datetime | None = None
         raise InvalidLinkError(
             "This link was sent to an earlier address of your account. Request a new one."
         )
-    if user.email_verified_at is None:
-        user.email_verified_at = now
-        user.updated_at = now
-        session.add(user)
+    mark_email_verified(session, user=user, now=now)
     return user.email
 
 
@@ -143,10 +145,7 @@ def reset_password(
         if user is None or user.is_disabled or user.email != sent_to:
             raise InvalidLinkError()
         user.password_hash = password_hash
-        user.updated_at = when
-        if user.email_verified_at is None:
-            user.email_verified_at = when
-        session.add(user)
+        mark_email_verified(session, user=user, now=when)
         session.execute(
             sa.update(UserSession)
             .where(col(UserSession.user_id) == user_id, col(UserSession.revoked_at).is_(None))

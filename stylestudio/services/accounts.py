@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -29,6 +30,7 @@ from stylestudio.services.errors import (
     ValidationError,
 )
 from stylestudio.services.usage import record_usage
+from stylestudio.settings import get_settings
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 256
@@ -44,6 +46,9 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 _HASH_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
 # Verified against when the email is unknown, so both failures take the same time.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,19 @@ def touch_session(session: Session, *, session_id: int) -> None:
     if row is not None:
         row.last_seen_at = utcnow()
         session.add(row)
+
+
+def mark_email_verified(session: Session, *, user: User, now: datetime | None = None) -> None:
+    """The user proved their address (an emailed link, or a provider that verified it). An
+    address listed in STYLESTUDIO_ADMIN_EMAILS becomes an admin only now, never at sign-up."""
+    when = now or utcnow()
+    if user.email_verified_at is None:
+        user.email_verified_at = when
+    if user.email.lower() in get_settings().admin_email_set and user.role != UserRole.ADMIN:
+        user.role = UserRole.ADMIN
+        log.info("user %s promoted to admin: a listed address, now verified", user.id)
+    user.updated_at = when
+    session.add(user)
 
 
 def normalize_email(email: object) -> str:

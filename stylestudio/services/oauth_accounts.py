@@ -289,9 +289,7 @@ def _usable_user(user: User | None) -> User:
 
 
 def _mark_verified(session: Session, user: User, now: datetime) -> None:
-    user.email_verified_at = now
-    user.updated_at = now
-    session.add(user)
+    accounts.mark_email_verified(session, user=user, now=now)
 
 
 def _provider_email(email: str | None) -> str | None:
