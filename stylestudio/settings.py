@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     redis_url: str = Field("", alias="REDIS_URL")
     secret_key: str = Field(DEVELOPMENT_SECRET_KEY, alias="STYLESTUDIO_SECRET_KEY")
     admin_emails: str = Field("", alias="STYLESTUDIO_ADMIN_EMAILS")
+    # None: required in production only (see verified_email_required).
+    require_verified_email: bool | None = Field(None, alias="STYLESTUDIO_REQUIRE_VERIFIED_EMAIL")
     generation_engine: Literal["local", "replicate"] = Field(
         "local", alias="STYLESTUDIO_GENERATION_ENGINE"
     )
@@ -162,6 +164,14 @@ class Settings(BaseSettings):
     @property
     def stripe_webhook_secrets(self) -> tuple[str, ...]:
         return tuple(s.strip() for s in self.stripe_webhook_secret.split(",") if s.strip())
+
+    @property
+    def verified_email_required(self) -> bool:
+        """Whether free-trial credits and publishing wait for a verified email: in production
+        unless STYLESTUDIO_REQUIRE_VERIFIED_EMAIL says otherwise; elsewhere only if it says so."""
+        if self.require_verified_email is not None:
+            return self.require_verified_email
+        return self.environment == "production"
 
     @property
     def admin_email_set(self) -> frozenset[str]:

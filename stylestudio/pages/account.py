@@ -39,6 +39,24 @@ def _section(title: str, *children: rx.Component, **props: Any) -> rx.Component:
 def _profile() -> rx.Component:
     return _section(
         "Profile",
+        rx.cond(
+            ~AccountState.verified,
+            rx.callout.root(
+                rx.callout.icon(rx.icon("mail-warning")),
+                rx.callout.text(
+                    "Your email address is not verified yet: open the link we sent you. "
+                ),
+                rx.button(
+                    "Send the link again",
+                    size="1",
+                    variant="soft",
+                    on_click=AccountState.resend_verification,
+                ),
+                color_scheme="amber",
+                width="100%",
+                id="verify-email-callout",
+            ),
+        ),
         rx.text(
             "Your name is shown on images you publish to Explore.",
             size="2",

@@ -150,6 +150,11 @@ def set_password(
     )
 
 
+def is_verified(session: Session, *, user_id: int) -> bool:
+    user = session.get(User, user_id)
+    return user is not None and user.email_verified_at is not None
+
+
 def linked_methods(session: Session, *, user_id: int) -> list[dict[str, object]]:
     """How the user can sign in: password, and each linked provider."""
     user = session.get(User, user_id)

@@ -82,6 +82,8 @@ def mark_email_verified(session: Session, *, user: User, now: datetime | None = 
     when = now or utcnow()
     if user.email_verified_at is None:
         user.email_verified_at = when
+        if get_settings().verified_email_required and user.id is not None:
+            grant_free_trial(session, user_id=user.id)  # held back until now (once per user)
     if user.email.lower() in get_settings().admin_email_set and user.role != UserRole.ADMIN:
         user.role = UserRole.ADMIN
         log.info("user %s promoted to admin: a listed address, now verified", user.id)
@@ -180,7 +182,8 @@ def create_account(
     except IntegrityError:
         raise EmailAlreadyRegisteredError() from None
     assert user.id is not None
-    grant_free_trial(session, user_id=user.id)
+    if not get_settings().verified_email_required:
+        grant_free_trial(session, user_id=user.id)  # else once the address is verified
     record_usage(session, action=UsageAction.SIGNUP, user_id=user.id, ip_address=ip_address)
     session.refresh(user)
     return user

@@ -30,6 +30,7 @@ from stylestudio.services import pricing
 from stylestudio.services.errors import ForbiddenError, NotFoundError, ValidationError
 from stylestudio.services.ids import is_row_id
 from stylestudio.services.media import media_url
+from stylestudio.settings import get_settings
 
 MAX_TITLE = 120
 MAX_REASON = 500
@@ -138,6 +139,11 @@ def request_featuring(
     if owner.publishing_suspended:
         reason = owner.publishing_suspended_reason or "ask an administrator"
         raise ValidationError(f"Publishing is suspended for your account: {reason}.")
+    if owner.email_verified_at is None and get_settings().verified_email_required:
+        raise ValidationError(
+            "Verify your email address to publish: open the link we sent you "
+            "(or ask for a new one on your account page)."
+        )
     generation = session.get(Generation, image.generation_id or 0)
     if generation is None or generation.status != GenerationStatus.COMPLETED:
         raise ValidationError("Only finished images can be featured.")

@@ -9,11 +9,14 @@ from typing import Any
 import reflex as rx
 from sqlmodel import Session
 
+from stylestudio.adapters.mailer import get_mailer
 from stylestudio.api.auth_routes import signed_out_url
 from stylestudio.db import get_engine
 from stylestudio.runtime import get_storage
-from stylestudio.services import account_self_service, accounts, sign_in_tickets
+from stylestudio.services import account_links, account_self_service, accounts, sign_in_tickets
 from stylestudio.services.errors import DomainError, InvalidCredentialsError
+from stylestudio.services.rate_limits import get_limiter
+from stylestudio.settings import get_settings
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text
 from stylestudio.state.session import SessionState
@@ -37,6 +40,7 @@ class AccountState(SessionState):
     message: rx.Field[str] = rx.field("")
     failed: rx.Field[bool] = rx.field(False)
     revision: rx.Field[int] = rx.field(0)  # remounts the forms with what was saved
+    verified: rx.Field[bool] = rx.field(True)
 
     def _say(self, text: str, *, failed: bool = False) -> None:
         self.message, self.failed = text, failed
@@ -50,15 +54,18 @@ class AccountState(SessionState):
         return None
 
     async def _load(self, user: accounts.CurrentUser) -> None:
-        def load(s: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        def load(s: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
             rows = account_self_service.list_sessions(
                 s, user_id=user.id, current_session_id=user.session_id
             )
-            return [r.as_dict() for r in rows], account_self_service.linked_methods(
-                s, user_id=user.id
+            methods = account_self_service.linked_methods(s, user_id=user.id)
+            return (
+                [r.as_dict() for r in rows],
+                methods,
+                account_self_service.is_verified(s, user_id=user.id),
             )
 
-        self.sessions, self.methods = await in_session(load, write=False)
+        self.sessions, self.methods, self.verified = await in_session(load, write=False)
         self.name = user.name
         self.revision += 1
         self.loaded = True
@@ -110,6 +117,34 @@ class AccountState(SessionState):
             return None
         await self._load(user)
         self._say("Password changed. Your other sessions have ended.")
+        return None
+
+    @rx.event
+    async def resend_verification(self):
+        """Email the verification link again (limited: a few an hour)."""
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+
+        def send() -> bool:
+            get_limiter().verification_email(user_id=user.id)
+            return account_links.send_verification(
+                db=get_engine(),
+                user_id=user.id,
+                mailer=get_mailer(),
+                base_url=get_settings().public_url,
+            )
+
+        try:
+            sent = await asyncio.to_thread(send)
+        except DomainError as exc:
+            self._say(exc.message, failed=True)
+            return None
+        self._say(
+            f"A verification link is on its way to {user.email}."
+            if sent
+            else "Your address is already verified."
+        )
         return None
 
     @rx.event

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 
+from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
-from stylestudio.models import User, UserRole
-from stylestudio.services import account_links
+from stylestudio.models import Image, User, UserRole
+from stylestudio.services import account_links, accounts
 from stylestudio.settings import get_settings
 from tests.integration.test_generation_flow import _user
 
@@ -57,3 +59,50 @@ def test_a_listed_address_becomes_admin_when_verified(db: Engine, listed_admin: 
             account_links.verify_email(session, token=match.group(1))
     assert _role(db, boss) == UserRole.ADMIN
     assert _role(db, plain) == UserRole.USER  # not listed: verified, still a user
+
+
+@pytest.fixture
+def verification_required(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("STYLESTUDIO_REQUIRE_VERIFIED_EMAIL", "true")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_free_credits_and_publishing_wait_for_a_verified_email(
+    db: Engine, storage: LocalStorage, verification_required: None
+) -> None:
+    from stylestudio.adapters.local_engine import LocalEngine
+    from stylestudio.services import credits, featuring
+    from stylestudio.services.errors import ValidationError
+    from stylestudio.services.generation_worker import run_next_generation_job
+    from tests.integration.test_generation_flow import _start, _upload
+
+    user_id = _user(db, "new@example.com")
+    with session_scope(db, write=False) as session:
+        assert credits.balance(session, user_id=user_id) == 0  # no trial before verifying
+    with session_scope(db) as session:
+        credits.grant(session, user_id=user_id, amount=1, idempotency_key="bought-one")
+    _start(db, user_id=user_id, image_id=_upload(db, storage, user_id), key="one")
+    assert run_next_generation_job(db=db, storage=storage, engine=LocalEngine(), worker_id="w")
+    with session_scope(db, write=False) as session:
+        image_id = session.exec(
+            select(Image.id).where(Image.user_id == user_id, Image.generation_id.is_not(None))  # type: ignore[union-attr]
+        ).one()
+    with session_scope(db) as session, pytest.raises(ValidationError, match="Verify your email"):
+        featuring.request_featuring(session, user_id=user_id, image_id=image_id)
+
+    inbox = Inbox()
+    account_links.send_verification(db=db, user_id=user_id, mailer=inbox, base_url="http://a")
+    match = re.search(r"token=([A-Za-z0-9_-]+)", inbox.sent[0][1])
+    assert match
+    with session_scope(db) as session:
+        account_links.verify_email(session, token=match.group(1))
+    with session_scope(db) as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        accounts.mark_email_verified(session, user=user)  # again: no second trial
+    with session_scope(db, write=False) as session:
+        assert credits.balance(session, user_id=user_id) == 10  # the trial, once
+    with session_scope(db) as session:
+        featuring.request_featuring(session, user_id=user_id, image_id=image_id)
