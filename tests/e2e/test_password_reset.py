@@ -1,0 +1,99 @@
+"""Forgot password, in Chromium: the link arrives (the development outbox: no SMTP_URL), the
+reset page sets a new password, every session ends, the link works once; and ten wrong
+passwords get the sign-in limit's message."""
+
+from __future__ import annotations
+
+import email
+import re
+import time
+from email import policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import BASE, RunningApp, open_page, sign_in, sign_out, sign_up
+
+pytestmark = pytest.mark.e2e
+
+
+def _link_in_outbox(outbox: Path, to: str, page: str, after: float) -> str:
+    """The newest `page` link mailed to `to` since `after` (seconds since the epoch)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for path in sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True):
+            if path.stat().st_mtime < after:
+                continue
+            message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+            if to not in str(message["To"]):
+                continue
+            body = message.get_body(preferencelist=("plain",))
+            text = body.get_content() if body is not None else ""
+            found = re.search(rf"{re.escape(BASE)}/{page}\?token=[A-Za-z0-9_-]+", text)
+            if found:
+                return found.group(0)
+        time.sleep(0.2)
+    raise AssertionError(f"no {page} mail to {to} in {outbox}")
+
+
+def test_forgot_password_through_the_emailed_link(page: Any, app_server: RunningApp) -> None:
+    pg = page
+    address, old, new = "forgetful.e2e@example.com", "old-password-123", "new-password-456"
+    sign_up(pg, address, old)
+    sign_out(pg)
+
+    open_page(pg, "/login")
+    pg.get_by_role("link", name="Forgot password?").click()
+    pg.wait_for_url(f"{BASE}/forgot-password")
+    asked = time.time() - 1
+    pg.get_by_label("Email").fill(address)
+    pg.get_by_role("button", name="Send the link").click()
+    pg.locator("#auth-notice").wait_for()
+    link = _link_in_outbox(app_server.data_dir / "outbox", address, "reset-password", asked)
+
+    pg.goto(link)
+    pg.get_by_label("Password").fill(new)
+    pg.get_by_role("button", name="Set password").click()
+    pg.wait_for_url(f"{BASE}/login?reset=done")
+    pg.locator("#auth-notice").wait_for()
+
+    # The old password no longer works; the new one does.
+    pg.get_by_label("Email").fill(address)
+    pg.get_by_label("Password").fill(old)
+    pg.get_by_role("button", name="Sign in").click()
+    pg.get_by_role("alert").wait_for()
+    sign_in(pg, address, new)
+    sign_out(pg)
+
+    # The same link again: refused, with a message.
+    pg.goto(link)
+    pg.get_by_label("Password").fill("third-password-789")
+    pg.get_by_role("button", name="Set password").click()
+    alert = pg.get_by_role("alert")
+    alert.wait_for()
+    assert "link" in alert.inner_text().lower()
+
+
+def test_too_many_wrong_passwords_are_limited_with_a_clear_message(page: Any) -> None:
+    pg = page
+    address, password = "guessed.e2e@example.com", "guessed-password-1"
+    sign_up(pg, address, password)
+    sign_out(pg)
+    open_page(pg, "/login")
+    messages = []
+    for n in range(11):
+        pg.get_by_label("Email").fill(address)
+        pg.get_by_label("Password").fill(f"wrong-guess-{n}")
+        pg.get_by_role("button", name="Sign in").click()
+        alert = pg.get_by_role("alert")
+        alert.wait_for()
+        pg.wait_for_timeout(150)
+        messages.append(alert.inner_text())
+    assert "Too many sign-in attempts. Try again in" in messages[-1]
+    # While limited, even the right password is refused.
+    pg.get_by_label("Password").fill(password)
+    pg.get_by_role("button", name="Sign in").click()
+    pg.wait_for_timeout(500)
+    assert "/login" in pg.url
+    assert "Too many sign-in attempts" in pg.get_by_role("alert").inner_text()
