@@ -45,8 +45,8 @@ OAUTH_ERRORS: dict[str, str] = {
         "or sign up with a password."
     ),
     "email_in_use": (
-        "An account with this email exists; sign in with your password, then link this "
-        "provider from your account page."
+        "An account with this email exists, and this provider did not confirm the address. "
+        "Sign in the way you signed up (your password, or the provider you used then)."
     ),
     "account_disabled": "This account is suspended. Contact support if you think it is a mistake.",
 }
