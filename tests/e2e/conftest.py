@@ -22,8 +22,9 @@ from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-FRONTEND_PORT = 3137
-BACKEND_PORT = 8137
+# Overridable so that two checkouts of the project can run their browser tests at once.
+FRONTEND_PORT = int(os.environ.get("STYLESTUDIO_TEST_FRONTEND_PORT", "3137"))
+BACKEND_PORT = int(os.environ.get("STYLESTUDIO_TEST_BACKEND_PORT", "8137"))
 BASE = f"http://localhost:{FRONTEND_PORT}"
 API = f"http://localhost:{BACKEND_PORT}"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
