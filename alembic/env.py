@@ -28,13 +28,30 @@ def run_migrations_online() -> None:
     engine = create_db_engine(url)
     try:
         with engine.connect() as conn:
-            _run(conn)
+            if conn.dialect.name == "sqlite":
+                _run_without_foreign_keys(conn)
+            else:
+                _run(conn)
             conn.commit()
     finally:
         engine.dispose()
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run_without_foreign_keys(conn) -> None:  # type: ignore[no-untyped-def]
+    """SQLite: migrations that rebuild a table (copy, drop, rename) must run with foreign
+    keys off, or dropping a parent table deletes every child row through ON DELETE CASCADE
+    (https://sqlite.org/lang_altertable.html#otheralter). The pragma only takes effect
+    outside a transaction, so it is set on the driver's connection before BEGIN; the
+    references are checked before COMMIT, and a violation fails the migration."""
+    driver = conn.connection.dbapi_connection
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        _run(conn, check_foreign_keys=True)
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
+
+
+def _run(connection, check_foreign_keys: bool = False) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -44,6 +61,10 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
     )
     with context.begin_transaction():
         context.run_migrations()
+        if check_foreign_keys:
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the migration broke foreign keys: {broken[:10]}")
 
 
 if context.is_offline_mode():

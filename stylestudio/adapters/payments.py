@@ -42,7 +42,7 @@ class CheckoutRequest:
     currency: str  # "usd"
     success_url: str  # contains the literal "{CHECKOUT_SESSION_ID}" placeholder
     cancel_url: str
-    idempotency_key: str  # e.g. "checkout:purchase:42"
+    idempotency_key: str  # e.g. "checkout:purchase-<uuid>" (never a row id: see migration 0007)
 
 
 @dataclass(frozen=True)

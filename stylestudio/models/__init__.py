@@ -1,7 +1,7 @@
 """SQLModel tables. Importing this package registers every table on SQLModel.metadata."""
 
 from stylestudio.models.activity import AuditLogEntry, UsageDaily, UsageEvent
-from stylestudio.models.base import utc_iso, utcnow
+from stylestudio.models.base import never_reuse_ids, utc_iso, utcnow
 from stylestudio.models.billing import (
     BillingSettings,
     CheckoutSession,
@@ -28,6 +28,8 @@ from stylestudio.models.generations import Generation, GenerationInput, Job
 from stylestudio.models.library import ApiKey, Collection, CollectionItem, ShareLink
 from stylestudio.models.media import Image
 from stylestudio.models.users import AccountToken, OAuthIdentity, OAuthLogin, User, UserSession
+
+never_reuse_ids(User.metadata)
 
 __all__ = [
     "AccountToken",

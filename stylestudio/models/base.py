@@ -57,3 +57,15 @@ def created_at_field() -> Any:
 
 def json_field() -> Any:
     return Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+
+
+def never_reuse_ids(metadata: sa.MetaData) -> None:
+    """Mark every table keyed by an integer `id` AUTOINCREMENT on SQLite (migration 0007).
+
+    Keys of the ledger, receipts and jobs are built from row ids; SQLite would otherwise hand
+    the largest id out again once its row is deleted. PostgreSQL sequences never go back.
+    """
+    for table in metadata.tables.values():
+        key = list(table.primary_key.columns)
+        if len(key) == 1 and key[0].name == "id" and isinstance(key[0].type, sa.Integer):
+            table.dialect_kwargs["sqlite_autoincrement"] = True

@@ -166,7 +166,7 @@ def _create_purchase(
             currency=pack.currency,
             success_url=success_url,
             cancel_url=cancel_url,
-            idempotency_key=f"checkout:purchase:{purchase.id}",
+            idempotency_key=f"checkout:{purchase.transaction_id}",
         ),
     )
 

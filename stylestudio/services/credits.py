@@ -15,7 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from stylestudio.models import CreditLedgerEntry, LedgerKind, User, utc_iso
-from stylestudio.services.errors import InsufficientCreditsError, NotFoundError, ValidationError
+from stylestudio.services.errors import (
+    IdempotencyConflictError,
+    InsufficientCreditsError,
+    NotFoundError,
+    ValidationError,
+)
 
 
 @dataclass(frozen=True)
@@ -276,6 +281,15 @@ def _apply(
 
     applied, entry = _once(session, idempotency_key=idempotency_key, change=change)
     if not applied:
+        if (entry.kind, entry.amount, entry.generation_id, entry.purchase_id) != (
+            kind,
+            amount,
+            generation_id,
+            purchase_id,
+        ) and entry.user_id == user_id:
+            # The key is taken by another movement: a replay is the same movement, so this
+            # is a key built from something that was reused. Refuse; never call it done.
+            raise IdempotencyConflictError()
         return _replayed(session, entry, user_id)
     assert entry.id is not None
     return LedgerResult(applied=True, balance=entry.balance_after, entry_id=entry.id)
@@ -306,7 +320,7 @@ def _once(
 
 def _replayed(session: Session, entry: CreditLedgerEntry, user_id: int) -> LedgerResult:
     if entry.user_id != user_id:
-        raise ValidationError("This idempotency key belongs to another account.")
+        raise IdempotencyConflictError("This idempotency key belongs to another account.")
     assert entry.id is not None
     return LedgerResult(applied=False, balance=balance(session, user_id=user_id), entry_id=entry.id)
 

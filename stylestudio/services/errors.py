@@ -90,3 +90,15 @@ class MailNotSentError(DomainError):
 
     def __init__(self, message: str = "We could not send the email. Try again later.") -> None:
         super().__init__(message)
+
+
+class IdempotencyConflictError(ValidationError):
+    """A ledger key already recorded a different movement (another account, kind, amount or
+    row): the request is refused rather than taken for a replay of something it is not."""
+
+    code = "IDEMPOTENCY_CONFLICT"
+
+    def __init__(
+        self, message: str = "This request conflicts with an earlier one; nothing was changed."
+    ) -> None:
+        super().__init__(message)

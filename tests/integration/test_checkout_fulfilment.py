@@ -107,7 +107,7 @@ def test_checkout_charges_the_packs_current_price_with_our_references(
     assert sent.form["line_items[0][price_data][unit_amount]"] == "999"
     assert sent.form["client_reference_id"] == str(buyer)
     assert sent.form["metadata[credits]"] == "50"
-    assert sent.headers["idempotency-key"].startswith("checkout:purchase:")
+    assert sent.headers["idempotency-key"].startswith("checkout:purchase-")
     assert _state(db, buyer) == (10, 10, "pending")
     assert fake_stripe.sessions[sid]["amount_total"] == 999
 
