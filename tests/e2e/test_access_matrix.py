@@ -100,7 +100,7 @@ def test_another_user_can_do_nothing_with_a_users_images(
     before = _snapshot(app_server, user_a)
 
     # B, from a tab of their own, with A's ids.
-    tab = ReflexTab(API, path="/signup")
+    tab = ReflexTab(API, path="/signup", cookie=ReflexTab.sign_in_nonce(API))
     try:
         signed = tab.send(
             f"{AuthState.get_full_name()}.sign_up",

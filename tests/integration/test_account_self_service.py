@@ -101,14 +101,19 @@ def test_sign_out_everywhere(db: Engine) -> None:
 def test_sign_in_tickets_are_single_use_and_short_lived(db: Engine) -> None:
     user = _user(db, "me@example.com")
     request = accounts.SessionRequest(user_agent="test")
+    nonce = sign_in_tickets.new_browser_nonce()
     with session_scope(db) as session:
-        ticket = sign_in_tickets.issue_ticket(session, user_id=user)
+        ticket = sign_in_tickets.issue_ticket(session, user_id=user, browser_nonce=nonce)
     with session_scope(db) as session:
-        token = sign_in_tickets.redeem_ticket(session, ticket=ticket, request=request)
+        token = sign_in_tickets.redeem_ticket(
+            session, ticket=ticket, browser_nonce=nonce, request=request
+        )
     assert _current(db, token).id == user
     for replay in (ticket, "x" * 43, None, 42):
         with session_scope(db) as session, pytest.raises(NotFoundError):
-            sign_in_tickets.redeem_ticket(session, ticket=replay, request=request)
+            sign_in_tickets.redeem_ticket(
+                session, ticket=replay, browser_nonce=nonce, request=request
+            )
     with session_scope(db, write=False) as session:
         assert session.exec(select(func.count()).select_from(UserSession)).one() == 1
 
