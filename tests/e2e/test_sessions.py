@@ -35,10 +35,9 @@ def _studio_or_login(context: Any) -> str:
     pg = context.new_page()
     try:
         open_page(pg, "/upload")
-        pg.wait_for_function("['/upload', '/login'].includes(location.pathname)")
-        pg.wait_for_timeout(300)  # a signed-out tab is sent on to /login by its on_load
-        if "/login" not in pg.url:
-            pg.locator("#credit-balance").wait_for(timeout=5_000)
+        # Signed in: the header's balance. Signed out: on_load sends the tab to /login (and
+        # on through the backend for a sign-in nonce, if the browser has none).
+        pg.locator("#credit-balance, #auth-submit").first.wait_for()
         return "/login" if "/login" in pg.url else "/upload"
     finally:
         pg.close()
