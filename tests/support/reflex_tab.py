@@ -75,11 +75,21 @@ class ReflexTab:
             self.received.append(frame)
         raise TimeoutError("the backend kept talking")
 
-    def send(self, handler: str, payload: dict[str, Any], *, path: str = "/gallery") -> str:
-        """Send one event; return every frame the backend sent for it."""
+    def send(
+        self,
+        handler: str,
+        payload: dict[str, Any],
+        *,
+        path: str = "/gallery",
+        until: Callable[[str], bool] | None = None,
+    ) -> str:
+        """Send one event; return every frame the backend sent for it (after one matching
+        `until`, if given: a slow handler may be quiet for a while before it answers)."""
         start = len(self.received)
         event = {"name": handler, "payload": payload, "router_data": _router(path)}
         self.ws.send("42/_event," + json.dumps(["event", event]))
+        if until is not None:
+            self._wait_for(until)
         self._drain()
         return "\n".join(self.received[start:])
 
