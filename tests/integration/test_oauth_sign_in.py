@@ -454,3 +454,20 @@ async def test_an_identity_once_verified_keeps_signing_in_when_the_provider_stop
         assert response.headers["location"] == f"{APP_URL}/upload"
         assert (current := _signed_in_as(db, second)) is not None and current.id == owner.id
     assert _identities(db, owner.id) == [("oidc", "ada-1", True), ("google", "g-ada", True)]
+
+
+async def test_an_identity_whose_provider_verifies_the_address_later_keeps_its_account(
+    db: Engine, providers: Providers
+) -> None:
+    providers.oidc.set_user("bob-1", email="bob@example.com", email_verified=False)
+    async with Browser(providers.api) as browser:
+        await browser.sign_in("oidc", "bob-1")
+        first = _signed_in_as(db, browser)
+    assert first is not None
+    providers.oidc.set_user("bob-1", email="bob@example.com", email_verified=True)
+    async with Browser(providers.api) as browser:
+        await browser.sign_in("oidc", "bob-1")
+        again = _signed_in_as(db, browser)
+    assert again is not None and again.id == first.id
+    assert _identities(db, first.id) == [("oidc", "bob-1", True)]  # it claimed, not removed
+    assert _user(db, "bob@example.com").email_verified_at is not None
