@@ -359,8 +359,10 @@ class GitHubProvider:
 async def _exchange_code(
     client: AsyncOAuth2Client, url: str, code: str, redirect_uri: str, code_verifier: str
 ) -> dict[str, Any]:
-    """The token response for `code`, or CodeExchangeError. GitHub answers errors with
-    status 200 and an `error` field; Authlib's client raises on those too."""
+    """The token response for `code`, or CodeExchangeError when the provider refused it
+    (GitHub answers errors with status 200 and an `error` field; Authlib's client raises on
+    those too), or OAuthProviderError ("could not reach the provider") when the token
+    endpoint could not be reached or answered 5xx/429."""
     try:
         token = await client.fetch_token(
             url,
@@ -371,6 +373,12 @@ async def _exchange_code(
         )
     except OAuthError as exc:
         raise CodeExchangeError(f"{url}: {exc.error}: {exc.description}") from exc
+    except httpx.TransportError as exc:  # unreachable, refused, timed out: not a refusal
+        raise OAuthProviderError(f"{url}: {type(exc).__name__}: {exc}") from exc
+    except httpx.HTTPStatusError as exc:
+        if exc.response.status_code >= 500 or exc.response.status_code == 429:
+            raise OAuthProviderError(f"{url}: HTTP {exc.response.status_code}") from exc
+        raise CodeExchangeError(f"{url}: HTTP {exc.response.status_code}") from exc
     except (httpx.HTTPError, ValueError) as exc:
         raise CodeExchangeError(f"{url}: {type(exc).__name__}: {exc}") from exc
     if not isinstance(token.get("access_token"), str):

@@ -1,15 +1,19 @@
 """HTTP endpoints that set and clear the session cookie (see api/session_cookie.py).
 
+- `GET /api/auth/begin?next=/login` gives this browser its sign-in nonce cookie (if it has
+  none) and sends it back to `next`: the sign-in pages need it before their form works.
 - `GET /api/auth/session?ticket=...&next=/path` redeems a sign-in ticket (services/
-  sign_in_tickets.py), sets the HttpOnly cookie and sends the browser on to `next` on this
-  site; a full page load, so the page's new websocket carries the cookie.
+  sign_in_tickets.py) with this browser's sign-in nonce, sets the HttpOnly cookie and sends
+  the browser on to `next` on this site; a full page load, so the page's new websocket
+  carries the cookie. A ticket issued to another browser is refused and sets nothing.
 - `GET /api/auth/signed-out` clears the cookie (the session already ended in the database,
-  in the sign-out event) and sends the browser to /login.
+  in the sign-out event), gives a fresh sign-in nonce and sends the browser to /login.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -18,10 +22,13 @@ from starlette.routing import Route
 
 from stylestudio.api.session_cookie import (
     clear_session_cookie,
+    clear_sign_in_nonce_cookie,
     frontend_url,
     safe_next,
     session_token_from,
     set_session_cookie,
+    set_sign_in_nonce_cookie,
+    sign_in_nonce_from,
 )
 from stylestudio.db import get_engine, session_scope
 from stylestudio.runtime import get_storage
@@ -30,6 +37,7 @@ from stylestudio.services.errors import DomainError
 from stylestudio.settings import get_settings
 
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+log = logging.getLogger(__name__)
 
 
 def session_request(request: Request) -> accounts.SessionRequest:
@@ -41,27 +49,49 @@ def session_request(request: Request) -> accounts.SessionRequest:
     )
 
 
+async def begin_sign_in(request: Request) -> Response:
+    """Give this browser a sign-in nonce (a fresh random one; the request cannot choose it)
+    unless it holds one, then back to the sign-in page it came from."""
+    target = safe_next(request.query_params.get("next"), default="/login")
+    response = RedirectResponse(frontend_url(target), 303, headers=_NO_STORE)
+    held = sign_in_nonce_from(request.headers.get("cookie"))
+    if sign_in_tickets.usable_nonce(held) is None:
+        set_sign_in_nonce_cookie(response, sign_in_tickets.new_browser_nonce())
+    return response
+
+
 async def open_session(request: Request) -> Response:
     ticket = request.query_params.get("ticket")
     target = safe_next(request.query_params.get("next"))
+    nonce = sign_in_nonce_from(request.headers.get("cookie"))
     details = session_request(request)
 
     def redeem() -> str:
         with session_scope(get_engine()) as session:
-            return sign_in_tickets.redeem_ticket(session, ticket=ticket, request=details)
+            return sign_in_tickets.redeem_ticket(
+                session, ticket=ticket, browser_nonce=nonce, request=details
+            )
 
     try:
         token = await asyncio.to_thread(redeem)
     except DomainError:
+        log.warning(
+            "sign-in ticket refused (unknown, used, expired, or issued to another browser; "
+            "this request %s a sign-in nonce)",
+            "carries" if nonce else "has no",
+        )
         return RedirectResponse(frontend_url("/login?error=expired"), 303, headers=_NO_STORE)
     response = RedirectResponse(frontend_url(target), 303, headers=_NO_STORE)
     set_session_cookie(response, token)
+    clear_sign_in_nonce_cookie(response)  # used up: the next sign-in gets a new one
     return response
 
 
 async def signed_out(_request: Request) -> Response:
     response = RedirectResponse(frontend_url("/login"), 303, headers=_NO_STORE)
     clear_session_cookie(response)
+    # /login's form needs one: given here, it needs no detour through /api/auth/begin.
+    set_sign_in_nonce_cookie(response, sign_in_tickets.new_browser_nonce())
     return response
 
 
@@ -92,6 +122,7 @@ async def export_data(request: Request) -> Response:
 
 def auth_routes() -> list[Route]:
     return [
+        Route("/api/auth/begin", begin_sign_in, methods=["GET"]),
         Route("/api/auth/session", open_session, methods=["GET"]),
         Route("/api/auth/signed-out", signed_out, methods=["GET"]),
         Route("/api/account/export", export_data, methods=["GET"]),
@@ -102,6 +133,12 @@ def session_url(ticket: str, next_path: str = "/upload") -> str:
     """Where a sign-in event sends the browser: the backend redeems the ticket."""
     query = urlencode({"ticket": ticket, "next": safe_next(next_path)})
     return f"{get_settings().api_url.rstrip('/')}/api/auth/session?{query}"
+
+
+def begin_url(next_path: str = "/login") -> str:
+    """Where a sign-in page sends a browser that has no sign-in nonce yet."""
+    query = urlencode({"next": safe_next(next_path, default="/login")})
+    return f"{get_settings().api_url.rstrip('/')}/api/auth/begin?{query}"
 
 
 def export_url() -> str:

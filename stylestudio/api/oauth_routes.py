@@ -2,8 +2,12 @@
 provider, `GET /api/auth/oauth/{provider}/callback` brings it back signed in.
 
 The start binds the sign-in's `state` to this browser with a short-lived HttpOnly cookie
-(`ss_oauth`, sent only to these paths); the callback needs both. Every refusal creates no
-session and goes to `/login?error=<code>` (messages in `services.oauth_accounts`).
+(`ss_oauth`, sent only to these paths); the callback needs both. That is what stops login
+CSRF here (as the sign-in nonce does for password tickets, services/sign_in_tickets.py):
+a callback URL (code and state) taken from the attacker's own sign-in and opened in the
+victim's browser finds no matching `ss_oauth` there and sets no session cookie. Every
+refusal creates no session and goes to `/login?error=<code>` (messages in
+`services.oauth_accounts`).
 """
 
 from __future__ import annotations

@@ -58,7 +58,8 @@ class OAuthIdentity(SQLModel, table=True):
     provider: str = Field(max_length=50)
     subject: str = Field(max_length=255)
     email: str | None = Field(default=None, max_length=320)
-    # Whether the provider said it verified `email` (only then does it link to an account).
+    # Whether the provider has said it verified the address at a sign-in of this identity
+    # (only then does it link to an account; once set it stays: the identity was proven).
     email_verified: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = created_at_field()
     last_login_at: datetime | None = None

@@ -11,6 +11,7 @@ from stylestudio.api.auth_routes import export_url
 from stylestudio.components.layout import ACCENT, card, page_header, page_shell
 from stylestudio.components.local_time import local_time
 from stylestudio.services import accounts
+from stylestudio.services.account_self_service import SignInMethod
 from stylestudio.state.account import AccountState
 
 
@@ -163,17 +164,74 @@ def _sessions() -> rx.Component:
     )
 
 
+def _method_row(method: ObjectVar[SignInMethod]) -> rx.Component:
+    return rx.hstack(
+        rx.icon(
+            rx.cond(method.subject == "", "key-round", "log-in"),
+            size=16,
+            color=rx.color("gray", 10),
+        ),
+        rx.vstack(
+            rx.hstack(
+                rx.text(method.provider, size="2", weight="medium"),
+                rx.text(method.email, size="2"),
+                rx.cond(
+                    method.verified,
+                    rx.badge("verified", color_scheme="green", variant="soft"),
+                    rx.badge("not verified", color_scheme="amber", variant="soft"),
+                ),
+                spacing="2",
+                wrap="wrap",
+                align="center",
+            ),
+            rx.cond(
+                method.subject != "",
+                rx.text(
+                    "Account ID at the provider: ",
+                    rx.code(method.subject, size="1"),
+                    " · added ",
+                    local_time(method.added_at),
+                    rx.cond(method.last_used_at != "", " · last used ", ""),
+                    rx.cond(method.last_used_at != "", local_time(method.last_used_at), ""),
+                    size="1",
+                    color=rx.color("gray", 10),
+                ),
+                rx.text("Your email address and password", size="1", color=rx.color("gray", 10)),
+            ),
+            spacing="1",
+            align="start",
+            min_width="0",
+        ),
+        rx.spacer(),
+        rx.button(
+            "Remove",
+            size="1",
+            variant="soft",
+            color_scheme="red",
+            disabled=~method.removable,
+            title=rx.cond(
+                method.removable, "Remove this way to sign in", "Your only way to sign in"
+            ),
+            aria_label="Remove " + method.provider.to(str) + " " + method.email.to(str),
+            on_click=AccountState.remove_method(method.key),
+        ),
+        width="100%",
+        align="center",
+        class_name="sign-in-method",
+        data_key=method.key,
+    )
+
+
 def _methods() -> rx.Component:
     return _section(
         "Sign-in methods",
-        rx.foreach(
-            AccountState.methods,
-            lambda m: rx.hstack(
-                rx.badge(m["provider"], variant="outline"),
-                rx.text(m["detail"], size="2"),
-                spacing="2",
-            ),
+        rx.text(
+            "Remove any you do not recognise: your other sessions end with it. Your last way "
+            "to sign in cannot be removed.",
+            size="2",
+            color=rx.color("gray", 11),
         ),
+        rx.foreach(AccountState.methods, _method_row),
         id="sign-in-methods",
     )
 

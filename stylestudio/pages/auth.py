@@ -41,7 +41,10 @@ def _auth_page(
     footer: rx.Component,
     email: bool = True,
     password: bool = True,
+    signs_in: bool = False,
 ) -> rx.Component:
+    """`signs_in`: the form ends in a sign-in ticket, so its button waits until this tab's
+    connection carries the browser's sign-in nonce (see services/sign_in_tickets.py)."""
     return rx.center(
         rx.vstack(
             brand(),
@@ -89,7 +92,13 @@ def _auth_page(
                             ),
                         ),
                         rx.button(
-                            button, type="submit", size="3", width="100%", color_scheme=ACCENT
+                            button,
+                            type="submit",
+                            size="3",
+                            width="100%",
+                            color_scheme=ACCENT,
+                            disabled=~AuthState.ready if signs_in else False,
+                            id="auth-submit",
                         ),
                         spacing="4",
                         width="100%",
@@ -158,6 +167,7 @@ def signup_page() -> rx.Component:
         button="Create account",
         on_submit=AuthState.sign_up,
         password_autocomplete="new-password",
+        signs_in=True,
         footer=rx.text("Already have an account? ", rx.link("Sign in", href="/login"), size="2"),
     )
 
@@ -169,6 +179,7 @@ def login_page() -> rx.Component:
         button="Sign in",
         on_submit=AuthState.sign_in,
         password_autocomplete="current-password",
+        signs_in=True,
         footer=rx.vstack(
             rx.text(
                 "New to Style Studio? ", rx.link("Create an account", href="/signup"), size="2"

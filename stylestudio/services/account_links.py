@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from stylestudio.adapters.mailer import Mailer, MailerError
 from stylestudio.db import session_scope
-from stylestudio.models import AccountToken, User, UserSession, utcnow
+from stylestudio.models import AccountToken, AuditLogEntry, User, UserSession, utcnow
 from stylestudio.services.accounts import (
     hash_password,
     hash_token,
@@ -30,6 +30,7 @@ from stylestudio.services.accounts import (
     normalize_email,
 )
 from stylestudio.services.errors import InvalidLinkError, MailNotSentError, NotFoundError
+from stylestudio.services.oauth_accounts import ACCOUNT_CLAIMED, remove_unverified_identities
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +147,20 @@ def reset_password(
             raise InvalidLinkError()
         user.password_hash = password_hash
         mark_email_verified(session, user=user, now=when)
+        # The inbox's owner has claimed the account: a provider identity that never proved
+        # the address (anyone can type it there) no longer opens it.
+        dropped = remove_unverified_identities(session, user_id=user_id)
+        if dropped:
+            session.add(
+                AuditLogEntry(
+                    actor_user_id=user_id,
+                    action=ACCOUNT_CLAIMED,
+                    target_type="user",
+                    target_id=str(user_id),
+                    details={"by": "password reset", "identities_removed": dropped},
+                    created_at=when,
+                )
+            )
         session.execute(
             sa.update(UserSession)
             .where(col(UserSession.user_id) == user_id, col(UserSession.revoked_at).is_(None))

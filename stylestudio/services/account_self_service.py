@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from stylestudio.adapters.storage import MediaStorage
 from stylestudio.models import (
     AccountToken,
+    AuditLogEntry,
     Collection,
     CreditLedgerEntry,
     Generation,
@@ -29,6 +30,7 @@ from stylestudio.models import (
 )
 from stylestudio.services import accounts
 from stylestudio.services.errors import NotFoundError, ValidationError
+from stylestudio.services.oauth_accounts import configured_providers
 
 MAX_SESSIONS_LISTED = 50
 
@@ -155,15 +157,114 @@ def is_verified(session: Session, *, user_id: int) -> bool:
     return user is not None and user.email_verified_at is not None
 
 
-def linked_methods(session: Session, *, user_id: int) -> list[dict[str, object]]:
-    """How the user can sign in: password, and each linked provider."""
+@dataclass(frozen=True)
+class SignInMethod:
+    """One way to sign in, as /account lists it. `key` names it for `remove_sign_in_method`:
+    "password" or "identity-<id>"."""
+
+    key: str
+    provider: str  # "Password", or the provider's button label ("Google", "GitHub", ...)
+    email: str
+    subject: str  # the provider's id of the person ("" for the password)
+    verified: bool  # the provider verified the address (the password: the account's address)
+    added_at: str  # UTC ISO 8601 ("" for the password: not recorded)
+    last_used_at: str
+    removable: bool  # never the last way to sign in
+
+
+PASSWORD_METHOD = "password"
+METHOD_REMOVED = "sign_in_method_removed"
+ONLY_METHOD = "This is your only way to sign in: add another before removing it."
+
+
+def sign_in_methods(session: Session, *, user_id: int) -> list[SignInMethod]:
+    """How the user can sign in: the password (if set), then each linked provider identity,
+    oldest first — each distinct (provider, the provider's id of the person, when added)."""
     user = session.get(User, user_id)
-    identities = session.exec(select(OAuthIdentity).where(OAuthIdentity.user_id == user_id)).all()
-    methods: list[dict[str, object]] = []
-    if user is not None and user.password_hash:
-        methods.append({"provider": "password", "detail": user.email})
-    methods += [{"provider": i.provider, "detail": i.email or i.subject} for i in identities]
+    if user is None:
+        return []
+    identities = session.exec(
+        select(OAuthIdentity)
+        .where(OAuthIdentity.user_id == user_id)
+        .order_by(col(OAuthIdentity.created_at), col(OAuthIdentity.id))
+    ).all()
+    count = len(identities) + (1 if user.password_hash else 0)
+    labels = {p.key: p.label for p in configured_providers()}
+    methods: list[SignInMethod] = []
+    if user.password_hash:
+        methods.append(
+            SignInMethod(
+                key=PASSWORD_METHOD,
+                provider="Password",
+                email=user.email,
+                subject="",
+                verified=user.email_verified_at is not None,
+                added_at="",
+                last_used_at="",
+                removable=count > 1,
+            )
+        )
+    methods += [
+        SignInMethod(
+            key=f"identity-{i.id}",
+            provider=labels.get(i.provider, i.provider),
+            email=i.email or "",
+            subject=i.subject,
+            verified=i.email_verified,
+            added_at=utc_iso(i.created_at),
+            last_used_at=utc_iso(i.last_login_at) if i.last_login_at else "",
+            removable=count > 1,
+        )
+        for i in identities
+    ]
     return methods
+
+
+def remove_sign_in_method(
+    session: Session, *, user_id: int, key: object, keep_session_id: int
+) -> str:
+    """Remove one of the user's ways to sign in (never the last one); every other session of
+    the user ends, since one of them may have come in that way. Audited. Returns what was
+    removed, for the message."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError("That account no longer exists.")
+    methods = {m.key: m for m in sign_in_methods(session, user_id=user_id)}
+    method = methods.get(key) if isinstance(key, str) else None
+    if method is None:
+        raise NotFoundError("That sign-in method does not exist.")
+    if not method.removable:
+        raise ValidationError(ONLY_METHOD)
+    if method.key == PASSWORD_METHOD:
+        user.password_hash = None
+        user.updated_at = utcnow()
+        session.add(user)
+        what = "password"
+    else:
+        identity = session.get(OAuthIdentity, int(method.key.removeprefix("identity-")))
+        assert identity is not None and identity.user_id == user_id
+        what = f"{identity.provider}:{identity.subject}"
+        session.delete(identity)
+    ended = session.execute(
+        sa.update(UserSession)
+        .where(
+            col(UserSession.user_id) == user_id,
+            col(UserSession.id) != keep_session_id,
+            col(UserSession.revoked_at).is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
+    session.add(
+        AuditLogEntry(
+            actor_user_id=user_id,
+            action=METHOD_REMOVED,
+            target_type="user",
+            target_id=str(user_id),
+            details={"method": what, "sessions_ended": int(ended.rowcount or 0)},  # type: ignore[attr-defined]
+        )
+    )
+    session.flush()
+    return f"{method.provider} ({method.email})" if method.email else method.provider
 
 
 def export_zip(session: Session, *, user_id: int, storage: MediaStorage) -> bytes:

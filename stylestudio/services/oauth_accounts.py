@@ -4,6 +4,13 @@ flight, and the rules that turn the identity a provider vouches for into an acco
 A sign-in is an `OAuthLogin` row: the SHA-256 of its `state`, the `nonce` and the PKCE
 verifier, valid for ten minutes and claimed once. The account rules trust an email address
 only when the provider says it verified it: only then may it reach an existing account.
+
+An account can be made by an identity whose provider did not verify its address (anyone can
+type any address there). When an identity whose provider did verify it arrives, the account
+is *claimed*: every identity whose address was never verified is removed from it, and, if
+nobody had proved the address yet, the unproven password and every session end too. And an
+identity whose address was never verified does not sign in to an account another identity
+has verified. Both are recorded in the audit log.
 """
 
 from __future__ import annotations
@@ -19,7 +26,14 @@ from sqlmodel import Session, col, select
 
 from stylestudio.adapters.oauth import ProviderIdentity, provider_configs
 from stylestudio.db import session_scope
-from stylestudio.models import OAuthIdentity, OAuthLogin, User, UserSession, utcnow
+from stylestudio.models import (
+    AuditLogEntry,
+    OAuthIdentity,
+    OAuthLogin,
+    User,
+    UserSession,
+    utcnow,
+)
 from stylestudio.services import accounts
 from stylestudio.services.errors import DomainError, EmailAlreadyRegisteredError, ValidationError
 from stylestudio.settings import Settings, get_settings
@@ -49,7 +63,12 @@ OAUTH_ERRORS: dict[str, str] = {
         "Sign in the way you signed up (your password, or the provider you used then)."
     ),
     "account_disabled": "This account is suspended. Contact support if you think it is a mistake.",
+    "identity_unverified": (
+        "This provider has not verified your email address, and the account with it has been "
+        "confirmed another way since. Sign in with your password or another provider."
+    ),
 }
+ACCOUNT_CLAIMED = "account_claimed"
 
 
 class OAuthSignInError(DomainError):
@@ -199,8 +218,11 @@ def resolve_account(
 ) -> int:
     """The account this provider identity signs in to, linking or creating it:
 
-    - an identity seen before: its account (its email and verified flag are refreshed);
-    - else a verified email of an existing account: that account, linked to the identity;
+    - an identity seen before: its account (its email is refreshed; its verified flag, once
+      set, stays) — unless its address was never verified and another identity of the
+      account has verified it (`identity_unverified`);
+    - else a verified email of an existing account: that account, linked to the identity,
+      and claimed by it (see `claim_account`);
     - else a verified, unused email: a new account (no password, free trial) and identity;
     - else an unverified email: a new account only if no account has that email — never a
       link, since anyone can claim an address they do not own (`email_in_use`).
@@ -219,10 +241,16 @@ def resolve_account(
     ).first()
     if known is not None:
         user = _usable_user(session.get(User, known.user_id))
-        known.email, known.email_verified, known.last_login_at = email, verified, now
+        if not verified and not known.email_verified and _verified_elsewhere(session, known):
+            raise OAuthSignInError(
+                "identity_unverified",
+                f"{provider} never verified {email!r}; another identity of user {user.id} did",
+            )
+        known.email, known.last_login_at = email, now
+        known.email_verified = known.email_verified or verified
         session.add(known)
         if verified and user.email == email and user.email_verified_at is None:
-            _mark_verified(session, user, now)
+            claim_account(session, user=user, by=known, now=now)
         assert user.id is not None
         return user.id
 
@@ -235,35 +263,104 @@ def resolve_account(
                 "email_in_use", f"{provider} did not verify an email that user {existing.id} has"
             )
         user = _usable_user(existing)
-        if user.email_verified_at is None:
-            # Nobody had proved this address yet: whoever set the password may not own it
-            # (an account made in advance for someone else's address). The provider has
-            # proved it now, so the unproven password and every session of it go; the
-            # owner can set a password again by the emailed reset link.
-            user.password_hash = None
-            session.execute(
-                sa.update(UserSession)
-                .where(col(UserSession.user_id) == user.id, col(UserSession.revoked_at).is_(None))
-                .values(revoked_at=now)
-            )
-            _mark_verified(session, user, now)
+        linked = _link(session, user, provider, identity.subject, email, verified, now)
+        claim_account(session, user=user, by=linked, now=now)
     else:
         user = _create_account(session, email=email, identity=identity, ip_address=ip_address)
         if verified:
             _mark_verified(session, user, now)
+        _link(session, user, provider, identity.subject, email, verified, now)
     assert user.id is not None
-    session.add(
-        OAuthIdentity(
-            user_id=user.id,
-            provider=provider,
-            subject=identity.subject,
-            email=email,
-            email_verified=verified,
-            last_login_at=now,
-        )
-    )
-    session.flush()
     return user.id
+
+
+def _link(
+    session: Session,
+    user: User,
+    provider: str,
+    subject: str,
+    email: str,
+    verified: bool,
+    now: datetime,
+) -> OAuthIdentity:
+    assert user.id is not None
+    linked = OAuthIdentity(
+        user_id=user.id,
+        provider=provider,
+        subject=subject,
+        email=email,
+        email_verified=verified,
+        created_at=now,
+        last_login_at=now,
+    )
+    session.add(linked)
+    session.flush()
+    return linked
+
+
+def claim_account(session: Session, *, user: User, by: OAuthIdentity, now: datetime) -> None:
+    """`by`, an identity whose provider verified the account's address, claims the account:
+    every identity whose address was never verified goes (whoever typed the address
+    there may not own it); if nobody had proved the address yet, so do the password and
+    every session (the owner can set a password again by the emailed reset link), and the
+    address becomes verified. Audited when anything went."""
+    assert user.id is not None
+    dropped = remove_unverified_identities(session, user_id=user.id)
+    password_dropped, sessions_ended = False, 0
+    if user.email_verified_at is None:
+        password_dropped = user.password_hash is not None
+        user.password_hash = None
+        ended = session.execute(
+            sa.update(UserSession)
+            .where(col(UserSession.user_id) == user.id, col(UserSession.revoked_at).is_(None))
+            .values(revoked_at=now)
+        )
+        sessions_ended = int(ended.rowcount or 0)  # type: ignore[attr-defined]
+        _mark_verified(session, user, now)
+    if dropped or password_dropped or sessions_ended:
+        session.add(
+            AuditLogEntry(
+                actor_user_id=None,
+                action=ACCOUNT_CLAIMED,
+                target_type="user",
+                target_id=str(user.id),
+                details={
+                    "by": f"{by.provider}:{by.subject}",
+                    "identities_removed": dropped,
+                    "password_removed": password_dropped,
+                    "sessions_ended": sessions_ended,
+                },
+                created_at=now,
+            )
+        )
+    session.flush()
+
+
+def remove_unverified_identities(session: Session, *, user_id: int) -> list[str]:
+    """Unlink every identity of the user whose provider never verified its address (the
+    account's address has just been proved another way); "provider:subject" of each."""
+    dropped = session.exec(
+        select(OAuthIdentity).where(
+            OAuthIdentity.user_id == user_id, col(OAuthIdentity.email_verified).is_(False)
+        )
+    ).all()
+    for identity in dropped:
+        session.delete(identity)
+    return [f"{i.provider}:{i.subject}" for i in dropped]
+
+
+def _verified_elsewhere(session: Session, identity: OAuthIdentity) -> bool:
+    """Whether another identity of the same account had its address verified."""
+    return (
+        session.exec(
+            select(OAuthIdentity.id).where(
+                OAuthIdentity.user_id == identity.user_id,
+                OAuthIdentity.id != identity.id,
+                col(OAuthIdentity.email_verified).is_(True),
+            )
+        ).first()
+        is not None
+    )
 
 
 def _create_account(

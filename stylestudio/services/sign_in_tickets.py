@@ -5,6 +5,30 @@ ends by sending the browser to `<api>/api/auth/session?ticket=...`. The ticket i
 use, lives one minute and is stored only as a hash; redeeming it opens the session and sets
 the cookie on that response. The session token itself never passes through Reflex state or
 any page script.
+
+The ticket is bound to the browser that asked for it (login CSRF). Anyone can get a ticket
+for their own account and make someone else's browser open its URL; without a binding that
+browser would be signed in to the attacker's account and upload into it. So:
+
+1. Before a sign-in form is used, the browser holds a random *sign-in nonce* in a cookie
+   that only our backend sets (`GET <api>/api/auth/begin`, also set on the way out of a
+   sign-out): HttpOnly (no script reads it), SameSite=Strict, two hours. /login and
+   /signup send a browser without one through that endpoint first, so the page's websocket
+   handshake carries it; the form's button is enabled only then.
+2. The sign-in event reads the nonce from its websocket handshake (like the session
+   cookie) and issues the ticket against it: what is stored is the SHA-256 of the ticket
+   *and* the nonce. No nonce, no ticket.
+3. Redeeming needs both: the ticket from the URL and the nonce from the redeeming request's
+   own cookie. A ticket URL opened in any other browser finds no row — refused, no cookie
+   set, and the ticket stays usable by its own browser for its minute.
+
+What an attacker who can make the victim open any URL of ours can do: open `begin` (the
+victim gets a fresh random nonce — not one the attacker knows: the endpoint takes no value),
+open the ticket URL (the victim's nonce is not the one the ticket was bound to; under
+Strict it is not even sent on a navigation another site started). The nonce is never in a
+URL, in Reflex state or in a page, and a redemption ends it (a new one comes with the next
+sign-out or sign-in page). An attacker who can set cookies on our site (a compromised
+sibling subdomain) is out of scope here, as for every cookie-based defence.
 """
 
 from __future__ import annotations
@@ -19,12 +43,13 @@ from sqlmodel import Session, col, select
 from stylestudio.db import session_scope
 from stylestudio.models import AccountToken, UsageAction, User, UserSession, utcnow
 from stylestudio.services import accounts
-from stylestudio.services.errors import NotFoundError
+from stylestudio.services.errors import NotFoundError, ValidationError
 from stylestudio.services.usage import record_usage
 
 SIGN_IN = "sign_in"
 TICKET_LIFETIME = timedelta(seconds=60)
 EXPIRED = "This sign-in took too long or was already used. Sign in again."
+NO_NONCE = "This page was open too long to sign in from. Reload it and sign in again."
 
 
 def password_sign_in(*, db: Engine, email: object, password: object) -> int:
@@ -51,8 +76,26 @@ def password_sign_up(*, db: Engine, email: object, password: object, ip_address:
         return user.id
 
 
-def issue_ticket(session: Session, *, user_id: int) -> str:
-    """A one-minute, single-use ticket that opens a session for `user_id` when redeemed."""
+def new_browser_nonce() -> str:
+    """A fresh sign-in nonce for a browser's cookie."""
+    return secrets.token_urlsafe(32)
+
+
+def usable_nonce(nonce: object) -> str | None:
+    """`nonce` if it can be one of ours (a string of a plausible length), else None."""
+    return nonce if isinstance(nonce, str) and 20 <= len(nonce) <= 100 else None
+
+
+def _bound_hash(ticket: str, nonce: str) -> str:
+    return accounts.hash_token(f"{ticket}.{nonce}")
+
+
+def issue_ticket(session: Session, *, user_id: int, browser_nonce: object) -> str:
+    """A one-minute, single-use ticket that opens a session for `user_id` when redeemed by
+    the browser holding `browser_nonce` (its sign-in nonce cookie), and by no other."""
+    nonce = usable_nonce(browser_nonce)
+    if nonce is None:
+        raise ValidationError(NO_NONCE)
     user = session.get(User, user_id)
     if user is None or user.is_disabled:
         raise NotFoundError(EXPIRED)
@@ -62,7 +105,7 @@ def issue_ticket(session: Session, *, user_id: int) -> str:
         AccountToken(
             user_id=user_id,
             purpose=SIGN_IN,
-            token_hash=accounts.hash_token(ticket),
+            token_hash=_bound_hash(ticket, nonce),
             email=user.email,
             created_at=now,
             expires_at=now + TICKET_LIFETIME,
@@ -72,13 +115,21 @@ def issue_ticket(session: Session, *, user_id: int) -> str:
     return ticket
 
 
-def redeem_ticket(session: Session, *, ticket: object, request: accounts.SessionRequest) -> str:
-    """Use a ticket (compare-and-set: two redemptions at once, one wins) and open a new
-    session; its token. NotFoundError for an unknown, used or expired ticket."""
-    if not isinstance(ticket, str) or not 20 <= len(ticket) <= 100:
+def redeem_ticket(
+    session: Session,
+    *,
+    ticket: object,
+    browser_nonce: object,
+    request: accounts.SessionRequest,
+) -> str:
+    """Use a ticket in the browser holding `browser_nonce` (compare-and-set: two redemptions
+    at once, one wins) and open a new session; its token. NotFoundError for an unknown, used
+    or expired ticket, or one issued to another browser (which leaves it unused)."""
+    nonce = usable_nonce(browser_nonce)
+    if not isinstance(ticket, str) or not 20 <= len(ticket) <= 100 or nonce is None:
         raise NotFoundError(EXPIRED)
     now = utcnow()
-    token_hash = accounts.hash_token(ticket)
+    token_hash = _bound_hash(ticket, nonce)
     used = session.execute(
         sa.update(AccountToken)
         .where(

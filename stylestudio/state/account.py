@@ -14,6 +14,7 @@ from stylestudio.api.auth_routes import signed_out_url
 from stylestudio.db import get_engine
 from stylestudio.runtime import get_storage
 from stylestudio.services import account_links, account_self_service, accounts, sign_in_tickets
+from stylestudio.services.account_self_service import SignInMethod
 from stylestudio.services.errors import DomainError, InvalidCredentialsError
 from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
@@ -28,6 +29,10 @@ def _rows() -> list[dict[str, Any]]:
     return []
 
 
+def _no_methods() -> list[SignInMethod]:
+    return []
+
+
 def _get(form: object, name: str) -> object:
     return form.get(name) if isinstance(form, dict) else None
 
@@ -36,7 +41,7 @@ class AccountState(SessionState):
     loaded: rx.Field[bool] = rx.field(False)
     name: rx.Field[str] = rx.field("")
     sessions: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
-    methods: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    methods: rx.Field[list[SignInMethod]] = rx.field(default_factory=_no_methods)
     message: rx.Field[str] = rx.field("")
     failed: rx.Field[bool] = rx.field(False)
     revision: rx.Field[int] = rx.field(0)  # remounts the forms with what was saved
@@ -54,11 +59,11 @@ class AccountState(SessionState):
         return None
 
     async def _load(self, user: accounts.CurrentUser) -> None:
-        def load(s: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+        def load(s: Session) -> tuple[list[dict[str, Any]], list[SignInMethod], bool]:
             rows = account_self_service.list_sessions(
                 s, user_id=user.id, current_session_id=user.session_id
             )
-            methods = account_self_service.linked_methods(s, user_id=user.id)
+            methods = account_self_service.sign_in_methods(s, user_id=user.id)
             return (
                 [r.as_dict() for r in rows],
                 methods,
@@ -166,6 +171,26 @@ class AccountState(SessionState):
             return rx.redirect(signed_out_url())
         await self._load(user)
         self._say("Session ended.")
+        return None
+
+    @rx.event
+    async def remove_method(self, key: str):
+        """`Remove` on a sign-in method (never the last one; the other sessions end)."""
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        method = clip_text(key, 40)
+        try:
+            removed = await in_session(
+                lambda s: account_self_service.remove_sign_in_method(
+                    s, user_id=user.id, key=method, keep_session_id=user.session_id
+                )
+            )
+        except DomainError as exc:
+            self._say(exc.message, failed=True)
+            return None
+        await self._load(user)
+        self._say(f"Removed: {removed}. Your other sessions have ended.")
         return None
 
     @rx.event

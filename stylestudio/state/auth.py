@@ -6,11 +6,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import reflex as rx
 
 from stylestudio.adapters.mailer import get_mailer
-from stylestudio.api.auth_routes import session_url
+from stylestudio.api.auth_routes import begin_url, session_url
+from stylestudio.api.session_cookie import sign_in_nonce_from
 from stylestudio.db import get_engine
 from stylestudio.services import account_links, sign_in_tickets
 from stylestudio.services.errors import DomainError
@@ -22,6 +24,13 @@ from stylestudio.state.session import SessionState
 
 log = logging.getLogger(__name__)
 _ERRORS = {**OAUTH_ERRORS, "expired": sign_in_tickets.EXPIRED}
+# Added to the page's address by the detour through /api/auth/begin: a browser that comes
+# back from it still without the nonce cookie does not keep cookies (no second detour).
+_CHECKED = "browser"
+NO_COOKIES = (
+    "Your browser did not keep our sign-in cookie. Allow cookies for this site, then reload "
+    "the page."
+)
 
 
 def _field(form: Any, name: str) -> object:
@@ -38,6 +47,14 @@ class AuthState(SessionState):
     notice: rx.Field[str] = rx.field("")
     # The configured sign-in providers: key, label and where their button goes.
     providers: rx.Field[list[dict[str, str]]] = rx.field(default_factory=_providers)
+    # This tab's websocket carries a sign-in nonce: the form can sign in (display only; the
+    # event checks the nonce itself).
+    ready: rx.Field[bool] = rx.field(False)
+
+    @property
+    def _sign_in_nonce(self) -> str | None:
+        """This browser's sign-in nonce, from the websocket handshake (never stored)."""
+        return sign_in_tickets.usable_nonce(sign_in_nonce_from(self.router.headers.cookie))
 
     @rx.event
     async def open_auth_page(self):
@@ -58,7 +75,15 @@ class AuthState(SessionState):
         ]
         if await self._current_user() is not None:
             return rx.redirect("/upload")
-        return None
+        self.ready = self._sign_in_nonce is not None
+        if self.ready:
+            return None
+        url = self.router.url
+        if url.query_parameters.get(_CHECKED) == "checked":
+            self.form_error = NO_COOKIES
+            return None
+        query = "&".join(q for q in (url.query, urlencode({_CHECKED: "checked"})) if q)
+        return rx.redirect(begin_url(f"{url.path or '/login'}?{query}"))
 
     @rx.event
     def clear_messages(self) -> None:
@@ -162,9 +187,15 @@ class AuthState(SessionState):
         """Run the check (argon2 in a thread), then send the browser to the backend, which
         opens the session and sets its HttpOnly cookie (see api/auth_routes.py)."""
         self.form_error = ""
+        nonce = self._sign_in_nonce
+        if nonce is None:  # before anything is checked or created
+            self.form_error = sign_in_tickets.NO_NONCE
+            return None
         try:
             user_id = await asyncio.to_thread(check)
-            ticket = await in_session(lambda s: sign_in_tickets.issue_ticket(s, user_id=user_id))
+            ticket = await in_session(
+                lambda s: sign_in_tickets.issue_ticket(s, user_id=user_id, browser_nonce=nonce)
+            )
         except DomainError as exc:
             self.form_error = exc.message
             return None

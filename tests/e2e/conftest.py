@@ -269,6 +269,13 @@ def open_page(pg: Any, path: str) -> None:
     """Navigate and wait until the page is hydrated and its websocket is talking."""
     pg.goto(f"{BASE}{path}")
     pg.wait_for_load_state("networkidle")
+    if path.startswith(("/login", "/signup")):
+        # Their form works once this browser holds its sign-in nonce cookie (a browser
+        # without one is sent through the backend for it first): the button says when.
+        pg.wait_for_function(
+            "!['/login', '/signup'].includes(location.pathname)"
+            " || document.querySelector('#auth-submit:enabled') !== null"
+        )
 
 
 def balance(pg: Any) -> int:

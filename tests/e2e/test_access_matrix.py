@@ -100,12 +100,13 @@ def test_another_user_can_do_nothing_with_a_users_images(
     before = _snapshot(app_server, user_a)
 
     # B, from a tab of their own, with A's ids.
-    tab = ReflexTab(API, path="/signup")
+    tab = ReflexTab(API, path="/signup", cookie=ReflexTab.sign_in_nonce(API))
     try:
         signed = tab.send(
             f"{AuthState.get_full_name()}.sign_up",
             {"form": {"email": "intruder.b.e2e@example.com", "password": "intruder-pass-1"}},
             path="/signup",
+            until=lambda frame: "/api/auth/session?ticket=" in frame,  # argon2 takes a while
         )
         assert "/api/auth/session?ticket=" in signed  # to the backend, for the cookie
         tab.follow_sign_in(signed)  # as the browser does: the cookie, a new websocket

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import (
+    API,
     BASE,
     CHROMIUM,
     CHROMIUM_FLAGS,
@@ -34,10 +35,9 @@ def _studio_or_login(context: Any) -> str:
     pg = context.new_page()
     try:
         open_page(pg, "/upload")
-        pg.wait_for_function("['/upload', '/login'].includes(location.pathname)")
-        pg.wait_for_timeout(300)  # a signed-out tab is sent on to /login by its on_load
-        if "/login" not in pg.url:
-            pg.locator("#credit-balance").wait_for(timeout=5_000)
+        # Signed in: the header's balance. Signed out: on_load sends the tab to /login (and
+        # on through the backend for a sign-in nonce, if the browser has none).
+        pg.locator("#credit-balance, #auth-submit").first.wait_for()
         return "/login" if "/login" in pg.url else "/upload"
     finally:
         pg.close()
@@ -103,3 +103,56 @@ def test_sign_out_everywhere_ends_the_other_browsers_sessions(
         laptop.close()
     finally:
         other_browser.close()
+
+
+def test_a_sign_in_ticket_opened_in_another_browser_signs_nobody_in(
+    page: Any, browser: Any, app_server: RunningApp
+) -> None:
+    """Login CSRF: Mallory stops her own sign-in before the redirect, keeps the ticket URL and
+    makes Victor's browser open it. Victor gets no session; the ticket still signs Mallory in
+    in her own browser."""
+    email, password = "mallory.e2e@example.com", "mallory-password-1"
+    sign_up(page, email, password)
+    sign_out(page)
+    open_page(page, "/login")
+    [nonce] = [c for c in page.context.cookies() if c["name"] == "ss_signin"]
+    assert nonce["httpOnly"] is True and nonce["sameSite"] == "Strict"
+    assert "ss_signin" not in page.evaluate("document.cookie")
+
+    # Mallory's browser stops at the redirect to the backend: she keeps the URL.
+    page.route(f"{API}/api/auth/session*", lambda route: route.abort())
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    with page.expect_request(f"{API}/api/auth/session*") as redirect:
+        page.get_by_role("button", name="Sign in").click()
+    ticket_url = redirect.value.url
+    assert "ticket=" in ticket_url
+    page.unroute(f"{API}/api/auth/session*")
+
+    victor = browser.new_context()
+    try:
+        tab = victor.new_page()
+        open_page(tab, "/login")  # Victor's browser has a sign-in nonce of its own
+        tab.goto(ticket_url)
+        tab.wait_for_url(f"{BASE}/login?error=expired*")
+        tab.get_by_role("alert").wait_for()
+        assert "took too long or was already used" in tab.get_by_role("alert").inner_text()
+        assert SESSION not in [c["name"] for c in victor.cookies()]
+        assert _studio_or_login(victor) == "/login"
+        # A browser with no cookie at all: the same.
+        stranger = browser.new_context()
+        stranger.new_page().goto(ticket_url)
+        assert SESSION not in [c["name"] for c in stranger.cookies()]
+        stranger.close()
+    finally:
+        victor.close()
+
+    page.goto(ticket_url)  # the browser the ticket was issued to
+    page.wait_for_url(f"{BASE}/upload")
+    page.locator("#credit-balance").wait_for()
+    assert _session_cookie(page.context)["httpOnly"] is True
+    assert "ss_signin" not in [c["name"] for c in page.context.cookies()]  # used up
+    record_measurement(
+        "sign_in_ticket_binding",
+        {"other_browser_signed_in": False, "own_browser_signed_in": True},
+    )

@@ -20,7 +20,7 @@ from sqlmodel import select
 
 from stylestudio.adapters.mailer import OutboxMailer, SmtpMailer
 from stylestudio.db import session_scope
-from stylestudio.models import AccountToken, User, utcnow
+from stylestudio.models import AccountToken, AuditLogEntry, OAuthIdentity, User, utcnow
 from stylestudio.services import account_links, accounts
 from stylestudio.services.errors import (
     InvalidCredentialsError,
@@ -337,3 +337,33 @@ def test_a_reset_mail_in_the_development_outbox_works(
     assert link in caplog.text  # the developer can follow it from the console
     account_links.reset_password(db=db, token=_token(link), new_password=NEW_PASSWORD)
     assert _sign_in(db, NEW_PASSWORD)
+
+
+def test_a_reset_removes_provider_identities_that_never_verified_the_address(
+    db: Engine, smtp: SmtpServer, mailer: SmtpMailer
+) -> None:
+    """Mallory made the account through a provider that did not verify ada@ (anyone can type
+    it there); Ada resets the password by the mail to her inbox: Mallory's identity goes, a
+    verified one stays, and it is in the audit log."""
+    user_id = _sign_up(db)
+    with session_scope(db) as session:
+        for subject, verified in (("mallory", False), ("ada", True)):
+            session.add(
+                OAuthIdentity(
+                    user_id=user_id,
+                    provider="oidc",
+                    subject=subject,
+                    email="ada@example.com",
+                    email_verified=verified,
+                )
+            )
+    account_links.request_password_reset(
+        db=db, email="ada@example.com", mailer=mailer, base_url=BASE_URL
+    )
+    token = _token(_link_in(smtp, "ada@example.com", page="reset-password"))
+    account_links.reset_password(db=db, token=token, new_password=NEW_PASSWORD)
+    with session_scope(db, write=False) as session:
+        assert session.exec(select(OAuthIdentity.subject)).all() == ["ada"]
+        [audit] = session.exec(select(AuditLogEntry)).all()
+    assert audit.action == "account_claimed" and audit.target_id == str(user_id)
+    assert audit.details == {"by": "password reset", "identities_removed": ["oidc:mallory"]}

@@ -16,9 +16,11 @@ from stylestudio.adapters.local_engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import (
+    AuditLogEntry,
     CreditLedgerEntry,
     Generation,
     Image,
+    OAuthIdentity,
     User,
     UserSession,
 )
@@ -101,14 +103,19 @@ def test_sign_out_everywhere(db: Engine) -> None:
 def test_sign_in_tickets_are_single_use_and_short_lived(db: Engine) -> None:
     user = _user(db, "me@example.com")
     request = accounts.SessionRequest(user_agent="test")
+    nonce = sign_in_tickets.new_browser_nonce()
     with session_scope(db) as session:
-        ticket = sign_in_tickets.issue_ticket(session, user_id=user)
+        ticket = sign_in_tickets.issue_ticket(session, user_id=user, browser_nonce=nonce)
     with session_scope(db) as session:
-        token = sign_in_tickets.redeem_ticket(session, ticket=ticket, request=request)
+        token = sign_in_tickets.redeem_ticket(
+            session, ticket=ticket, browser_nonce=nonce, request=request
+        )
     assert _current(db, token).id == user
     for replay in (ticket, "x" * 43, None, 42):
         with session_scope(db) as session, pytest.raises(NotFoundError):
-            sign_in_tickets.redeem_ticket(session, ticket=replay, request=request)
+            sign_in_tickets.redeem_ticket(
+                session, ticket=replay, browser_nonce=nonce, request=request
+            )
     with session_scope(db, write=False) as session:
         assert session.exec(select(func.count()).select_from(UserSession)).one() == 1
 
@@ -202,3 +209,80 @@ def test_last_seen_is_refreshed_when_it_is_due(db: Engine) -> None:
     with session_scope(db) as session:
         accounts.touch_session(session, session_id=stale.session_id)
     assert _current(db, token).seen_recently
+
+
+def _link(db: Engine, user_id: int, provider: str, subject: str, *, verified: bool) -> None:
+    with session_scope(db) as session:
+        session.add(
+            OAuthIdentity(
+                user_id=user_id,
+                provider=provider,
+                subject=subject,
+                email="me@example.com",
+                email_verified=verified,
+            )
+        )
+
+
+def _methods(db: Engine, user_id: int) -> list[account_self_service.SignInMethod]:
+    with session_scope(db, write=False) as session:
+        return account_self_service.sign_in_methods(session, user_id=user_id)
+
+
+def test_sign_in_methods_are_listed_distinctly_and_removed_but_never_the_last(
+    db: Engine,
+) -> None:
+    user = _user(db, "me@example.com")  # with a password
+    other = _user(db, "other@example.com")
+    _link(db, user, "oidc", "mallory-1", verified=False)
+    _link(db, user, "oidc", "victor-1", verified=True)
+    here, elsewhere = _session(db, user), _session(db, user)
+    me = _current(db, here)
+
+    methods = _methods(db, user)
+    assert [(m.provider, m.subject, m.verified) for m in methods] == [
+        ("Password", "", False),
+        ("oidc", "mallory-1", False),
+        ("oidc", "victor-1", True),
+    ]  # the same provider and address twice, told apart by the provider's id
+    assert len({m.key for m in methods}) == 3 and all(m.removable for m in methods)
+    assert methods[1].added_at.endswith("Z") or "+00:00" in methods[1].added_at
+    mallory = methods[1].key
+
+    # Another user's method, or nonsense: not found, nothing changes.
+    for key in (mallory, "identity-999999", 2**70, None, ["password"]):
+        actor = other if key == mallory else user
+        with session_scope(db) as session, pytest.raises(NotFoundError):
+            account_self_service.remove_sign_in_method(
+                session, user_id=actor, key=key, keep_session_id=me.session_id
+            )
+    assert len(_methods(db, user)) == 3
+
+    with session_scope(db) as session:
+        removed = account_self_service.remove_sign_in_method(
+            session, user_id=user, key=mallory, keep_session_id=me.session_id
+        )
+    assert removed == "oidc (me@example.com)"
+    assert [m.subject for m in _methods(db, user)] == ["", "victor-1"]
+    with session_scope(db, write=False) as session:
+        assert accounts.resolve_session(session, token=elsewhere) is None  # ended
+        assert accounts.resolve_session(session, token=here) is not None  # this one stays
+        [audit] = session.exec(
+            select(AuditLogEntry).where(AuditLogEntry.action == "sign_in_method_removed")
+        ).all()
+    assert audit.actor_user_id == user and audit.target_id == str(user)
+    assert audit.details == {"method": "oidc:mallory-1", "sessions_ended": 1}
+
+    with session_scope(db) as session:
+        account_self_service.remove_sign_in_method(
+            session, user_id=user, key="password", keep_session_id=me.session_id
+        )
+    with pytest.raises(InvalidCredentialsError):
+        sign_in_tickets.password_sign_in(db=db, email="me@example.com", password="correct horse")
+    [last] = _methods(db, user)
+    assert last.subject == "victor-1" and not last.removable
+    with session_scope(db) as session, pytest.raises(ValidationError):
+        account_self_service.remove_sign_in_method(
+            session, user_id=user, key=last.key, keep_session_id=me.session_id
+        )
+    assert [m.key for m in _methods(db, user)] == [last.key]

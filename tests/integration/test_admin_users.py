@@ -88,7 +88,9 @@ def test_a_suspended_user_cannot_sign_in_and_their_sessions_end(db: Engine) -> N
     with pytest.raises(InvalidCredentialsError):
         sign_in_tickets.password_sign_in(db=db, email="ada@example.com", password="correct horse")
     with session_scope(db) as session, pytest.raises(DomainError):
-        sign_in_tickets.issue_ticket(session, user_id=user)
+        sign_in_tickets.issue_ticket(
+            session, user_id=user, browser_nonce=sign_in_tickets.new_browser_nonce()
+        )
     with session_scope(db) as session, pytest.raises(ValidationError):
         admin_users.set_suspended(
             session, actor_user_id=admin, email="admin@example.com", suspended=True, reason="x"

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp
 
 from stylestudio.db import session_scope
 from stylestudio.models import OAuthLogin, User, UserSession
+from stylestudio.services.oauth_accounts import OAUTH_ERRORS
 from tests.support.oidc_provider import (
     API_URL,
     APP_URL,
@@ -48,6 +49,8 @@ class CraftedIssuer:
         self.craft: Callable[[CraftedIssuer, Claims], str] = _signed
         self.nonce = ""  # the nonce of the sign-in being answered, set by the test
         self.discovery_issuer: str | None = None  # what discovery claims, if not the truth
+        self.token_endpoint: str | None = None  # where discovery says it is, if not here
+        self.token_status = 200  # e.g. 503: the token endpoint is down
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         self.issuer = f"http://localhost:{sock.getsockname()[1]}"
@@ -90,7 +93,7 @@ class CraftedIssuer:
             {
                 "issuer": self.discovery_issuer or self.issuer,
                 "authorization_endpoint": f"{self.issuer}/authorize",
-                "token_endpoint": f"{self.issuer}/token",
+                "token_endpoint": self.token_endpoint or f"{self.issuer}/token",
                 "jwks_uri": f"{self.issuer}/jwks",
                 "response_types_supported": ["code"],
                 "subject_types_supported": ["public"],
@@ -102,6 +105,8 @@ class CraftedIssuer:
         return JSONResponse({"keys": [self.key.as_dict(private=False)]})
 
     async def _token(self, _request: Request) -> JSONResponse:
+        if self.token_status != 200:
+            return JSONResponse({"message": "unavailable"}, status_code=self.token_status)
         id_token = self.craft(self, self.good_claims())
         return JSONResponse(
             {
@@ -232,3 +237,27 @@ async def test_a_discovery_document_naming_another_issuer_is_not_used(
     assert _counts(db) == (0, 0)
     with session_scope(db, write=False) as session:
         assert session.exec(select(func.count()).select_from(OAuthLogin)).one() == 0
+
+
+def _closed_port() -> int:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    port = int(sock.getsockname()[1])
+    sock.close()  # nothing listens there now: connecting is refused
+    return port
+
+
+@pytest.mark.parametrize("outage", ["unreachable", "http-503"])
+async def test_an_unreachable_token_endpoint_says_the_provider_could_not_be_reached(
+    db: Engine, api: ASGIApp, issuer: CraftedIssuer, outage: str
+) -> None:
+    if outage == "unreachable":
+        issuer.token_endpoint = f"http://127.0.0.1:{_closed_port()}/token"
+    else:
+        issuer.token_status = 503
+    async with Browser(api) as browser:
+        location, set_cookie = await _callback(browser, issuer)
+    assert location == f"{APP_URL}/login?error=provider_unavailable"
+    assert "could not reach" in OAUTH_ERRORS["provider_unavailable"]
+    assert "ss_session=" not in set_cookie
+    assert _counts(db) == (0, 0)

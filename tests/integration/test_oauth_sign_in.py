@@ -7,13 +7,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 from starlette.types import ASGIApp
 
 from stylestudio.db import session_scope
-from stylestudio.models import CreditLedgerEntry, OAuthIdentity, OAuthLogin, User, UserSession
+from stylestudio.models import (
+    AuditLogEntry,
+    CreditLedgerEntry,
+    OAuthIdentity,
+    OAuthLogin,
+    User,
+    UserSession,
+)
 from stylestudio.services import accounts
 from stylestudio.services.billing import get_billing_settings
 from stylestudio.services.errors import DomainError
@@ -308,3 +316,158 @@ async def test_only_configured_providers_are_offered(db: Engine, providers: Prov
     assert response.headers["location"] == f"{APP_URL}/login?error=provider_unknown"
     with session_scope(db, write=False) as session:
         assert session.exec(select(func.count(col(OAuthLogin.id)))).one() == 0
+
+
+# -- Account takeover through an unverified identity (issue 14, defect 8) -------------------
+
+
+def _identities(db: Engine, user_id: int) -> list[tuple[str, str, bool]]:
+    with session_scope(db, write=False) as session:
+        rows = session.exec(
+            select(OAuthIdentity)
+            .where(OAuthIdentity.user_id == user_id)
+            .order_by(col(OAuthIdentity.id))
+        ).all()
+    return [(i.provider, i.subject, i.email_verified) for i in rows]
+
+
+def _live_sessions(db: Engine, user_id: int) -> int:
+    with session_scope(db, write=False) as session:
+        return session.exec(
+            select(func.count())
+            .select_from(UserSession)
+            .where(UserSession.user_id == user_id, col(UserSession.revoked_at).is_(None))
+        ).one()
+
+
+async def _github_sign_in(browser: Browser) -> httpx.Response:
+    callback = await browser.follow(await browser.start("github"))
+    return await browser.follow(callback.headers["location"])
+
+
+async def test_an_unverified_identity_loses_the_account_a_verified_one_claims(
+    db: Engine, providers: Providers
+) -> None:
+    """Mallory signs in first, at the provider, as victor@ marked unverified: an account is
+    made for it. Victor signs in with the address verified: he gets that account, and
+    Mallory's identity no longer opens it (her session ended, her identity is gone, her
+    next sign-in is refused)."""
+    email = "victor@example.com"
+    providers.oidc.set_user("mallory", email=email, email_verified=False)
+    providers.oidc.set_user("victor", email=email, email_verified=True)
+    async with Browser(providers.api) as mallory, Browser(providers.api) as victor:
+        await mallory.sign_in("oidc", "mallory")
+        squatted = _signed_in_as(db, mallory)
+        assert squatted is not None and squatted.email == email
+
+        await victor.sign_in("oidc", "victor")
+        owner = _signed_in_as(db, victor)
+        assert owner is not None and owner.id == squatted.id  # the address's account
+        assert _signed_in_as(db, mallory) is None  # her session ended with the claim
+        assert _identities(db, owner.id) == [("oidc", "victor", True)]
+
+        async with Browser(providers.api) as again:
+            refused = await again.sign_in("oidc", "mallory")
+            assert refused.headers["location"] == f"{APP_URL}/login?error=email_in_use"
+            assert again.cookie("ss_session") is None
+    assert _live_sessions(db, owner.id) == 1  # Victor's only
+    assert _identities(db, owner.id) == [("oidc", "victor", True)]
+    with session_scope(db, write=False) as session:
+        [audit] = session.exec(
+            select(AuditLogEntry).where(AuditLogEntry.action == "account_claimed")
+        ).all()
+    assert audit.target_id == str(owner.id)
+    assert audit.details["identities_removed"] == ["oidc:mallory"]
+    assert audit.details["by"] == "oidc:victor" and audit.details["sessions_ended"] == 1
+
+
+async def test_the_same_takeover_across_two_providers_github_then_google(
+    db: Engine, providers: Providers
+) -> None:
+    email = "victor@example.com"
+    octo = providers.github.add_user("mallory-gh", email=email, verified=False)
+    providers.github.sign_in_as("mallory-gh")
+    providers.google.set_user("g-victor", email=email, email_verified=True)
+    async with Browser(providers.api) as mallory, Browser(providers.api) as victor:
+        await _github_sign_in(mallory)
+        squatted = _signed_in_as(db, mallory)
+        assert squatted is not None
+        assert _identities(db, squatted.id) == [("github", str(octo.id), False)]
+
+        await victor.sign_in("google", "g-victor")
+        owner = _signed_in_as(db, victor)
+        assert owner is not None and owner.id == squatted.id
+        assert _identities(db, owner.id) == [("google", "g-victor", True)]
+        assert _signed_in_as(db, mallory) is None
+
+        async with Browser(providers.api) as again:
+            refused = await _github_sign_in(again)
+            assert refused.headers["location"] == f"{APP_URL}/login?error=email_in_use"
+            assert again.cookie("ss_session") is None
+    assert _live_sessions(db, owner.id) == 1
+
+
+async def test_a_never_verified_identity_left_on_a_verified_account_cannot_sign_in(
+    db: Engine, providers: Providers
+) -> None:
+    """A database from before the fix still holds such links: the sign-in is refused."""
+    email = "victor@example.com"
+    providers.oidc.set_user("mallory", email=email, email_verified=False)
+    providers.google.set_user("g-victor", email=email, email_verified=True)
+    async with Browser(providers.api) as victor:
+        await victor.sign_in("google", "g-victor")
+        owner = _signed_in_as(db, victor)
+    assert owner is not None
+    with session_scope(db) as session:  # linked the way the old code left it
+        session.add(
+            OAuthIdentity(
+                user_id=owner.id,
+                provider="oidc",
+                subject="mallory",
+                email=email,
+                email_verified=False,
+            )
+        )
+    async with Browser(providers.api) as mallory:
+        refused = await mallory.sign_in("oidc", "mallory")
+        assert refused.headers["location"] == f"{APP_URL}/login?error=identity_unverified"
+        assert mallory.cookie("ss_session") is None
+    assert _live_sessions(db, owner.id) == 1
+
+
+async def test_an_identity_once_verified_keeps_signing_in_when_the_provider_stops_saying_so(
+    db: Engine, providers: Providers
+) -> None:
+    """The owner's own identity is not locked out when their provider later reports the
+    address unverified (a changed address, say): it was proven when it was linked."""
+    email = "ada@example.com"
+    providers.oidc.set_user("ada-1", email=email, email_verified=True)
+    providers.google.set_user("g-ada", email=email, email_verified=True)
+    async with Browser(providers.api) as first:
+        await first.sign_in("oidc", "ada-1")
+        await first.sign_in("google", "g-ada")
+        owner = _signed_in_as(db, first)
+    assert owner is not None
+    providers.oidc.set_user("ada-1", email=email, email_verified=False)
+    async with Browser(providers.api) as second:
+        response = await second.sign_in("oidc", "ada-1")
+        assert response.headers["location"] == f"{APP_URL}/upload"
+        assert (current := _signed_in_as(db, second)) is not None and current.id == owner.id
+    assert _identities(db, owner.id) == [("oidc", "ada-1", True), ("google", "g-ada", True)]
+
+
+async def test_an_identity_whose_provider_verifies_the_address_later_keeps_its_account(
+    db: Engine, providers: Providers
+) -> None:
+    providers.oidc.set_user("bob-1", email="bob@example.com", email_verified=False)
+    async with Browser(providers.api) as browser:
+        await browser.sign_in("oidc", "bob-1")
+        first = _signed_in_as(db, browser)
+    assert first is not None
+    providers.oidc.set_user("bob-1", email="bob@example.com", email_verified=True)
+    async with Browser(providers.api) as browser:
+        await browser.sign_in("oidc", "bob-1")
+        again = _signed_in_as(db, browser)
+    assert again is not None and again.id == first.id
+    assert _identities(db, first.id) == [("oidc", "bob-1", True)]  # it claimed, not removed
+    assert _user(db, "bob@example.com").email_verified_at is not None

@@ -31,6 +31,7 @@ class ReflexTab:
 
     def _connect(self, path: str, cookie: str) -> None:
         """Open the tab's websocket as the page does, carrying `cookie` like a browser."""
+        self.cookie = cookie
         query = f"token={self.token}&EIO=4&transport=websocket"
         url = self.api.replace("http", "ws", 1) + f"/_event/?{query}"
         self.ws = simple_websocket.Client.connect(
@@ -74,11 +75,21 @@ class ReflexTab:
             self.received.append(frame)
         raise TimeoutError("the backend kept talking")
 
-    def send(self, handler: str, payload: dict[str, Any], *, path: str = "/gallery") -> str:
-        """Send one event; return every frame the backend sent for it."""
+    def send(
+        self,
+        handler: str,
+        payload: dict[str, Any],
+        *,
+        path: str = "/gallery",
+        until: Callable[[str], bool] | None = None,
+    ) -> str:
+        """Send one event; return every frame the backend sent for it (after one matching
+        `until`, if given: a slow handler may be quiet for a while before it answers)."""
         start = len(self.received)
         event = {"name": handler, "payload": payload, "router_data": _router(path)}
         self.ws.send("42/_event," + json.dumps(["event", event]))
+        if until is not None:
+            self._wait_for(until)
         self._drain()
         return "\n".join(self.received[start:])
 
@@ -88,13 +99,25 @@ class ReflexTab:
         websocket with that cookie. Returns the cookie header it now sends."""
         match = re.search(r'"(https?://[^"]+/api/auth/session\?[^"]+)"', frames)
         assert match, f"no sign-in redirect in: {frames[-500:]}"
-        answer = httpx.get(match.group(1).encode().decode("unicode_escape"), timeout=10)
+        answer = httpx.get(
+            match.group(1).encode().decode("unicode_escape"),
+            headers={"Cookie": self.cookie} if self.cookie else None,  # its sign-in nonce
+            timeout=10,
+        )
         assert answer.status_code == 303, answer.status_code
-        cookie = "; ".join(f"{k}={v}" for k, v in answer.cookies.items())
+        cookie = "; ".join(f"{k}={v}" for k, v in answer.cookies.items() if k == "ss_session")
         assert cookie, "the backend set no session cookie"
         self.ws.close()
         self._connect(path, cookie)
         return cookie
+
+    @staticmethod
+    def sign_in_nonce(api: str) -> str:
+        """The cookie header a browser holds after `GET /api/auth/begin` (its sign-in nonce,
+        without which a sign-in form gets no ticket)."""
+        answer = httpx.get(f"{api}/api/auth/begin", timeout=10)
+        assert answer.status_code == 303, answer.status_code
+        return "; ".join(f"{k}={v}" for k, v in answer.cookies.items())
 
     def close(self) -> None:
         self.ws.close()
