@@ -58,13 +58,8 @@ SIGNED_OUT_NAV = [
 
 
 def _menu_link(label: str, href: str) -> rx.Component:
-    # A real link (the address shows on hover, opens in a new tab) that the menu's keyboard
-    # handling treats as one of its items.
-    return rx.menu.item(
-        rx.link(label, href=href, underline="none", color="inherit"),
-        as_child=True,
-        class_name="phone-nav-link",
-    )
+    # Selected by click, tap or Enter, like the account menu's items (client-side routing).
+    return rx.menu.item(label, on_select=rx.redirect(href), class_name="phone-nav-link")
 
 
 def phone_menu() -> rx.Component:
@@ -163,7 +158,6 @@ def header() -> rx.Component:
                     rx.link(
                         rx.button("Sign in", variant="ghost", color_scheme="gray"),
                         href="/login",
-                        display=WIDE_ONLY,
                     ),
                     rx.link(
                         rx.button("Create account", color_scheme=ACCENT),

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import cast
 
 import reflex as rx
-from reflex.event import key_event
 from reflex.vars import ArrayVar, ObjectVar
 
 from stylestudio.components.before_after import before_after
@@ -17,14 +16,6 @@ from stylestudio.services.generation_viewer import GenerationViewer, ViewerImage
 from stylestudio.state.generation_viewer import ViewerState
 
 STAGE_HEIGHT = "min(62vh, 560px)"
-
-
-class KeyedDiv(rx.el.Div):
-    """A div that hears the keys pressed inside it (Reflex offers on_key_down on inputs only)."""
-
-    # Reflex's own spelling of an event trigger (as its inputs declare it); mypy reads the
-    # subscript as a generic type, which EventHandler is only to Reflex's compiler.
-    on_key_down: rx.EventHandler[key_event]  # type: ignore[type-arg, valid-type]
 
 
 def _viewer() -> ObjectVar[GenerationViewer]:
@@ -244,65 +235,61 @@ def generation_viewer() -> rx.Component:
     viewer = _viewer()
     return rx.dialog.root(
         rx.dialog.content(
-            KeyedDiv.create(
-                rx.vstack(
-                    rx.hstack(
-                        rx.dialog.title(
-                            rx.cond(viewer.style != "", viewer.style, "Your image"),
-                            size="5",
-                            margin="0",
-                        ),
-                        rx.text(ViewerState.position_label, size="2", color=rx.color("gray", 11)),
-                        rx.spacer(),
-                        rx.cond(ViewerState.loading, rx.spinner(size="2")),
-                        width="100%",
-                        align="center",
+            rx.vstack(
+                rx.hstack(
+                    rx.dialog.title(
+                        rx.cond(viewer.style != "", viewer.style, "Your image"),
+                        size="5",
+                        margin="0",
                     ),
-                    rx.dialog.description(
-                        "Arrow keys or a swipe move between the images; Escape closes.",
-                        size="1",
-                        color=rx.color("gray", 10),
-                    ),
-                    rx.cond(
-                        ViewerState.error != "",
-                        rx.callout(
-                            ViewerState.error,
-                            icon="triangle-alert",
-                            color_scheme="red",
-                            width="100%",
-                        ),
-                    ),
-                    rx.cond(
-                        ViewerState.image_count > 0,
-                        rx.vstack(
-                            _stage(),
-                            rx.cond(
-                                ViewerState.image_count > 1,
-                                rx.hstack(
-                                    rx.foreach(_images(), _thumbnail),
-                                    spacing="2",
-                                    wrap="wrap",
-                                    id="viewer-thumbs",
-                                ),
-                            ),
-                            _actions(),
-                            _details(),
-                            spacing="3",
-                            width="100%",
-                        ),
-                        rx.cond(
-                            ViewerState.loading,
-                            rx.center(rx.spinner(size="3"), height=STAGE_HEIGHT, width="100%"),
-                        ),
-                    ),
-                    spacing="3",
+                    rx.text(ViewerState.position_label, size="2", color=rx.color("gray", 11)),
+                    rx.spacer(),
+                    rx.cond(ViewerState.loading, rx.spinner(size="2")),
                     width="100%",
+                    align="center",
                 ),
-                # Keys pressed anywhere in the dialog (focus starts on its first button).
-                on_key_down=ViewerState.key_down,
+                rx.dialog.description(
+                    "Arrow keys or a swipe move between the images; Escape closes.",
+                    size="1",
+                    color=rx.color("gray", 10),
+                ),
+                rx.cond(
+                    ViewerState.error != "",
+                    rx.callout(
+                        ViewerState.error,
+                        icon="triangle-alert",
+                        color_scheme="red",
+                        width="100%",
+                    ),
+                ),
+                rx.cond(
+                    ViewerState.image_count > 0,
+                    rx.vstack(
+                        _stage(),
+                        rx.cond(
+                            ViewerState.image_count > 1,
+                            rx.hstack(
+                                rx.foreach(_images(), _thumbnail),
+                                spacing="2",
+                                wrap="wrap",
+                                id="viewer-thumbs",
+                            ),
+                        ),
+                        _actions(),
+                        _details(),
+                        spacing="3",
+                        width="100%",
+                    ),
+                    rx.cond(
+                        ViewerState.loading,
+                        rx.center(rx.spinner(size="3"), height=STAGE_HEIGHT, width="100%"),
+                    ),
+                ),
+                spacing="3",
+                width="100%",
             ),
-            max_width="min(960px, 96vw)",
-            width="96vw",
+            max_width="960px",
+            width="100%",
             padding=rx.breakpoints(initial="12px", sm="20px"),
             id="generation-viewer",
         ),

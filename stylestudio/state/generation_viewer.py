@@ -1,5 +1,5 @@
-"""The viewer of one generation (opened from a gallery card): which variation shows, the
-before/after divider, keys and swipes to move between variations."""
+"""The viewer of one generation (opened from a gallery card): which variation shows and
+the before/after divider; arrow keys and swipes click its `Previous` and `Next`."""
 
 from __future__ import annotations
 
@@ -12,25 +12,37 @@ from stylestudio.services.ids import is_row_id
 from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState, media_base_url
 
-# A horizontal swipe on the picture is a click on `Next` or `Previous` (touch, pen or a
-# mouse drag); the before/after slider keeps its own drags.
-SWIPE_JS = """
+# In the viewer, a horizontal swipe on the picture (touch, pen or a mouse drag) and the left
+# and right arrow keys (wherever the focus is in the dialog) click `Previous` or `Next`.
+# The before/after slider keeps its own drags and keys; Escape is the dialog's own.
+VIEWER_GESTURES_JS = """
 (() => {
-  if (window.__styleStudioSwipe) return;
-  window.__styleStudioSwipe = true;
+  if (window.__styleStudioViewer) return;
+  window.__styleStudioViewer = true;
+  const go = (next) => {
+    const button = document.getElementById(next ? 'viewer-next' : 'viewer-previous');
+    if (button) button.click();
+  };
   let start = null;
   document.addEventListener('pointerdown', (e) => {
     const stage = e.target.closest && e.target.closest('#viewer-stage');
-    start = stage && !e.target.closest('.before-after') ? [e.clientX, e.clientY] : null;
+    start = stage && !e.target.closest('button') ? [e.clientX, e.clientY] : null;
   }, true);
   document.addEventListener('pointerup', (e) => {
     if (!start) return;
     const dx = e.clientX - start[0], dy = e.clientY - start[1];
     start = null;
-    if (Math.abs(dx) < 40 || Math.abs(dx) < Math.abs(dy)) return;
-    const button = document.getElementById(dx < 0 ? 'viewer-next' : 'viewer-previous');
-    if (button) button.click();
-  }, true);
+    if (Math.abs(dx) >= 40 && Math.abs(dx) > Math.abs(dy)) go(dx < 0);
+  });
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowLeft' && e.key !== 'ArrowRight') return;
+    if (e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    if (!document.getElementById('generation-viewer')) return;
+    const own = '.before-after, input, textarea, select, [role=slider]';
+    if (e.target.closest && e.target.closest(own)) return;
+    e.preventDefault();
+    go(e.key === 'ArrowRight');
+  });
 })();
 """
 
@@ -61,7 +73,7 @@ class ViewerState(SessionState):
         self.index, self.comparing, self.compare_at = 0, False, 50
         if self.viewer.id != generation_id:
             self.viewer = no_viewer()
-        yield rx.call_script(SWIPE_JS)
+        yield rx.call_script(VIEWER_GESTURES_JS)
         user = await self._current_user()
         if user is None:
             self.viewer_open = self.loading = False
@@ -95,23 +107,9 @@ class ViewerState(SessionState):
     @rx.event
     def step(self, by: int) -> None:
         """Next (+1) or previous (-1) variation, round the end to the start."""
-        self._step(by)
-
-    def _step(self, by: int) -> None:
         count = len(self.viewer.images)
         if count and by in (-1, 1):
             self.index = (self.index + by) % count
-
-    @rx.event
-    def key_down(self, key: str) -> None:
-        """Left and right arrows move between variations (Escape closes: the dialog's own).
-        While comparing, the arrows move the before/after slider instead."""
-        if self.comparing:
-            return
-        if key == "ArrowLeft":
-            self._step(-1)
-        elif key == "ArrowRight":
-            self._step(1)
 
     @rx.event
     def set_comparing(self, value: bool) -> None:
