@@ -165,7 +165,7 @@ def header() -> rx.Component:
                         display=WIDE_ONLY,
                     ),
                     phone_menu(),
-                    spacing="2",
+                    spacing="4",
                     align="center",
                 ),
             ),
