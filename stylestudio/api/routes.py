@@ -20,6 +20,7 @@ from stylestudio.adapters.payments import (
 from stylestudio.adapters.replicate_engine import ProviderBusy
 from stylestudio.adapters.storage import LocalStorage, StorageError
 from stylestudio.api.auth_routes import auth_routes
+from stylestudio.api.download_routes import download_routes
 from stylestudio.api.oauth_routes import oauth_routes
 from stylestudio.api.share_page import share_routes
 from stylestudio.db import get_engine
@@ -31,6 +32,7 @@ from stylestudio.runtime import (
 )
 from stylestudio.services import checkout
 from stylestudio.services.errors import DomainError
+from stylestudio.services.generation_downloads import safe_stem
 from stylestudio.services.health import database_status
 from stylestudio.services.media import EXTENSIONS, verify_media_signature
 from stylestudio.services.prediction_events import handle_prediction_event
@@ -68,9 +70,11 @@ async def media(request: Request) -> Response:
         "Cache-Control": "private, max-age=600",
         "X-Content-Type-Options": "nosniff",
     }
-    if request.query_params.get("download") == "1":
-        # `Download` on a card: the browser saves the file (full size, as stored).
-        headers["Content-Disposition"] = f'attachment; filename="style-studio.{ext}"'
+    download = request.query_params.get("download")
+    if download:
+        # `Download`: the browser saves the file (full size, as stored) under the name the
+        # page asked for (`fashion-red-mug-42-1`), if it is a plain one.
+        headers["Content-Disposition"] = f'attachment; filename="{safe_stem(download)}.{ext}"'
     return FileResponse(
         path, media_type=_CONTENT_TYPES.get(ext, "application/octet-stream"), headers=headers
     )
@@ -169,6 +173,7 @@ def build_api() -> Starlette:
             Route("/api/media/{key:path}", media, methods=["GET"]),
             *share_routes(),
             *auth_routes(),
+            *download_routes(),
             *oauth_routes(),
         ]
     )

@@ -36,11 +36,64 @@ def status_badge(status: rx.Var, label: rx.Var) -> rx.Component:
     )
 
 
-def result_frame(item: ObjectVar[dict[str, Any]], height: str = "240px") -> rx.Component:
+def _open_button(item: ObjectVar[dict[str, Any]], height: str, on_open: Any) -> rx.Component:
+    """The card's picture: opens the viewer (every variation, full size)."""
+    return rx.el.button(
+        rx.image(
+            src=item["result_thumb_url"],
+            alt=rx.cond(
+                item["prompt"] != "",
+                item["style"].to(str) + " product shot: " + item["prompt"].to(str),
+                item["style"].to(str) + " product shot",
+            ),
+            width="100%",
+            height=height,
+            object_fit="cover",
+            loading="lazy",
+        ),
+        rx.cond(
+            item["variations"].to(int) > 1,
+            rx.badge(
+                rx.icon("images", size=12),
+                item["variations"].to_string(),
+                variant="solid",
+                color_scheme="gray",
+                high_contrast=True,
+                position="absolute",
+                bottom="8px",
+                right="8px",
+            ),
+        ),
+        on_click=on_open,
+        aria_label="Open the viewer: "
+        + item["style"].to(str)
+        + rx.cond(
+            item["variations"].to(int) > 1,
+            ", " + item["variations"].to_string() + " images",
+            "",
+        ),
+        class_name="open-viewer",
+        style={
+            "display": "block",
+            "position": "relative",
+            "width": "100%",
+            "padding": "0",
+            "border": "0",
+            "background": "transparent",
+            "cursor": "zoom-in",
+        },
+    )
+
+
+def result_frame(
+    item: ObjectVar[dict[str, Any]], height: str = "240px", on_open: Any = None
+) -> rx.Component:
     return rx.box(
         rx.cond(
             item["result_thumb_url"] != "",
-            rx.link(
+            _open_button(item, height, on_open)
+            if on_open is not None
+            else rx.link(
                 rx.image(
                     src=item["result_thumb_url"],
                     alt="Generated image",
@@ -99,10 +152,12 @@ def generation_card(
     on_cancel: Any = None,
     cancelling: rx.Var | None = None,
     footer: rx.Component | None = None,
+    on_open: Any = None,
 ) -> rx.Component:
+    """`on_open`: the event that opens the viewer (a click on a finished card's picture)."""
     return card(
         rx.vstack(
-            result_frame(item),
+            result_frame(item, on_open=on_open),
             rx.hstack(
                 status_badge(item["status"], item["status_label"]),
                 rx.spacer(),

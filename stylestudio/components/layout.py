@@ -46,6 +46,54 @@ def nav_link(label: str, href: str) -> rx.Component:
     )
 
 
+# The header's links fit from a tablet's width up; narrower, they move into the menu.
+WIDE_ONLY = rx.breakpoints(initial="none", sm="flex")
+NARROW_ONLY = rx.breakpoints(initial="flex", sm="none")
+PAGE_PADDING = rx.breakpoints(initial="16px", sm="24px")
+SIGNED_OUT_NAV = [
+    ("Explore", "/explore"),
+    ("Sign in", "/login"),
+    ("Create account", "/signup"),
+]
+
+
+def _menu_link(label: str, href: str) -> rx.Component:
+    # Selected by click, tap or Enter, like the account menu's items (client-side routing).
+    return rx.menu.item(label, on_select=rx.redirect(href), class_name="phone-nav-link")
+
+
+def phone_menu() -> rx.Component:
+    """On a phone, where the header's links do not fit: every page, behind one button."""
+    return rx.box(
+        rx.menu.root(
+            rx.menu.trigger(
+                rx.button(
+                    rx.icon("menu", size=18),
+                    variant="ghost",
+                    color_scheme="gray",
+                    aria_label="Menu",
+                    id="phone-menu-button",
+                ),
+            ),
+            rx.menu.content(
+                rx.cond(
+                    SessionState.signed_in,
+                    rx.fragment(
+                        *[_menu_link(label, href) for label, href in NAV],
+                        rx.cond(SessionState.is_admin, _menu_link("Admin", "/admin")),
+                        rx.menu.separator(),
+                        _menu_link("Account", "/account"),
+                    ),
+                    rx.fragment(*[_menu_link(label, href) for label, href in SIGNED_OUT_NAV]),
+                ),
+                id="phone-menu",
+                min_width="200px",
+            ),
+        ),
+        display=NARROW_ONLY,
+    )
+
+
 def header() -> rx.Component:
     return rx.box(
         rx.hstack(
@@ -56,9 +104,9 @@ def header() -> rx.Component:
                     *[nav_link(label, href) for label, href in NAV],
                     rx.cond(SessionState.is_admin, nav_link("Admin", "/admin")),
                     spacing="5",
-                    display=["none", "none", "flex"],
+                    display=WIDE_ONLY,
                 ),
-                rx.hstack(nav_link("Explore", "/explore"), spacing="5"),
+                rx.hstack(nav_link("Explore", "/explore"), spacing="5", display=WIDE_ONLY),
             ),
             rx.spacer(),
             rx.cond(
@@ -102,22 +150,30 @@ def header() -> rx.Component:
                             ),
                         ),
                     ),
+                    phone_menu(),
                     spacing="3",
                     align="center",
                 ),
                 rx.hstack(
                     rx.link(
-                        rx.button("Sign in", variant="ghost", color_scheme="gray"), href="/login"
+                        rx.button("Sign in", variant="ghost", color_scheme="gray"),
+                        href="/login",
                     ),
-                    rx.link(rx.button("Create account", color_scheme=ACCENT), href="/signup"),
-                    spacing="2",
+                    rx.link(
+                        rx.button("Create account", color_scheme=ACCENT),
+                        href="/signup",
+                        display=WIDE_ONLY,
+                    ),
+                    phone_menu(),
+                    spacing="4",
+                    align="center",
                 ),
             ),
             align="center",
-            spacing="6",
+            spacing=rx.breakpoints(initial="3", sm="6"),
             max_width="1180px",
             margin_x="auto",
-            padding_x="24px",
+            padding_x=PAGE_PADDING,
             height="64px",
         ),
         border_bottom=f"1px solid {rx.color('gray', 4)}",
@@ -153,8 +209,8 @@ def page_shell(*children: rx.Component) -> rx.Component:
             *children,
             max_width="1180px",
             margin_x="auto",
-            padding_x="24px",
-            padding_y="32px",
+            padding_x=PAGE_PADDING,
+            padding_y=rx.breakpoints(initial="20px", sm="32px"),
             min_height="calc(100vh - 128px)",
         ),
         rx.box(

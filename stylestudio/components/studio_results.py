@@ -9,6 +9,7 @@ from typing import Any
 import reflex as rx
 from reflex.vars import ObjectVar
 
+from stylestudio.components.before_after import before_after
 from stylestudio.components.generation import status_badge
 from stylestudio.components.layout import ACCENT, card
 from stylestudio.components.studio_inputs import photo
@@ -61,64 +62,14 @@ def _result_image(
 
 
 def _before_after(generation: ObjectVar[dict[str, Any]], state: Any) -> rx.Component:
-    """The first result over the primary product photo, split where the slider is."""
-    return rx.vstack(
-        rx.box(
-            rx.image(
-                src=generation["result_url"],
-                alt="After",
-                width="100%",
-                height="100%",
-                object_fit="cover",
-                position="absolute",
-                inset="0",
-            ),
-            rx.image(
-                src=generation["product_url"],
-                alt="Before",
-                width="100%",
-                height="100%",
-                object_fit="cover",
-                position="absolute",
-                inset="0",
-                style={"clipPath": f"inset(0 {100 - state.compare_at}% 0 0)"},
-            ),
-            rx.box(
-                position="absolute",
-                top="0",
-                bottom="0",
-                left=f"{state.compare_at}%",
-                width="2px",
-                background="white",
-                box_shadow="0 0 4px rgba(0,0,0,0.5)",
-            ),
-            rx.badge("Before", position="absolute", top="8px", left="8px", variant="solid"),
-            rx.badge(
-                "After",
-                position="absolute",
-                top="8px",
-                right="8px",
-                variant="solid",
-                color_scheme=ACCENT,
-            ),
-            position="relative",
-            width="100%",
-            aspect_ratio="4 / 3",
-            overflow="hidden",
-            border_radius="10px",
-            background=rx.color("gray", 3),
-        ),
-        rx.slider(
-            value=[state.compare_at],
-            on_change=state.set_compare_at,
-            min=0,
-            max=100,
-            size="1",
-            aria_label="Before and after",
-        ),
-        spacing="2",
-        width="100%",
-        class_name="before-after",
+    """The first result over the primary product photo (never the scene)."""
+    return before_after(
+        before_url=generation["product_url"],
+        after_url=generation["result_url"],
+        before_alt="Your product photo",
+        after_alt="The result",
+        at=state.compare_at,
+        on_change=state.set_compare_at,
     )
 
 

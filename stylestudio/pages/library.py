@@ -18,10 +18,12 @@ from stylestudio.components.layout import (
 )
 from stylestudio.components.skeleton import skeleton_block, skeleton_cards
 from stylestudio.pages.gallery_controls import feature_dialog, filters_bar, share_dialog
+from stylestudio.pages.generation_viewer import generation_viewer
 from stylestudio.services.pricing import STYLE_PRESETS
 from stylestudio.services.stats import UserStats
 from stylestudio.state.explore import ExploreState
 from stylestudio.state.gallery import GalleryState
+from stylestudio.state.generation_viewer import ViewerState
 
 GRID = rx.breakpoints(initial="1", sm="2", md="3", lg="4")
 
@@ -73,7 +75,7 @@ def _gallery_actions(item: Any) -> rx.Component:
                         variant="soft",
                         color_scheme="gray",
                     ),
-                    href=item["result_url"].to(str) + "&download=1",
+                    href=item["download_url"],
                     class_name="download-link",
                 ),
                 _collections_menu(item, image_id),
@@ -219,6 +221,7 @@ def gallery_page() -> rx.Component:
         filters_bar(),
         feature_dialog(),
         share_dialog(),
+        generation_viewer(),
         rx.cond(
             ~GalleryState.loaded,
             skeleton_cards(8, columns=GRID),
@@ -239,6 +242,7 @@ def _gallery_grid_or_empty() -> rx.Component:
                         on_cancel=GalleryState.cancel(item["id"].to(int)),
                         cancelling=GalleryState.cancelling == item["id"].to(int),
                         footer=_gallery_actions(item),
+                        on_open=ViewerState.open_viewer(item["id"].to(int)),
                     ),
                 ),
                 columns=GRID,

@@ -26,6 +26,7 @@ from stylestudio.models import (
 from stylestudio.services import pricing, search
 from stylestudio.services.errors import NotFoundError
 from stylestudio.services.featuring import featured_state_label
+from stylestudio.services.generation_downloads import download_stem
 from stylestudio.services.ids import MAX_ROW_ID, is_row_id
 from stylestudio.services.media import media_url_maker
 
@@ -86,6 +87,7 @@ class GenerationView:
     variations: int = 1
     product_url: str = ""  # the primary product photo, full size (for before/after)
     images: list[dict[str, object]] = field(default_factory=list)  # ResultImageView dicts
+    download_url: str = ""  # the first result image, saved under a readable name
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -316,7 +318,11 @@ def _views(rows: Sequence[Sequence[Any]], *, base_url: str) -> list[GenerationVi
                 "id": result_id,
                 "url": result_url,
                 "thumb_url": thumb_url,
-                "download_url": result_url + "&download=1",
+                # Saved as `fashion-red-mug-42-1.jpg`, not under the storage key's name.
+                "download_url": f"{result_url}&download="
+                + download_stem(
+                    style=style, prompt=prompt, generation_id=gid, variation=image_order + 1
+                ),
                 "placeholder": placeholder or "",
                 "seed": (seed + image_order) % SEED_RANGE,
             }
@@ -353,6 +359,7 @@ def _views(rows: Sequence[Sequence[Any]], *, base_url: str) -> list[GenerationVi
                 processing_seconds=f"{processing_ms / 1000:.1f} s" if processing_ms else "",
                 result_url=result_url,
                 result_thumb_url=thumb_url,
+                download_url=str(images[0]["download_url"]) if images else "",
                 product_thumb_url=url(product_thumb or product_key),
                 image_id=result_id or 0,
                 moderation=moderation,

@@ -69,7 +69,7 @@ def _image_bytes(card: Any) -> list[bytes]:
     urls = [
         a.get_attribute("href") for a in card.locator(".result-image a[href*='/api/media/']").all()
     ]
-    return [httpx.get(u, timeout=10).content for u in urls if u and "download=1" not in u]
+    return [httpx.get(u, timeout=10).content for u in urls if u and "download=" not in u]
 
 
 def test_angles_styles_variations_cost_and_use_these_settings(

@@ -156,7 +156,10 @@ def test_a_batch_of_styles_and_variations(db: Engine, storage: LocalStorage) -> 
     for view in views:
         assert [i["seed"] for i in view.images] == [4242, 4243]
         assert all(str(i["placeholder"]).startswith("data:image/") for i in view.images)
-        assert all(str(i["download_url"]).endswith("&download=1") for i in view.images)
+        assert [str(i["download_url"]).rsplit("&download=", 1)[1] for i in view.images] == [
+            f"{view.style.lower()}-on-a-linen-sheet-{view.id}-1",
+            f"{view.style.lower()}-on-a-linen-sheet-{view.id}-2",
+        ]
         assert view.product_url  # the primary photo, for before/after
     # The two variations are two different pictures; the same seed renders the same bytes.
     first, second = _result_bytes(db, storage, made[0].id or 0)
