@@ -204,7 +204,7 @@ h1{font-size:24px;line-height:1.25;margin:0 0 12px;font-weight:700;overflow-wrap
 color:#60646c}
 .chip.style{background:#f4f0fe;color:#6550b9}
 .label{font-size:12px;font-weight:500;text-transform:uppercase;letter-spacing:.06em;
-color:#80838d;margin:0 0 6px}
+color:#60646c;margin:0 0 6px}
 .prompt{margin:0 0 20px;font-size:15px;color:#1c2024;white-space:pre-wrap;overflow-wrap:anywhere}
 .by{margin:0 0 24px;font-size:14px;color:#60646c;overflow-wrap:anywhere}
 .by strong{color:#1c2024;font-weight:600}
@@ -212,7 +212,7 @@ color:#80838d;margin:0 0 6px}
 padding:10px 16px;border-radius:8px;background:#6e56cf;color:#fff}
 .cta:hover{background:#654dc4}
 footer{text-align:center;padding:24px;border-top:1px solid #e8e8ec;font-size:12px;
-color:#8b8d98}
+color:#60646c}
 @media (max-width:880px){main{grid-template-columns:1fr;gap:20px;padding:20px 16px}
 aside{position:static}h1{font-size:22px}figure{padding:8px}.bar nav{padding:0 16px;gap:16px}}
 @media (max-width:420px){.nav{display:none}}
@@ -335,12 +335,12 @@ def _not_found_html(public_url: str) -> str:
 {_head("Link not available · Style Studio")}
 <body>
 {_bar(public_url)}
-<div class="gone"><div class="card">
+<main class="gone"><div class="card">
 <h1>This link is no longer available</h1>
 <p>The owner may have turned sharing off, or the link has expired.</p>
 <a class="cta" href="{_e(public_url)}" rel="noopener noreferrer">
 Made with Style Studio — try it</a>
-</div></div>
+</div></main>
 {_FOOTER}
 </body>
 </html>

@@ -318,6 +318,7 @@ def _recent_tile(item: ObjectVar[RecentUpload], state: Any) -> rx.Component:
         ),
         position="relative",
         flex_shrink="0",
+        role="listitem",
         class_name="recent-upload",
         data_image=item.id,
         data_kind=item.kind,
@@ -335,7 +336,7 @@ def recent_uploads(state: Any) -> rx.Component:
                 rx.text(
                     f"Last {upload_library.RECENT_DAYS} days; click one to use it again",
                     size="1",
-                    color=rx.color("gray", 10),
+                    color=rx.color("gray", 11),
                 ),
                 width="100%",
                 align="center",
