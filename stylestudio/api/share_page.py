@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from stat import S_ISREG
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
+from starlette.staticfiles import NotModifiedResponse
 
 from stylestudio.adapters.storage import LocalStorage, StorageError
 from stylestudio.db import get_engine, session_scope
@@ -100,11 +103,18 @@ async def shared_image(request: Request) -> Response:
     found = await asyncio.to_thread(_load_file, token)
     if found is None:
         return Response(status_code=404, headers=_GONE_HEADERS)
-    path, content_type = found
-    return FileResponse(path, media_type=content_type, headers=_IMAGE_HEADERS)
+    path, content_type, stat = found
+    response = FileResponse(path, media_type=content_type, headers=_IMAGE_HEADERS, stat_result=stat)
+    # The link is live (checked above): a browser that still holds this file revalidates
+    # for a 304 instead of downloading it again.
+    etag = response.headers.get("etag", "")
+    asked = request.headers.get("if-none-match", "")
+    if etag and etag in [tag.strip().removeprefix("W/") for tag in asked.split(",")]:
+        return NotModifiedResponse(response.headers)
+    return response
 
 
-def _load_file(token: str) -> tuple[Path, str] | None:
+def _load_file(token: str) -> tuple[Path, str, os.stat_result] | None:
     with session_scope(get_engine(), write=False) as session:
         shared = sharing.shared_image_file(session, token=token)
     if shared is None:
@@ -116,7 +126,11 @@ def _load_file(token: str) -> tuple[Path, str] | None:
         path = storage.path_of(shared.storage_key)
     except StorageError:
         return None
-    return (path, shared.content_type) if path.is_file() else None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (path, shared.content_type, stat) if S_ISREG(stat.st_mode) else None
 
 
 async def favicon(_request: Request) -> Response:

@@ -617,6 +617,23 @@ async def test_every_url_the_page_shows_dies_with_its_link(
     assert "private" in cache and "no-cache" in cache and "max-age" not in cache
 
 
+async def test_a_browser_revalidates_the_shared_image_until_the_link_dies(
+    client: httpx.AsyncClient, db: Engine, storage: LocalStorage
+) -> None:
+    owner = _user(db)
+    created = _create(db, user_id=owner, image_id=_generated_image(db, storage, owner))
+    url = f"/api/share/{created.token}/image"
+    first = await client.get(url)
+    etag = first.headers["etag"]
+    again = await client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert (await client.get(url, headers={"If-None-Match": '"other"'})).status_code == 200
+
+    _revoke(db, user_id=owner, link_id=created.link_id)
+    gone = await client.get(url, headers={"If-None-Match": etag})
+    assert gone.status_code == 404  # never "not modified" for a dead link
+
+
 async def test_the_image_of_an_expired_or_disabled_link_is_gone_too(
     client: httpx.AsyncClient, db: Engine, storage: LocalStorage
 ) -> None:
