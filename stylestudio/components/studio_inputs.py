@@ -286,8 +286,9 @@ def _recent_tile(item: ObjectVar[RecentUpload], state: Any) -> rx.Component:
                 is_scene,
                 f"Use {item.name} as the scene",
                 f"Add {item.name} as a product angle",
-            ),
-            aria_pressed=rx.cond(in_use, "true", "false"),
+            )
+            + rx.cond(in_use, " (in the studio now)", ""),
+            data_in_use=rx.cond(in_use, "true", "false"),
             on_click=state.use_recent(item.id),
             class_name="recent-upload-pick",
             style={

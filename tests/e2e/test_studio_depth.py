@@ -291,7 +291,7 @@ def test_recent_uploads_follow_the_user_into_a_new_tab(page: Any, tmp_path: Path
         "scene",
         "product",
     ]
-    assert strip.locator(".recent-upload-pick[aria-pressed=true]").count() == 2
+    assert strip.locator(".recent-upload-pick[data-in-use=true]").count() == 2
 
     # A new tab of the same browser: an empty studio, but the strip has both photos.
     tab = pg.context.new_page()
@@ -301,7 +301,7 @@ def test_recent_uploads_follow_the_user_into_a_new_tab(page: Any, tmp_path: Path
     kettle = tab_strip.get_by_role("button", name="Add kettle.jpg as a product angle")
     kettle.wait_for()
     assert tab.locator(".product-photo").count() == 0
-    assert tab_strip.locator(".recent-upload-pick[aria-pressed=true]").count() == 0
+    assert tab_strip.locator(".recent-upload-pick[data-in-use=true]").count() == 0
     kettle.click()
     tab.locator(".product-photo").first.wait_for()
     assert "kettle.jpg" in tab.locator(".product-photo").first.inner_text()
