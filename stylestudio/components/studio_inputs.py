@@ -10,7 +10,8 @@ import reflex as rx
 from reflex.vars import NumberVar, ObjectVar
 
 from stylestudio.components.layout import ACCENT
-from stylestudio.services import generations, media
+from stylestudio.services import generations, media, upload_library
+from stylestudio.services.upload_library import RecentUpload
 
 ACCEPT = {
     "image/jpeg": [".jpg", ".jpeg"],
@@ -245,6 +246,116 @@ def product_photos(state: Any) -> rx.Component:
         spacing="2",
         width="100%",
         align="start",
+    )
+
+
+def _recent_tile(item: ObjectVar[RecentUpload], state: Any) -> rx.Component:
+    in_use = state.photo_ids_in_use.contains(item.id)
+    is_scene = item.kind == "scene"
+    return rx.box(
+        rx.el.button(
+            photo(item.url, item.placeholder, item.name, size="72px"),
+            rx.cond(
+                is_scene,
+                rx.badge(
+                    "Scene",
+                    size="1",
+                    variant="solid",
+                    color_scheme="gray",
+                    position="absolute",
+                    bottom="4px",
+                    left="4px",
+                ),
+            ),
+            rx.cond(
+                in_use,
+                rx.center(
+                    rx.icon("check", size=12, color="white"),
+                    position="absolute",
+                    top="4px",
+                    left="4px",
+                    width="18px",
+                    height="18px",
+                    border_radius="999px",
+                    background=rx.color(ACCENT, 9),
+                ),
+            ),
+            type="button",
+            title=item.name,
+            aria_label=rx.cond(
+                is_scene,
+                f"Use {item.name} as the scene",
+                f"Add {item.name} as a product angle",
+            )
+            + rx.cond(in_use, " (in the studio now)", ""),
+            data_in_use=rx.cond(in_use, "true", "false"),
+            on_click=state.use_recent(item.id),
+            class_name="recent-upload-pick",
+            style={
+                "position": "relative",
+                "padding": "0",
+                "border": "none",
+                "background": "none",
+                "cursor": "pointer",
+                "borderRadius": "10px",
+                "display": "block",
+            },
+        ),
+        rx.icon_button(
+            rx.icon("x", size=11),
+            size="1",
+            variant="solid",
+            color_scheme="gray",
+            radius="full",
+            aria_label=f"Remove {item.name} from recent uploads",
+            title="Remove from recent uploads",
+            on_click=state.remove_recent(item.id),
+            position="absolute",
+            top="-6px",
+            right="-6px",
+            width="20px",
+            height="20px",
+            class_name="recent-upload-remove",
+        ),
+        position="relative",
+        flex_shrink="0",
+        role="listitem",
+        class_name="recent-upload",
+        data_image=item.id,
+        data_kind=item.kind,
+    )
+
+
+def recent_uploads(state: Any) -> rx.Component:
+    """The user's recent uploads (any tab, any device): a click puts one back in."""
+    return rx.cond(
+        state.recent.length() > 0,
+        rx.vstack(
+            rx.hstack(
+                rx.text("Recent uploads", weight="bold", size="2", id="recent-uploads-label"),
+                rx.spacer(),
+                rx.text(
+                    f"Last {upload_library.RECENT_DAYS} days; click one to use it again",
+                    size="1",
+                    color=rx.color("gray", 11),
+                ),
+                width="100%",
+                align="center",
+            ),
+            rx.hstack(
+                rx.foreach(state.recent, lambda item: _recent_tile(item, state)),
+                spacing="3",
+                width="100%",
+                overflow_x="auto",
+                padding="8px 6px 6px 2px",
+                role="list",
+                aria_labelledby="recent-uploads-label",
+            ),
+            spacing="1",
+            width="100%",
+            align="start",
+            id="recent-uploads",
+        ),
     )
 
 

@@ -43,6 +43,10 @@ class Image(SQLModel, table=True):
     image_order: int = Field(default=0)
     is_primary: bool = Field(default=False)
 
+    # An upload the user removed from the studio's "Recent uploads" strip (the file stays
+    # while generations use it).
+    removed_from_library_at: datetime | None = None
+
     sharing_enabled: bool = Field(default=False)
     share_expires_at: datetime | None = None
 

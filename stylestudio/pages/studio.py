@@ -8,7 +8,12 @@ from typing import Any
 import reflex as rx
 
 from stylestudio.components.layout import ACCENT, card, page_header, page_shell
-from stylestudio.components.studio_inputs import field_label, product_photos, scene_photo
+from stylestudio.components.studio_inputs import (
+    field_label,
+    product_photos,
+    recent_uploads,
+    scene_photo,
+)
 from stylestudio.components.studio_results import results_panel
 from stylestudio.services import pricing
 from stylestudio.state.studio import StudioState
@@ -70,6 +75,7 @@ def _options_panel() -> rx.Component:
     return card(
         rx.vstack(
             product_photos(StudioState),
+            recent_uploads(StudioState),
             rx.cond(
                 StudioState.reads_one_product & (StudioState.products.length() > 1),
                 rx.text(

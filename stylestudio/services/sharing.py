@@ -213,25 +213,7 @@ def resolve_share(
 ) -> SharedImage | None:
     """The image behind a live link, counting the view; None for anything else (unknown,
     revoked, expired, image disabled, owner suspended) — the caller cannot tell which."""
-    if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
-        return None  # neither a prefix nor a stored hash is ever a token
-    now = now or utcnow()
-    row = session.exec(
-        select(ShareLink, Image, User, Generation)
-        .join(Image, col(Image.id) == ShareLink.image_id)
-        .join(User, col(User.id) == Image.user_id)
-        .join(Generation, col(Generation.id) == Image.generation_id)
-        .where(
-            ShareLink.token_hash == hash_share_token(token),
-            col(ShareLink.revoked_at).is_(None),
-            sa.or_(col(ShareLink.expires_at).is_(None), col(ShareLink.expires_at) > now),
-            col(Image.is_disabled_by_admin).is_(False),
-            Image.category == ImageCategory.GENERATED,
-            col(User.publishing_suspended).is_(False),
-            col(User.is_disabled).is_(False),
-            Generation.status == GenerationStatus.COMPLETED,
-        )
-    ).first()
+    row = _live_share(session, token=token, now=now)
     if row is None:
         return None
     link, image, owner, generation = row
@@ -254,6 +236,55 @@ def resolve_share(
         author=public_name(owner.name, owner.email),
         created_at=utc_iso(image.created_at),
     )
+
+
+@dataclass(frozen=True)
+class SharedFile:
+    """The stored file a live link's image URL serves."""
+
+    storage_key: str
+    content_type: str
+
+
+def shared_image_file(
+    session: Session, *, token: str, now: datetime | None = None
+) -> SharedFile | None:
+    """The file behind a live link, looked up on every request (no view counted), so the
+    image's URL dies with its link: None after a revoke, an expiry, an admin's disabling or
+    the owner's suspension, exactly when `resolve_share` answers None."""
+    row = _live_share(session, token=token, now=now)
+    if row is None:
+        return None
+    image = row[1]
+    return SharedFile(storage_key=image.storage_key, content_type=image.content_type)
+
+
+def _live_share(
+    session: Session, *, token: str, now: datetime | None
+) -> tuple[ShareLink, Image, User, Generation] | None:
+    if not isinstance(token, str) or not _TOKEN_RE.fullmatch(token):
+        return None  # neither a prefix nor a stored hash is ever a token
+    now = now or utcnow()
+    row = session.exec(
+        select(ShareLink, Image, User, Generation)
+        .join(Image, col(Image.id) == ShareLink.image_id)
+        .join(User, col(User.id) == Image.user_id)
+        .join(Generation, col(Generation.id) == Image.generation_id)
+        .where(
+            ShareLink.token_hash == hash_share_token(token),
+            col(ShareLink.revoked_at).is_(None),
+            sa.or_(col(ShareLink.expires_at).is_(None), col(ShareLink.expires_at) > now),
+            col(Image.is_disabled_by_admin).is_(False),
+            Image.category == ImageCategory.GENERATED,
+            col(User.publishing_suspended).is_(False),
+            col(User.is_disabled).is_(False),
+            Generation.status == GenerationStatus.COMPLETED,
+        )
+    ).first()
+    if row is None:
+        return None
+    link, image, owner, generation = row
+    return link, image, owner, generation
 
 
 def _owned_image(session: Session, *, user_id: int, image_id: int) -> Image:
@@ -298,3 +329,9 @@ def share_url(token: str, *, base_url: str) -> str:
     """The public address of a share link on the backend at `base_url` (served by
     api/share_page.py)."""
     return f"{base_url.rstrip('/')}/s/{token}"
+
+
+def shared_image_url(token: str, *, base_url: str) -> str:
+    """The address of a live link's image, served through the token itself (see
+    `shared_image_file`) rather than a signed media URL that would outlive a revoke."""
+    return f"{base_url.rstrip('/')}/api/share/{token}/image"

@@ -140,7 +140,8 @@ class StudioState(StudioInputsState):
     async def open_studio(self):
         """on_load of /upload, also run on every reconnect (a backend restart included):
         load the models and prices, pick up the watch of unfinished generations."""
-        if await self._current_user() is None:
+        user = await self._current_user()
+        if user is None:
             return rx.redirect("/login")
         self._request_key = uuid.uuid4().hex
         self.generate_error = ""
@@ -154,6 +155,7 @@ class StudioState(StudioInputsState):
         if self.model not in {m["key"] for m in self.model_options}:
             self.model = str(self.model_options[0]["key"]) if self.model_options else ""
         self._clamp_variations()
+        await self._load_recent(user.id)
         follow = self._resume_watch()
         return [rx.call_script(INSTALL_PASTE_JS), *([follow] if follow else [])]
 

@@ -1,5 +1,6 @@
 """The studio's photos: up to four product angles (the first is the primary one) and an
-optional model or scene photo, uploaded by click, drop, paste or the camera."""
+optional model or scene photo, uploaded by click, drop, paste or the camera, or picked again
+from the user's recent uploads."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlmodel import Session
 from stylestudio.adapters.storage import MediaStorage
 from stylestudio.models import ImageCategory
 from stylestudio.runtime import get_storage
-from stylestudio.services import generations, media
+from stylestudio.services import generations, media, upload_library
 from stylestudio.services.errors import DomainError
 from stylestudio.state import photo_capture
 from stylestudio.state.calls import in_session
@@ -27,6 +28,10 @@ async def _read_capped(file: rx.UploadFile) -> bytes:
 
 
 def _photos() -> list[dict[str, Any]]:
+    return []
+
+
+def _recent() -> list[upload_library.RecentUpload]:
     return []
 
 
@@ -62,6 +67,14 @@ class StudioInputsState(SessionState):
     uploading: rx.Field[bool] = rx.field(False)
     upload_percent: rx.Field[int] = rx.field(0)
     camera_open: rx.Field[bool] = rx.field(False)
+    # The user's recent uploads (newest first), to pick from again in any tab or device.
+    recent: rx.Field[list[upload_library.RecentUpload]] = rx.field(default_factory=_recent)
+
+    @rx.var
+    def photo_ids_in_use(self) -> list[int]:
+        """The uploads the studio holds now (the strip marks them)."""
+        ids = [int(p["id"]) for p in self.products]
+        return [*ids, self.model_image_id] if self.model_image_id else ids
 
     @rx.var
     def product_slots_left(self) -> int:
@@ -143,6 +156,66 @@ class StudioInputsState(SessionState):
         finally:
             self.uploading = False
             self.upload_percent = 0
+            await self._load_recent(user.id)
+
+    # -- recent uploads: the same photos again, in any tab ----------------------------------
+
+    async def _load_recent(self, user_id: int) -> None:
+        base = media_base_url()
+        self.recent = await in_session(
+            lambda s: upload_library.recent_uploads(s, user_id=user_id, base_url=base),
+            write=False,
+        )
+
+    @rx.event
+    async def use_recent(self, image_id: int) -> None:
+        """A click on a recent upload: it goes back in as what it was uploaded as (a product
+        angle, or the scene). Only the signed-in user's own uploads are found."""
+        self.upload_error = ""
+        user = await self._current_user()
+        if user is None:
+            self.upload_error = "Your session has ended. Sign in again to use your photos."
+            return
+        base = media_base_url()
+        try:
+            picked = await in_session(
+                lambda s: upload_library.pick_upload(
+                    s, user_id=user.id, image_id=image_id, base_url=base
+                ),
+                write=False,
+            )
+        except DomainError as exc:
+            self.upload_error = exc.message
+            await self._load_recent(user.id)
+            return
+        if picked.kind == "scene":
+            self._set_scene(picked.view)
+        elif self._index(picked.view["id"]) >= 0:
+            return  # already one of the angles
+        elif self.product_slots_left <= 0:
+            self.upload_error = (
+                f"You have {generations.MAX_PRODUCT_IMAGES} product photos already: "
+                "remove one to add another."
+            )
+        else:
+            self.products = [*self.products, picked.view]
+
+    @rx.event
+    async def remove_recent(self, image_id: int) -> None:
+        """`Remove` on a recent upload: off the strip in every tab (photos already in the
+        studio stay, and so do the generations made with it)."""
+        self.upload_error = ""
+        user = await self._current_user()
+        if user is None:
+            self.upload_error = "Your session has ended. Sign in again to use your photos."
+            return
+        try:
+            await in_session(
+                lambda s: upload_library.remove_from_recent(s, user_id=user.id, image_id=image_id)
+            )
+        except DomainError as exc:
+            self.upload_error = exc.message
+        await self._load_recent(user.id)
 
     def _set_scene(self, view: dict[str, object] | None) -> None:
         self.model_image_id = int(str(view["id"])) if view else 0

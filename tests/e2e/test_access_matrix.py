@@ -140,6 +140,8 @@ def test_another_user_can_do_nothing_with_a_users_images(
             tab.send(f"{inputs}.make_primary", {"image_id": product_id}),
             tab.send(f"{inputs}.move_product", {"image_id": product_id, "step": 1}),
             tab.send(f"{inputs}.remove_product", {"image_id": product_id}),
+            tab.send(f"{inputs}.use_recent", {"image_id": product_id}),
+            tab.send(f"{inputs}.remove_recent", {"image_id": product_id}),
             tab.send(f"{explore}.open_image", {"image_id": image_id}, path="/explore"),
             tab.send(f"{admin}.open_admin", {}, path="/admin"),
             tab.send(f"{admin}.approve", {"image_id": image_id}, path="/admin"),

@@ -267,3 +267,64 @@ def test_an_admin_model_price_doubles_the_cost(
         pg.get_by_label("Local studio price multiplier").fill("1")
         pg.locator("#model-prices").get_by_role("button", name="Save").click()
         pg.get_by_text("Model price saved").wait_for()
+
+
+def test_recent_uploads_follow_the_user_into_a_new_tab(page: Any, tmp_path: Path) -> None:
+    """Photos uploaded in one tab are on the `Recent uploads` strip of a new tab (and after
+    a reload); a click puts one back in the studio, and generating with it charges as usual.
+    `Remove` takes it off the strip everywhere."""
+    pg = page
+    sign_up(pg, "recent.uploads.e2e@example.com", "recent-uploads-pass-1")
+    open_page(pg, "/upload")
+    pg.locator("#product input[type=file]").set_input_files(
+        str(product_jpeg(tmp_path / "kettle.jpg", color=(170, 60, 30)))
+    )
+    pg.locator(".product-photo").first.wait_for()
+    pg.locator("#model input[type=file]").set_input_files(
+        str(product_jpeg(tmp_path / "kitchen.jpg", color=(210, 205, 190)))
+    )
+    pg.get_by_text("kitchen.jpg").wait_for()
+    strip = pg.locator("#recent-uploads")
+    strip.locator(".recent-upload").nth(1).wait_for()
+    # Newest first, each marked as in use in the studio that holds it.
+    assert [t.get_attribute("data-kind") for t in strip.locator(".recent-upload").all()] == [
+        "scene",
+        "product",
+    ]
+    assert strip.locator(".recent-upload-pick[data-in-use=true]").count() == 2
+
+    # A new tab of the same browser: an empty studio, but the strip has both photos.
+    tab = pg.context.new_page()
+    tab.set_default_timeout(30_000)
+    open_page(tab, "/upload")
+    tab_strip = tab.locator("#recent-uploads")
+    kettle = tab_strip.get_by_role("button", name="Add kettle.jpg as a product angle")
+    kettle.wait_for()
+    assert tab.locator(".product-photo").count() == 0
+    assert tab_strip.locator(".recent-upload-pick[data-in-use=true]").count() == 0
+    kettle.click()
+    tab.locator(".product-photo").first.wait_for()
+    assert "kettle.jpg" in tab.locator(".product-photo").first.inner_text()
+    kettle.click()  # twice: still one angle
+    tab_strip.get_by_role("button", name="Use kitchen.jpg as the scene").click()
+    tab.get_by_text("Remove model image").wait_for()
+    assert tab.locator(".product-photo").count() == 1
+    shot(tab, "studio-recent-uploads")
+
+    cost = pricing.generation_cost(
+        quality="standard", aspect_ratio="1:1", model_multiplier=Decimal(1), variations=1
+    )
+    before = balance(tab)
+    tab.get_by_role("button", name="Generate", exact=True).click()
+    tab.locator(".studio-result[data-status=completed]").wait_for(timeout=120_000)
+    _wait_balance(tab, before - cost)
+
+    # A reload keeps the strip; `Remove` takes a photo off it, in every tab.
+    tab.reload()
+    tab.wait_for_load_state("networkidle")
+    tab_strip.get_by_role("button", name="Remove kettle.jpg from recent uploads").click()
+    tab.wait_for_function("document.querySelectorAll('#recent-uploads .recent-upload').length == 1")
+    open_page(pg, "/upload")
+    pg.get_by_role("button", name="Use kitchen.jpg as the scene").wait_for()
+    assert pg.locator("#recent-uploads .recent-upload").count() == 1
+    tab.close()

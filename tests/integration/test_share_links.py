@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from urllib.parse import urljoin
 
 import httpx
 import pytest
@@ -18,11 +20,11 @@ import sqlalchemy as sa
 from PIL import Image as PILImage
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
-from starlette.applications import Starlette
 
 from stylestudio import runtime
 from stylestudio.adapters.storage import LocalStorage
-from stylestudio.api.share_page import share_routes, share_url
+from stylestudio.api.routes import build_api
+from stylestudio.api.share_page import FAVICON, share_url
 from stylestudio.db import dispose_engines, session_scope
 from stylestudio.models import (
     Generation,
@@ -422,15 +424,20 @@ def test_an_image_disabled_by_an_admin_stops_resolving(db: Engine, storage: Loca
 
 
 @pytest.fixture
-async def client(db: Engine, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    db: Engine, storage: LocalStorage, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The backend's whole HTTP API (the share page, its image, signed media, ...) at
+    API_URL, with the `storage` fixture's files as its media."""
     monkeypatch.setenv("DATABASE_URL", db.url.render_as_string(hide_password=False))
     monkeypatch.setenv("STYLESTUDIO_API_URL", API_URL)
     monkeypatch.setenv("STYLESTUDIO_PUBLIC_URL", PUBLIC_URL)
+    monkeypatch.setenv("STYLESTUDIO_DATA_DIR", str(storage.path_of("x").parent.parent))
     get_settings.cache_clear()
     runtime.reset()
     try:
-        transport = httpx.ASGITransport(app=Starlette(routes=share_routes()))
-        async with httpx.AsyncClient(transport=transport, base_url="http://app") as c:
+        transport = httpx.ASGITransport(app=build_api())
+        async with httpx.AsyncClient(transport=transport, base_url=API_URL) as c:
             yield c
     finally:
         dispose_engines()
@@ -443,6 +450,7 @@ class _Meta(HTMLParser):
         super().__init__()
         self.meta: dict[str, str] = {}
         self.images: list[str] = []
+        self.urls: set[str] = set()  # every address the page names, resolved
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
@@ -452,6 +460,17 @@ class _Meta(HTMLParser):
                 self.meta[key] = values.get("content") or ""
         elif tag == "img":
             self.images.append(values.get("src") or "")
+        for name, value in attrs:
+            if not value:
+                continue
+            if name in ("src", "href", "poster", "data-src"):
+                self.urls.add(urljoin(API_URL + "/s/", value))
+            elif name in ("srcset", "imagesrcset"):
+                for candidate in value.split(","):
+                    if candidate.strip():
+                        self.urls.add(urljoin(API_URL + "/s/", candidate.split()[0]))
+            elif name == "content" and re.match(r"https?://|/", value):
+                self.urls.add(urljoin(API_URL + "/s/", value))
 
 
 def _parse(body: str) -> _Meta:
@@ -494,7 +513,9 @@ async def test_the_share_page_shows_the_image_with_escaped_cards(
     assert meta["og:url"] == f"{API_URL}/s/{created.token}"
     assert meta["og:description"].startswith(HOSTILE_PROMPT)
     assert len(meta["og:description"]) <= 200
-    assert meta["og:image"].startswith(f"{API_URL}/") and key in meta["og:image"]
+    # The image is served through the link's token, never as a signed media URL.
+    assert meta["og:image"] == f"{API_URL}/api/share/{created.token}/image"
+    assert key not in body and "/api/media/" not in body
     assert (meta["og:image:width"], meta["og:image:height"]) == ("96", "64")
     assert page.images == [meta["og:image"]]
     assert "Fashion" in body
@@ -552,6 +573,96 @@ async def test_unknown_and_stale_tokens_answer_the_same_404(
         _assert_uncached(response)
         bodies.add(response.text)
     assert len(bodies) == 1  # nothing tells an expired link from one that never existed
+
+
+def _shown_media(page: _Meta) -> set[str]:
+    """What the page shows that belongs to the link: every address but the app's own pages
+    and its icon."""
+    return {
+        url
+        for url in page.urls
+        if not url.startswith(PUBLIC_URL) and url != f"{API_URL}/favicon.ico"
+    }
+
+
+async def test_every_url_the_page_shows_dies_with_its_link(
+    client: httpx.AsyncClient, db: Engine, storage: LocalStorage
+) -> None:
+    owner = _user(db)
+    image_id = _generated_image(db, storage, owner)
+    created = _create(db, user_id=owner, image_id=image_id)
+    stored = storage.get(_image(db, image_id).storage_key)
+
+    page = _parse((await client.get(f"/s/{created.token}")).text)
+    shown = _shown_media(page)
+    assert page.meta["og:image"] in shown and page.images == [page.meta["og:image"]]
+    image = await client.get(page.meta["og:image"])
+    assert image.content == stored
+    assert image.headers["content-type"] == "image/jpeg"
+    assert _links(db)[0].view_count == 1  # fetching the image is not another view
+    for url in shown:
+        assert (await client.get(url)).status_code == 200, url
+
+    _revoke(db, user_id=owner, link_id=created.link_id)
+    for url in shown:
+        response = await client.get(url)
+        assert response.status_code in (403, 404), url
+        assert response.headers["cache-control"] == "no-store"
+        assert response.content != stored
+
+    # Served through the token, looked up live; a browser must ask again before reusing it
+    # and no CDN or proxy may keep it at all.
+    assert page.meta["og:image"] == f"{API_URL}/api/share/{created.token}/image"
+    cache = image.headers["cache-control"]
+    assert "private" in cache and "no-cache" in cache and "max-age" not in cache
+
+
+async def test_a_browser_revalidates_the_shared_image_until_the_link_dies(
+    client: httpx.AsyncClient, db: Engine, storage: LocalStorage
+) -> None:
+    owner = _user(db)
+    created = _create(db, user_id=owner, image_id=_generated_image(db, storage, owner))
+    url = f"/api/share/{created.token}/image"
+    first = await client.get(url)
+    etag = first.headers["etag"]
+    again = await client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert (await client.get(url, headers={"If-None-Match": '"other"'})).status_code == 200
+
+    _revoke(db, user_id=owner, link_id=created.link_id)
+    gone = await client.get(url, headers={"If-None-Match": etag})
+    assert gone.status_code == 404  # never "not modified" for a dead link
+
+
+async def test_the_image_of_an_expired_or_disabled_link_is_gone_too(
+    client: httpx.AsyncClient, db: Engine, storage: LocalStorage
+) -> None:
+    owner = _user(db)
+    image_id = _generated_image(db, storage, owner)
+    expired = _create(
+        db, user_id=owner, image_id=image_id, expires_in="1d", now=utcnow() - timedelta(days=2)
+    )
+    live = _create(db, user_id=owner, image_id=image_id)
+    assert (await client.get(f"/api/share/{expired.token}/image")).status_code == 404
+    assert (await client.get(f"/api/share/{live.token}/image")).status_code == 200
+    _update_image(db, image_id, is_disabled_by_admin=True)
+    assert (await client.get(f"/api/share/{live.token}/image")).status_code == 404
+    for token in ("not-a-token", "A" * 43, hashlib.sha256(live.token.encode()).hexdigest()):
+        assert (await client.get(f"/api/share/{token}/image")).status_code == 404
+
+
+async def test_the_share_page_has_the_app_icon(
+    client: httpx.AsyncClient, db: Engine, storage: LocalStorage
+) -> None:
+    owner = _user(db)
+    created = _create(db, user_id=owner, image_id=_generated_image(db, storage, owner))
+    page = _parse((await client.get(f"/s/{created.token}")).text)
+    assert f"{API_URL}/favicon.ico" in page.urls
+    icon = await client.get("/favicon.ico")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"] == "image/x-icon"
+    assert icon.content == FAVICON.read_bytes()
+    assert PILImage.open(io.BytesIO(icon.content)).format == "ICO"
 
 
 def test_share_url_is_the_public_api_address(monkeypatch: pytest.MonkeyPatch) -> None:
