@@ -1,7 +1,7 @@
 """recent uploads: an upload the user removed from the studio's "Recent uploads" strip
 
-Revision ID: 0008_share_recent_uploads
-Revises: 0006 (the lead chains it after 0007_unique_ids when merging)
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-03 08:45:00.000000
 """
 
