@@ -17,6 +17,7 @@ from stylestudio.services import account_links, account_self_service, accounts, 
 from stylestudio.services.errors import DomainError, InvalidCredentialsError
 from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
+from stylestudio.state.arguments import ROW_ID, checked, form
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text
 from stylestudio.state.session import SessionState
@@ -71,6 +72,7 @@ class AccountState(SessionState):
         self.loaded = True
 
     @rx.event
+    @checked(form=form(name=200))
     async def save_name(self, form: dict[str, Any]):
         user = await self._current_user()
         if user is None:
@@ -89,6 +91,12 @@ class AccountState(SessionState):
         return None
 
     @rx.event
+    @checked(
+        form=form(
+            current_password=accounts.MAX_PASSWORD_LENGTH + 1,
+            new_password=accounts.MAX_PASSWORD_LENGTH + 1,
+        )
+    )
     async def change_password(self, form: dict[str, Any]):
         """The current password, then the new one; every other session ends."""
         user = await self._current_user()
@@ -148,6 +156,7 @@ class AccountState(SessionState):
         return None
 
     @rx.event
+    @checked(session_id=ROW_ID)
     async def revoke(self, session_id: int):
         user = await self._current_user()
         if user is None:
@@ -169,6 +178,7 @@ class AccountState(SessionState):
         return None
 
     @rx.event
+    @checked(form=form(confirm_email=accounts.MAX_EMAIL_LENGTH + 1))
     async def delete_account(self, form: dict[str, Any]):
         """`Delete account`, confirmed by typing the email: images and their files go."""
         user = await self._current_user()

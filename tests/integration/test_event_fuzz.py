@@ -1,0 +1,192 @@
+"""Every event handler is a public RPC: a browser console can call any of them with any
+arguments. Each handler of every state (found from the app's registry, so a new one is
+covered without editing this test) is sent wrong types, huge and negative numbers, lists,
+dicts, nulls, floats, NaN, a superscript digit and a 100 kB string, through Reflex's real
+event processing on a signed-in admin's tab. None may raise (the page would show "An error
+occurred." and the log a traceback), and another user's tab and data stay as they were."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import func, select
+
+from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.db import session_scope
+from stylestudio.models import Generation, ShareLink, User, UserRole, UserSession
+from stylestudio.services import accounts
+from stylestudio.settings import get_settings
+from stylestudio.state import gallery as gallery_module
+from stylestudio.state import generation_watch
+from stylestudio.state.arguments import RULES_ATTRIBUTE
+from stylestudio.state.gallery import GalleryState
+from stylestudio.state.studio import StudioState
+from tests.integration.test_generation_flow import _run, _start, _upload
+from tests.support.event_processing import Answer, AppEvents, app_event_handlers, new_tab
+
+HUGE = 2**70
+# What a hostile console sends in place of an argument.
+HOSTILE: list[Any] = [
+    None,
+    True,
+    0,
+    -1,
+    HUGE,
+    -HUGE,
+    1.5,
+    math.nan,
+    math.inf,
+    "",
+    "²",
+    "x" * 100_000,
+    [1, 2],
+    [[]],
+    {"a": 1},
+    {"": [None]},
+]
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 40 else f"{text[:20]}…({len(text)} chars)"
+
+
+@pytest.fixture
+def app_db(db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """The app's configured database is the test's; watchers stop at once (no websocket)."""
+    monkeypatch.setenv("DATABASE_URL", db.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("STYLESTUDIO_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("STYLESTUDIO_RATE_LIMITS_ENABLED", "false")
+    get_settings.cache_clear()
+    monkeypatch.setattr(gallery_module, "tab_is_connected", lambda token: False)
+    monkeypatch.setattr(generation_watch, "tab_is_connected", lambda token: False)
+    monkeypatch.setattr(generation_watch, "TAB_GONE_SECONDS", 0.0)
+    yield db
+    get_settings.cache_clear()
+
+
+def _account(db: Engine, email: str, role: UserRole = UserRole.USER) -> int:
+    with session_scope(db) as session:
+        user = accounts.sign_up(session, email=email, password="correct horse", role=role)
+        assert user.id is not None
+        return user.id
+
+
+def _session(db: Engine, user_id: int) -> str:
+    with session_scope(db) as session:
+        return accounts.start_session(session, user_id=user_id)
+
+
+def _still_signed_in(db: Engine, token: str) -> bool:
+    with session_scope(db, write=False) as session:
+        return accounts.resolve_session(session, token=token) is not None
+
+
+def _books_of(db: Engine, user_id: int) -> dict[str, object]:
+    """What another user would notice changing: balance, generations, sessions, links."""
+    with session_scope(db, write=False) as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        gens = session.exec(
+            select(Generation.id, Generation.status).where(Generation.user_id == user_id)
+        ).all()
+        links = session.exec(
+            select(ShareLink.id, ShareLink.revoked_at).where(ShareLink.created_by_id == user_id)
+        ).all()
+        live = session.exec(
+            select(func.count())
+            .select_from(UserSession)
+            .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))  # type: ignore[union-attr]
+        ).one()
+        return {
+            "credits": user.credits,
+            "disabled": user.is_disabled,
+            "publishing_suspended": user.publishing_suspended,
+            "generations": sorted(gens),
+            "links": sorted(links),
+            "sessions": live,
+        }
+
+
+def _payloads(fn: Any, params: list[str], value: Any) -> list[tuple[str, dict[str, Any]]]:
+    """Every argument set to `value`; and for a form, a form whose every field is `value`."""
+    payloads = [("", dict.fromkeys(params, value))]
+    rules = getattr(fn, RULES_ATTRIBUTE, {})
+    for name in params:
+        fields = getattr(rules.get(name), "form_fields", None)
+        if fields:
+            payloads.append((f" in every field of {name}", {name: dict.fromkeys(fields, value)}))
+    return payloads
+
+
+def _failures(answer: Answer) -> list[str]:
+    found = [f"{type(e).__name__}: {str(e)[:120]}" for e in answer.exceptions]
+    found += ["'An error occurred.' toast" for t in answer.toasts() if "An error occurred" in t]
+    return found
+
+
+async def test_every_handler_survives_hostile_arguments(
+    app_db: Engine, storage: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    admin = _account(app_db, "fuzzer@example.com", UserRole.ADMIN)
+    other = _account(app_db, "bystander@example.com")
+    for user_id in (admin, other):  # real rows for the handlers to look at: done and queued
+        image = _upload(app_db, storage, user_id)
+        _start(app_db, user_id=user_id, image_id=image, key=f"done-{user_id}")
+        assert await asyncio.to_thread(_run, app_db, storage, LocalEngine())
+        _start(app_db, user_id=user_id, image_id=image, key=f"queued-{user_id}")
+    handlers = app_event_handlers()
+    with_arguments = {
+        name: [p for p in inspect.signature(r.handler.fn).parameters if p != "self"]
+        for name, r in handlers.items()
+    }
+    with_arguments = {name: params for name, params in with_arguments.items() if params}
+    assert len(with_arguments) > 40, sorted(with_arguments)  # the registry was found
+
+    fuzzer_session = _session(app_db, admin)
+    other_session = _session(app_db, other)
+    other_books = _books_of(app_db, other)
+    caplog.set_level(logging.ERROR)
+    crashes: dict[str, list[str]] = {}
+    async with AppEvents() as app:
+        fuzzer_tab, other_tab = new_tab(), new_tab()
+        opened = await app.send(
+            other_tab,
+            "reflex___state____state.stylestudio___state___session____session_state"
+            ".stylestudio___state___gallery____gallery_state.open_gallery",
+            {},
+            session=other_session,
+            path="/gallery",
+        )
+        assert not opened.exceptions
+        other_view = await app.state_of(other_tab, GalleryState)
+        other_studio = await app.state_of(other_tab, StudioState)
+        for name, params in sorted(with_arguments.items()):
+            short = name.rsplit("___", 1)[-1]
+            for value in HOSTILE:
+                for where, payload in _payloads(handlers[name].handler.fn, params, value):
+                    if not _still_signed_in(app_db, fuzzer_session):
+                        fuzzer_session = _session(app_db, admin)  # e.g. `revoke` of its own
+                    answer = await app.send(
+                        fuzzer_tab, name, payload, session=fuzzer_session, path="/"
+                    )
+                    crashes.setdefault(short, []).extend(
+                        f"{params}={_describe(value)}{where}: {failure}"
+                        for failure in _failures(answer)
+                    )
+        crashes = {handler: found for handler, found in crashes.items() if found}
+        assert await app.state_of(other_tab, GalleryState) == other_view
+        assert await app.state_of(other_tab, StudioState) == other_studio
+    report = "\n".join(f"{h}: {len(c)} crashes, e.g. {c[:3]}" for h, c in sorted(crashes.items()))
+    assert not crashes, f"handlers that raised:\n{report}"
+    errors = [r.getMessage()[:200] for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, errors
+    assert _books_of(app_db, other) == other_books
