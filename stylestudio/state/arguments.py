@@ -267,12 +267,13 @@ def checked(**rules: Rule) -> Callable[[F], F]:
 class CheckedSetVar(EventHandlerSetVar):
     """Reflex gives every state a `setvar(var_name, value)` handler that calls
     `set_<var_name>(value)`. Here it reaches only a state's own synchronous `set_…` event
-    handlers (whose `@checked` rules then check the value); anything else is refused."""
+    handlers (whose `@checked` rules then check the value); anything else is refused.
+    (`self` in `setvar` is the state, as in Reflex's.)"""
 
-    def setvar(self, var_name: str, value: Any) -> Any:  # `self` is the state
+    def setvar(self, var_name: Any = None, value: Any = None, **more: Any) -> Any:
         target = (
             getattr(type(self), f"set_{var_name}", None)
-            if isinstance(var_name, str) and len(var_name) < 100
+            if isinstance(var_name, str) and len(var_name) < 100 and not more
             else None
         )
         fn = target.fn if isinstance(target, EventHandler) else None

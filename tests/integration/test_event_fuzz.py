@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import reflex as rx
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
@@ -26,11 +27,19 @@ from stylestudio.services import accounts
 from stylestudio.settings import get_settings
 from stylestudio.state import gallery as gallery_module
 from stylestudio.state import generation_watch
-from stylestudio.state.arguments import RULES_ATTRIBUTE
+from stylestudio.state.account import AccountState
+from stylestudio.state.admin import AdminState
+from stylestudio.state.arguments import RULES_ATTRIBUTE, CheckedSetVar
 from stylestudio.state.gallery import GalleryState
 from stylestudio.state.studio import StudioState
 from tests.integration.test_generation_flow import _run, _start, _upload
-from tests.support.event_processing import Answer, AppEvents, app_event_handlers, new_tab
+from tests.support.event_processing import (
+    Answer,
+    AppEvents,
+    app_event_handlers,
+    event_name,
+    new_tab,
+)
 
 HUGE = 2**70
 # What a hostile console sends in place of an argument.
@@ -117,8 +126,11 @@ def _books_of(db: Engine, user_id: int) -> dict[str, object]:
 
 
 def _payloads(fn: Any, params: list[str], value: Any) -> list[tuple[str, dict[str, Any]]]:
-    """Every argument set to `value`; and for a form, a form whose every field is `value`."""
+    """Every argument set to `value`; and for a form, a form whose every field is `value`;
+    with the first value, also no arguments at all and one argument too many."""
     payloads = [("", dict.fromkeys(params, value))]
+    if value is HOSTILE[0]:
+        payloads += [(" (none sent)", {}), (" and one more", {**payloads[0][1], "extra": 1})]
     rules = getattr(fn, RULES_ATTRIBUTE, {})
     for name in params:
         fields = getattr(rules.get(name), "form_fields", None)
@@ -150,6 +162,14 @@ async def test_every_handler_survives_hostile_arguments(
     }
     with_arguments = {name: params for name, params in with_arguments.items() if params}
     assert len(with_arguments) > 40, sorted(with_arguments)  # the registry was found
+    # Every argument has a rule: `@checked` on the app's handlers, `CheckedSetVar` on Reflex's.
+    unchecked = [
+        name
+        for name in with_arguments
+        if not hasattr(handlers[name].handler.fn, RULES_ATTRIBUTE)
+        and not isinstance(handlers[name].handler, CheckedSetVar)
+    ]
+    assert not unchecked, unchecked
 
     fuzzer_session = _session(app_db, admin)
     other_session = _session(app_db, other)
@@ -160,8 +180,7 @@ async def test_every_handler_survives_hostile_arguments(
         fuzzer_tab, other_tab = new_tab(), new_tab()
         opened = await app.send(
             other_tab,
-            "reflex___state____state.stylestudio___state___session____session_state"
-            ".stylestudio___state___gallery____gallery_state.open_gallery",
+            event_name(GalleryState, "open_gallery"),
             {},
             session=other_session,
             path="/gallery",
@@ -190,3 +209,61 @@ async def test_every_handler_survives_hostile_arguments(
     errors = [r.getMessage()[:200] for r in caplog.records if r.levelno >= logging.ERROR]
     assert not errors, errors
     assert _books_of(app_db, other) == other_books
+
+
+async def _studio_with_a_photo(app: AppEvents, tab: str, image_id: int, seed_text: str) -> None:
+    """As if the photo had been uploaded and `seed_text` typed (or kept from before)."""
+    async with app.manager.modify_state(rx.BaseStateToken(ident=tab, cls=StudioState)) as root:
+        studio = await root.get_state(StudioState)
+        studio.products = [{"id": image_id, "url": "", "name": "shoe.jpg", "placeholder": ""}]
+        studio.seed_text = seed_text
+
+
+async def test_the_reported_crashes_are_refused_with_a_message(
+    app_db: Engine, storage: Any
+) -> None:
+    """Issue 14 (7): each of these raised before, and showed "An error occurred."."""
+    admin = _account(app_db, "ada@example.com", UserRole.ADMIN)
+    image = _upload(app_db, storage, admin)
+    session = _session(app_db, admin)
+    reported: list[tuple[type[Any], str, dict[str, Any], str]] = [
+        (GalleryState, "set_filter_status", {"value": ["completed"]}, "Value must be one of"),
+        (GalleryState, "set_filter_style", {"value": ["studio"]}, "Value must be one of"),
+        (GalleryState, "revoke_share", {"link_id": HUGE}, "Link id must be a whole number"),
+        (AccountState, "revoke", {"session_id": HUGE}, "Session id must be a whole number"),
+        (AdminState, "check_purchase", {"purchase_id": HUGE}, "Purchase id must be a whole"),
+        (StudioState, "set_variations", {"value": "²"}, "Value must be a whole number"),
+    ]
+    async with AppEvents() as app:
+        tab = new_tab()
+        await app.send(tab, event_name(StudioState, "open_studio"), {}, session=session)
+        for state, handler, payload, message in reported:
+            before = await app.state_of(tab, state)
+            answer = await app.send(tab, event_name(state, handler), payload, session=session)
+            assert not answer.exceptions, (handler, answer.exceptions)
+            assert any(message in t and "Refused" in t for t in answer.toasts()), (
+                handler,
+                answer.toasts(),
+            )
+            assert await app.state_of(tab, state) == before, handler  # nothing changed
+
+        # The right values still work.
+        await app.send(
+            tab,
+            event_name(GalleryState, "set_filter_status"),
+            {"value": "completed"},
+            session=session,
+        )
+        assert (await app.state_of(tab, GalleryState))["filter_status"] == "completed"
+        studio = event_name(StudioState, "set_seed_text")
+        await app.send(tab, studio, {"value": "1²3"}, session=session)
+        assert (await app.state_of(tab, StudioState))["seed_text"] == "13"  # ASCII digits only
+
+        # A seed kept from before (the studio used to keep "²") and then `Generate`: a
+        # message under the button, no traceback, nothing spent.
+        await _studio_with_a_photo(app, tab, image, "²")
+        answer = await app.send(tab, event_name(StudioState, "generate"), {}, session=session)
+        assert not answer.exceptions
+        shown = await app.state_of(tab, StudioState)
+        assert shown["generate_error"] == "The seed must be from 0 to 2147483647."
+        assert shown["results"] == []

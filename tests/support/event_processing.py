@@ -134,7 +134,8 @@ class AppEvents:
         """The tab's vars of `state` as they stand (a copy)."""
         root = await self.manager.get_state(rx.BaseStateToken(ident=token, cls=state))
         substate = await root.get_state(state)
-        return substate.dict()[substate.get_full_name()]
+        values = substate.dict()[substate.get_full_name()]
+        return {name.removesuffix("_rx_state_"): value for name, value in values.items()}
 
 
 def new_tab() -> str:
