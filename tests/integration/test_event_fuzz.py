@@ -145,6 +145,28 @@ def _failures(answer: Answer) -> list[str]:
     return found
 
 
+def _with_arguments(handlers: dict[str, Any]) -> dict[str, list[str]]:
+    """The handlers that take arguments, and their arguments' names."""
+    named = {
+        name: [p for p in inspect.signature(r.handler.fn).parameters if p != "self"]
+        for name, r in handlers.items()
+    }
+    return {name: params for name, params in named.items() if params}
+
+
+def test_every_handler_argument_has_a_rule() -> None:
+    """`@checked` on the app's handlers (which refuses to decorate a handler unless every
+    argument has a rule), `CheckedSetVar` for Reflex's own `setvar`."""
+    handlers = app_event_handlers()
+    unchecked = [
+        name.rsplit("___", 1)[-1]
+        for name in _with_arguments(handlers)
+        if not hasattr(handlers[name].handler.fn, RULES_ATTRIBUTE)
+        and not isinstance(handlers[name].handler, CheckedSetVar)
+    ]
+    assert not unchecked, unchecked
+
+
 async def test_every_handler_survives_hostile_arguments(
     app_db: Engine, storage: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -156,20 +178,8 @@ async def test_every_handler_survives_hostile_arguments(
         assert await asyncio.to_thread(_run, app_db, storage, LocalEngine())
         _start(app_db, user_id=user_id, image_id=image, key=f"queued-{user_id}")
     handlers = app_event_handlers()
-    with_arguments = {
-        name: [p for p in inspect.signature(r.handler.fn).parameters if p != "self"]
-        for name, r in handlers.items()
-    }
-    with_arguments = {name: params for name, params in with_arguments.items() if params}
+    with_arguments = _with_arguments(handlers)
     assert len(with_arguments) > 40, sorted(with_arguments)  # the registry was found
-    # Every argument has a rule: `@checked` on the app's handlers, `CheckedSetVar` on Reflex's.
-    unchecked = [
-        name
-        for name in with_arguments
-        if not hasattr(handlers[name].handler.fn, RULES_ATTRIBUTE)
-        and not isinstance(handlers[name].handler, CheckedSetVar)
-    ]
-    assert not unchecked, unchecked
 
     fuzzer_session = _session(app_db, admin)
     other_session = _session(app_db, other)
