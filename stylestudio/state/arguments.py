@@ -152,9 +152,11 @@ def numbers(min_items: int, max_items: int) -> Rule:
     )
 
 
-def record() -> Rule:
-    """A small object the page's own components send (e.g. upload progress)."""
-    return _rule(Annotated[dict[StrictStr, Any], Field(max_length=20)], "an object of a few fields")
+# An upload's progress as Reflex's upload helper reports it (loaded, total, progress).
+UPLOAD_PROGRESS = _rule(
+    Annotated[dict[StrictStr, Annotated[float, Field(allow_inf_nan=False)]], Field(max_length=10)],
+    "an upload's progress (a few numbers)",
+)
 
 
 def form(**fields: int) -> Rule:

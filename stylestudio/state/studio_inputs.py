@@ -18,10 +18,10 @@ from stylestudio.state import photo_capture
 from stylestudio.state.arguments import (
     FLAG,
     ROW_ID,
+    UPLOAD_PROGRESS,
     UPLOADS,
     bounded_int,
     checked,
-    record,
     text,
     text_list,
 )
@@ -95,7 +95,7 @@ class StudioInputsState(SessionState):
         await self._upload(files, ImageCategory.MODEL)
 
     @rx.event
-    @checked(progress=record())
+    @checked(progress=UPLOAD_PROGRESS)
     def upload_progress(self, progress: dict[str, Any]) -> None:
         """on_upload_progress of the drop zones: the share of bytes sent so far."""
         share = progress.get("progress") if isinstance(progress, dict) else None
