@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Where a rule's name is kept on the handler (the fuzz test reads it).
+# Where a handler keeps its rules (the fuzz test reads them).
 RULES_ATTRIBUTE = "__argument_rules__"
 CHECKBOX = -1  # a form field that is a checkbox, not text
 
@@ -219,7 +219,7 @@ def checked(**rules: Rule) -> Callable[[F], F]:
         name = fn.__qualname__
 
         def refuse(exc: ArgumentRefused) -> Any:
-            log.info("refused an argument of %s: %s", name, exc.message)
+            log.warning("refused an argument of %s: %s", name, exc.message)
             return refusal(f"Refused: {exc.message} Reload the page and try again.")
 
         if inspect.isasyncgenfunction(fn):
@@ -280,6 +280,6 @@ class CheckedSetVar(EventHandlerSetVar):
         )
         fn = target.fn if isinstance(target, EventHandler) else None
         if fn is None or inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
-            log.info("refused setvar of %s", type(self).__name__)
+            log.warning("refused setvar of %s", type(self).__name__)
             return refusal("Refused: nothing of that name can be set here.")
         return fn(self, value)

@@ -23,7 +23,7 @@ from sqlmodel import func, select
 from stylestudio.adapters.local_engine import LocalEngine
 from stylestudio.db import session_scope
 from stylestudio.models import Generation, ShareLink, User, UserRole, UserSession
-from stylestudio.services import accounts
+from stylestudio.services import accounts, pricing
 from stylestudio.settings import get_settings
 from stylestudio.state import gallery as gallery_module
 from stylestudio.state import generation_watch
@@ -32,6 +32,7 @@ from stylestudio.state.admin import AdminState
 from stylestudio.state.arguments import RULES_ATTRIBUTE, CheckedSetVar
 from stylestudio.state.gallery import GalleryState
 from stylestudio.state.studio import StudioState
+from stylestudio.state.studio_inputs import StudioInputsState
 from tests.integration.test_generation_flow import _run, _start, _upload
 from tests.support.event_processing import (
     Answer,
@@ -257,14 +258,49 @@ async def test_the_reported_crashes_are_refused_with_a_message(
             )
             assert await app.state_of(tab, state) == before, handler  # nothing changed
 
-        # The right values still work.
-        await app.send(
-            tab,
-            event_name(GalleryState, "set_filter_status"),
-            {"value": "completed"},
-            session=session,
-        )
-        assert (await app.state_of(tab, GalleryState))["filter_status"] == "completed"
+        # What the pages send still works, with no refusal.
+        style = next(k for k in pricing.STYLE_PRESETS if k != "realistic")  # not the default
+        sent_by_pages: list[tuple[type[Any], str, dict[str, Any], str, object]] = [
+            (
+                GalleryState,
+                "set_filter_status",
+                {"value": "completed"},
+                "filter_status",
+                "completed",
+            ),
+            (GalleryState, "set_filter_style", {"value": "all"}, "filter_style", ""),
+            (GalleryState, "select_collection", {"collection_id": 0}, "filter_collection", 0),
+            (GalleryState, "set_share_open", {"value": False}, "share_open", False),
+            (
+                StudioState,
+                "toggle_more_style",
+                {"style": style, "checked": True},
+                "more_styles",
+                [style],
+            ),
+            (StudioState, "set_compare_at", {"value": [30]}, "compare_at", 30),
+            (StudioState, "set_variations", {"value": "1"}, "variations", 1),
+            (
+                StudioInputsState,
+                "upload_progress",
+                {"progress": {"loaded": 5, "total": 10, "progress": 0.5}},
+                "upload_percent",
+                50,
+            ),
+            (
+                StudioInputsState,
+                "reject_upload",
+                {"codes": ["too-many-files"]},
+                "upload_error",
+                "Drop at most 4 product photos at a time.",
+            ),
+            (AccountState, "save_name", {"form": {"name": "Ada L."}}, "name", "Ada L."),
+        ]
+        for state, handler, payload, var, expected in sent_by_pages:
+            answer = await app.send(tab, event_name(state, handler), payload, session=session)
+            assert not answer.exceptions and not answer.toasts(), (handler, answer.toasts())
+            shown = (await app.state_of(tab, state))[var]
+            assert expected is None or shown == expected, (handler, shown)
         studio = event_name(StudioState, "set_seed_text")
         await app.send(tab, studio, {"value": "1²3"}, session=session)
         assert (await app.state_of(tab, StudioState))["seed_text"] == "13"  # ASCII digits only
