@@ -41,6 +41,26 @@ from stylestudio.state.form_values import is_checked
 
 log = logging.getLogger(__name__)
 
+
+class _NoArgumentValuesInTheLog(logging.Filter):
+    """Reflex logs the whole value of an argument it could not convert by the handler's
+    annotation (a 100 kB string makes a 100 kB warning). The handler's rule refuses it and
+    logs why; the value itself, which the client chose, is left out."""
+
+    PREFIX = "Error transforming event payload"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith(self.PREFIX) and " with value " in message:
+            record.msg = message.split(" with value ", 1)[0] + " (value not logged)"
+            record.args = None
+        return True
+
+
+logging.getLogger("reflex_base.event.processor.base_state_processor").addFilter(
+    _NoArgumentValuesInTheLog()
+)
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Where a handler keeps its rules (the fuzz test reads them).
