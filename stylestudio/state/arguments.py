@@ -181,14 +181,15 @@ UPLOAD_PROGRESS = _rule(
 
 def form(**fields: int) -> Rule:
     """A submitted form: only the named fields are kept; each is text (cut to its limit, as
-    `text`) or, for CHECKBOX, a checkbox (ticked or not). A missing field stays missing."""
+    `text`) or, for CHECKBOX, a checkbox (ticked or not). A missing field stays missing.
+    Reflex's forms send text, and booleans for checkboxes."""
 
     def keep(sent: dict[str, Any]) -> dict[str, Any]:
         kept: dict[str, Any] = {}
         for name, limit in fields.items():
-            if name not in sent:
+            value = sent.get(name)
+            if value is None:  # not sent, or a field the page did not render (its ref: null)
                 continue
-            value = sent[name]
             if limit == CHECKBOX:
                 kept[name] = is_checked(value)
             elif isinstance(value, str):

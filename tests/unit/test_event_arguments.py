@@ -46,6 +46,7 @@ def test_a_form_keeps_only_its_fields_and_cuts_text_to_its_limit() -> None:
     kept = rule.check("form", {"email": "a" * 50, "is_active": "on", "role": "admin"})
     assert kept == {"email": "a" * 10, "is_active": True}
     assert rule.check("form", {}) == {}  # a missing field stays missing
+    assert rule.check("form", {"email": None, "is_active": False}) == {"is_active": False}
     with pytest.raises(ArgumentRefused) as refused:
         rule.check("form", {"email": ["a@b.c"]})
     assert refused.value.message == "Email must be text."
