@@ -187,6 +187,7 @@ async def test_every_handler_survives_hostile_arguments(
     other_books = _books_of(app_db, other)
     caplog.set_level(logging.WARNING)
     crashes: dict[str, list[str]] = {}
+    sent = 0
     async with AppEvents() as app:
         fuzzer_tab, other_tab = new_tab(), new_tab()
         opened = await app.send(
@@ -208,11 +209,13 @@ async def test_every_handler_survives_hostile_arguments(
                     answer = await app.send(
                         fuzzer_tab, name, payload, session=fuzzer_session, path="/"
                     )
+                    sent += 1
                     crashes.setdefault(short, []).extend(
                         f"{params}={_describe(value)}{where}: {failure}"
                         for failure in _failures(answer)
                     )
         crashes = {handler: found for handler, found in crashes.items() if found}
+        assert sent > 20 * len(with_arguments), sent  # every handler, every value
         assert await app.state_of(other_tab, GalleryState) == other_view
         assert await app.state_of(other_tab, StudioState) == other_studio
     report = "\n".join(f"{h}: {len(c)} crashes, e.g. {c[:3]}" for h, c in sorted(crashes.items()))
