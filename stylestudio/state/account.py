@@ -18,6 +18,7 @@ from stylestudio.services.account_self_service import SignInMethod
 from stylestudio.services.errors import DomainError, InvalidCredentialsError
 from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
+from stylestudio.state.arguments import ROW_ID, checked, form, text
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text
 from stylestudio.state.session import SessionState
@@ -76,6 +77,7 @@ class AccountState(SessionState):
         self.loaded = True
 
     @rx.event
+    @checked(form=form(name=200))
     async def save_name(self, form: dict[str, Any]):
         user = await self._current_user()
         if user is None:
@@ -94,6 +96,12 @@ class AccountState(SessionState):
         return None
 
     @rx.event
+    @checked(
+        form=form(
+            current_password=accounts.MAX_PASSWORD_LENGTH + 1,
+            new_password=accounts.MAX_PASSWORD_LENGTH + 1,
+        )
+    )
     async def change_password(self, form: dict[str, Any]):
         """The current password, then the new one; every other session ends."""
         user = await self._current_user()
@@ -153,6 +161,7 @@ class AccountState(SessionState):
         return None
 
     @rx.event
+    @checked(session_id=ROW_ID)
     async def revoke(self, session_id: int):
         user = await self._current_user()
         if user is None:
@@ -174,6 +183,7 @@ class AccountState(SessionState):
         return None
 
     @rx.event
+    @checked(key=text(40))
     async def remove_method(self, key: str):
         """`Remove` on a sign-in method (never the last one; the other sessions end)."""
         user = await self._current_user()
@@ -194,6 +204,7 @@ class AccountState(SessionState):
         return None
 
     @rx.event
+    @checked(form=form(confirm_email=accounts.MAX_EMAIL_LENGTH + 1))
     async def delete_account(self, form: dict[str, Any]):
         """`Delete account`, confirmed by typing the email: images and their files go."""
         user = await self._current_user()

@@ -22,6 +22,7 @@ from stylestudio.services.billing_admin import (
     PurchaseRow,
 )
 from stylestudio.services.errors import DomainError, ForbiddenError, UnauthorizedError
+from stylestudio.state.arguments import CHECKBOX, FLAG, ROW_ID, checked, choice, form, text
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text as _text
 from stylestudio.state.form_values import is_checked as _checked
@@ -115,6 +116,7 @@ class AdminState(SessionState):
     publish_reason: rx.Field[str] = rx.field("")
 
     @rx.event
+    @checked(image_id=ROW_ID)
     async def approve(self, image_id: int):
         token = self.session_token
         await self._moderate(
@@ -128,6 +130,7 @@ class AdminState(SessionState):
         )
 
     @rx.event
+    @checked(action=choice("reject", "take_down"), image_id=ROW_ID)
     def ask_reason(self, action: str, image_id: int) -> None:
         if action not in ("reject", "take_down") or not isinstance(image_id, int):
             return
@@ -136,10 +139,12 @@ class AdminState(SessionState):
         self.decide_open = True
 
     @rx.event
+    @checked(value=text(featuring.MAX_REASON * 2))
     def set_decide_reason(self, value: str) -> None:
         self.decide_reason = _text(value, featuring.MAX_REASON * 2)
 
     @rx.event
+    @checked(value=FLAG)
     def set_decide_open(self, value: bool) -> None:
         self.decide_open = bool(value)
 
@@ -162,14 +167,17 @@ class AdminState(SessionState):
             self.decide_open = False
 
     @rx.event
+    @checked(value=text(320))
     def set_publish_email(self, value: str) -> None:
         self.publish_email = _text(value, 320)
 
     @rx.event
+    @checked(value=text(featuring.MAX_REASON * 2))
     def set_publish_reason(self, value: str) -> None:
         self.publish_reason = _text(value, featuring.MAX_REASON * 2)
 
     @rx.event
+    @checked(suspended=FLAG)
     async def set_publishing(self, suspended: bool):
         token, email, reason = self.session_token, self.publish_email, self.publish_reason
         done = "Publishing suspended." if suspended else "Publishing restored."
@@ -219,6 +227,7 @@ class AdminState(SessionState):
         return None
 
     @rx.event
+    @checked(form=form(code=200, display_name=200, credits=200, price=200, is_active=CHECKBOX))
     async def save_pack(self, form: dict[str, Any]):
         """One pack's row of the Billing card: name, credits, price in dollars, on sale."""
         fields = form if isinstance(form, dict) else {}
@@ -239,6 +248,7 @@ class AdminState(SessionState):
         return await self._save(save, done="Pack saved.")
 
     @rx.event
+    @checked(form=form(free_trial_credits=200, refund_on_failure=CHECKBOX))
     async def save_billing(self, form: dict[str, Any]):
         """The Billing card's settings: free-trial credits and refund on failure."""
         fields = form if isinstance(form, dict) else {}
@@ -258,6 +268,7 @@ class AdminState(SessionState):
         return await self._save(save, done="Settings saved.")
 
     @rx.event
+    @checked(form=form(model=200, multiplier=200))
     async def save_model_price(self, form: dict[str, Any]):
         """One row of Model prices: a model of the configured engine and its multiplier."""
         fields = form if isinstance(form, dict) else {}
@@ -277,6 +288,7 @@ class AdminState(SessionState):
         return await self._save(save, done="Model price saved.")
 
     @rx.event
+    @checked(purchase_id=ROW_ID)
     async def check_purchase(self, purchase_id: int):
         """Ask the payment provider about one purchase and bring it up to date (credits are
         granted at most once, whoever asks)."""

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from stylestudio.services import accounts, admin_users
 from stylestudio.services.errors import DomainError
+from stylestudio.state.arguments import checked, form, text
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text
 from stylestudio.state.session import SessionState
@@ -38,6 +39,7 @@ class AdminUsersState(SessionState):
         await self._search()
 
     @rx.event
+    @checked(value=text(200))
     async def search(self, value: str) -> None:
         self.query = clip_text(value, 200)
         await self._search()
@@ -55,6 +57,9 @@ class AdminUsersState(SessionState):
             self.users = []
 
     @rx.event
+    @checked(
+        form=form(email=accounts.MAX_EMAIL_LENGTH + 1, change=12, reason=admin_users.MAX_REASON + 1)
+    )
     async def adjust(self, form: dict[str, Any]):
         token, key = self.session_token, self._request_key or uuid.uuid4().hex
         email = _field(form, "email", accounts.MAX_EMAIL_LENGTH + 1)
@@ -83,10 +88,12 @@ class AdminUsersState(SessionState):
         await self._current_user()  # an admin adjusting their own balance sees it
 
     @rx.event
+    @checked(form=form(email=accounts.MAX_EMAIL_LENGTH + 1, reason=admin_users.MAX_REASON + 1))
     async def suspend(self, form: dict[str, Any]):
         await self._set_suspended(form, True)
 
     @rx.event
+    @checked(form=form(email=accounts.MAX_EMAIL_LENGTH + 1, reason=admin_users.MAX_REASON + 1))
     async def restore(self, form: dict[str, Any]):
         await self._set_suspended(form, False)
 

@@ -14,11 +14,12 @@ from stylestudio.adapters.mailer import get_mailer
 from stylestudio.api.auth_routes import begin_url, session_url
 from stylestudio.api.session_cookie import sign_in_nonce_from
 from stylestudio.db import get_engine
-from stylestudio.services import account_links, sign_in_tickets
+from stylestudio.services import account_links, accounts, sign_in_tickets
 from stylestudio.services.errors import DomainError
 from stylestudio.services.oauth_accounts import OAUTH_ERRORS, configured_providers
 from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
+from stylestudio.state.arguments import checked, form
 from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState
 
@@ -31,6 +32,9 @@ NO_COOKIES = (
     "Your browser did not keep our sign-in cookie. Allow cookies for this site, then reload "
     "the page."
 )
+# One character over the limit: the services say what the limit is.
+_EMAIL = accounts.MAX_EMAIL_LENGTH + 1
+_PASSWORD = accounts.MAX_PASSWORD_LENGTH + 1
 
 
 def _field(form: Any, name: str) -> object:
@@ -91,6 +95,7 @@ class AuthState(SessionState):
         self.form_error, self.notice = "", ""
 
     @rx.event
+    @checked(form=form(email=_EMAIL, password=_PASSWORD))
     async def sign_up(self, form: dict[str, Any]):
         email, password = _field(form, "email"), _field(form, "password")
         address = self.router.session.client_ip
@@ -114,6 +119,7 @@ class AuthState(SessionState):
         return await self._sign_in_as(create)
 
     @rx.event
+    @checked(form=form(email=_EMAIL, password=_PASSWORD))
     async def sign_in(self, form: dict[str, Any]):
         email, password = _field(form, "email"), _field(form, "password")
         address = self.router.session.client_ip
@@ -127,6 +133,7 @@ class AuthState(SessionState):
         return await self._sign_in_as(check)
 
     @rx.event
+    @checked(form=form(email=_EMAIL))
     async def request_reset(self, form: dict[str, Any]):
         """`Forgot password?`: the same answer whether or not the address has an account."""
         email = _field(form, "email")
@@ -153,6 +160,7 @@ class AuthState(SessionState):
         )
 
     @rx.event
+    @checked(form=form(password=_PASSWORD))
     async def reset_password(self, form: dict[str, Any]):
         """The page the emailed link opens: a new password, then sign in with it."""
         token = self.router.page.params.get("token", "")

@@ -14,6 +14,7 @@ from stylestudio.runtime import get_checkout_provider
 from stylestudio.services import accounts, billing, checkout, credits
 from stylestudio.services.errors import DomainError
 from stylestudio.settings import get_settings
+from stylestudio.state.arguments import checked, text
 from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState
 from stylestudio.state.test_checkout import TestCheckoutState
@@ -88,6 +89,7 @@ class CreditsState(SessionState):
         self.checkout_tone = tone
 
     @rx.event
+    @checked(pack_code=text(100))
     async def buy(self, pack_code: str):
         """Send the browser to checkout for one pack."""
         if self.buying:

@@ -8,6 +8,7 @@ import reflex as rx
 
 from stylestudio.services import pricing, showcase
 from stylestudio.services.errors import DomainError
+from stylestudio.state.arguments import FLAG, ROW_ID, checked, choice
 from stylestudio.state.calls import in_session
 from stylestudio.state.infinite_scroll import INFINITE_SCROLL_JS
 from stylestudio.state.session import SessionState, media_base_url
@@ -42,6 +43,7 @@ class ExploreState(SessionState):
         return rx.call_script(INFINITE_SCROLL_JS)
 
     @rx.event
+    @checked(style=choice("", *pricing.STYLE_PRESETS))
     async def filter_style(self, style: str) -> None:
         self.style = style if isinstance(style, str) and style in pricing.STYLE_PRESETS else ""
         await self._first_page()  # the old cards stay until the new ones replace them
@@ -53,6 +55,7 @@ class ExploreState(SessionState):
         self.items = self.items + await self._page(before=str(self.items[-1]["cursor"]))
 
     @rx.event
+    @checked(image_id=ROW_ID)
     async def open_image(self, image_id: int) -> None:
         base = media_base_url()
         try:
@@ -67,6 +70,7 @@ class ExploreState(SessionState):
         self.opened, self.viewer_open = item.as_dict(), True
 
     @rx.event
+    @checked(value=FLAG)
     def set_viewer_open(self, value: bool) -> None:
         self.viewer_open = bool(value)
 

@@ -24,6 +24,7 @@ from stylestudio.services.collections import CollectionView
 from stylestudio.services.errors import DomainError
 from stylestudio.services.ids import is_row_id
 from stylestudio.services.stats import UserStats, no_stats, user_stats
+from stylestudio.state.arguments import FLAG, ROW_ID, ROW_ID_OR_ZERO, checked, choice, text
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text as _text
 from stylestudio.state.generation_watch import cancel_for_user, tab_is_connected
@@ -115,31 +116,37 @@ class GalleryState(SessionState):
         return self._follow_if_open()
 
     @rx.event
+    @checked(value=choice("all", "", *sorted(_STATUSES)))
     async def set_filter_status(self, value: str):
         self.filter_status = value if value in _STATUSES else ""
         return await self._refilter()
 
     @rx.event
+    @checked(value=choice("all", "", *pricing.STYLE_PRESETS))
     async def set_filter_style(self, value: str):
         self.filter_style = value if value in pricing.STYLE_PRESETS else ""
         return await self._refilter()
 
     @rx.event
+    @checked(collection_id=ROW_ID_OR_ZERO)
     async def select_collection(self, collection_id: int):
         self.filter_collection = collection_id if is_row_id(collection_id) else 0
         self.rename_to = ""
         return await self._refilter()
 
     @rx.event
+    @checked(value=text(200))
     async def search(self, value: str):
         self.query = _text(value, 200)
         return await self._refilter()
 
     @rx.event
+    @checked(value=text(200))
     def set_new_collection(self, value: str) -> None:
         self.new_collection = _text(value, 200)
 
     @rx.event
+    @checked(value=text(200))
     def set_rename_to(self, value: str) -> None:
         self.rename_to = _text(value, 200)
 
@@ -172,6 +179,7 @@ class GalleryState(SessionState):
         )
 
     @rx.event
+    @checked(image_id=ROW_ID, collection_id=ROW_ID)
     async def toggle_collection(self, image_id: int, collection_id: int):
         item = next((i for i in self.items if i.get("image_id") == image_id), None)
         inside = item is not None and collection_id in item.get("in_collections", [])
@@ -217,6 +225,7 @@ class GalleryState(SessionState):
         return self._follow_if_open()
 
     @rx.event
+    @checked(generation_id=ROW_ID)
     async def cancel(self, generation_id: int):
         """`Cancel` on a queued or running card."""
         if self.cancelling or not isinstance(generation_id, int):
@@ -239,10 +248,12 @@ class GalleryState(SessionState):
     # -- delete ----------------------------------------------------------------------------
 
     @rx.event
+    @checked(generation_id=ROW_ID)
     def ask_delete(self, generation_id: int) -> None:
         self.confirm_delete = generation_id if is_row_id(generation_id) else 0
 
     @rx.event
+    @checked(generation_id=ROW_ID)
     async def delete(self, generation_id: int):
         if not is_row_id(generation_id) or self.confirm_delete != generation_id:
             return
@@ -273,6 +284,7 @@ class GalleryState(SessionState):
     # -- featuring -------------------------------------------------------------------------
 
     @rx.event
+    @checked(image_id=ROW_ID)
     def ask_featuring(self, image_id: int) -> None:
         if not isinstance(image_id, int) or not any(
             i.get("image_id") == image_id for i in self.items
@@ -282,10 +294,12 @@ class GalleryState(SessionState):
         self.feature_open = True
 
     @rx.event
+    @checked(value=text(featuring.MAX_TITLE * 2))
     def set_feature_title(self, value: str) -> None:
         self.feature_title = _text(value, featuring.MAX_TITLE * 2)
 
     @rx.event
+    @checked(value=FLAG)
     def set_feature_open(self, value: bool) -> None:
         self.feature_open = bool(value)
 
@@ -315,6 +329,7 @@ class GalleryState(SessionState):
             self.acting = 0
 
     @rx.event
+    @checked(image_id=ROW_ID)
     async def withdraw(self, image_id: int):
         if not isinstance(image_id, int) or self.acting:
             return
@@ -336,6 +351,7 @@ class GalleryState(SessionState):
     # -- share links -----------------------------------------------------------------------
 
     @rx.event
+    @checked(image_id=ROW_ID)
     async def open_share(self, image_id: int):
         if not isinstance(image_id, int) or not any(
             i.get("image_id") == image_id for i in self.items
@@ -347,12 +363,14 @@ class GalleryState(SessionState):
         return await self._load_links()
 
     @rx.event
+    @checked(value=FLAG)
     def set_share_open(self, value: bool) -> None:
         self.share_open = bool(value)
         if not value:
             self.share_new_url = ""  # shown once: the link cannot be recovered later
 
     @rx.event
+    @checked(value=choice(*sharing.EXPIRY_CHOICES))
     def set_share_expiry(self, value: str) -> None:
         self.share_expiry = value if value in sharing.EXPIRY_CHOICES else "7d"
 
@@ -381,6 +399,7 @@ class GalleryState(SessionState):
         return await self._load_links()
 
     @rx.event
+    @checked(link_id=ROW_ID)
     async def revoke_share(self, link_id: int):
         user = await self._current_user()
         if user is None:

@@ -8,7 +8,7 @@ Reflex does not send back to the page); it is set and cleared only by HTTP respo
 from __future__ import annotations
 
 import reflex as rx
-from reflex.state import BaseState
+from reflex.state import BaseState, _override_base_method
 
 from stylestudio.api.auth_routes import signed_out_url
 from stylestudio.api.session_cookie import session_token_from
@@ -16,6 +16,7 @@ from stylestudio.services import accounts, sign_in_tickets
 from stylestudio.services.accounts import CurrentUser
 from stylestudio.services.errors import UnauthorizedError
 from stylestudio.settings import get_settings
+from stylestudio.state.arguments import CheckedSetVar
 from stylestudio.state.calls import in_session
 
 
@@ -29,6 +30,12 @@ class SessionState(rx.State):
     is_admin: rx.Field[bool] = rx.field(False)
     # Whose data this tab's states hold (backend only; never used as authority).
     _user_id: int = 0
+
+    @classmethod
+    @_override_base_method  # Reflex's own marker for a deliberate override
+    def _create_setvar(cls) -> None:
+        """Reflex's generic `setvar`, for this state and every page's, checked (see there)."""
+        cls.setvar = cls.event_handlers["setvar"] = CheckedSetVar(state_cls=cls)
 
     @property
     def session_token(self) -> str | None:

@@ -19,6 +19,18 @@ from stylestudio.services.generation_views import get_generation_views
 from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
 from stylestudio.state import generation_watch as watch
+from stylestudio.state.arguments import (
+    FLAG,
+    ROW_ID,
+    bounded_int,
+    checked,
+    choice,
+    digits,
+    numbers,
+    only_digits,
+    text,
+    whole_number,
+)
 from stylestudio.state.calls import in_session
 from stylestudio.state.photo_capture import INSTALL_PASTE_JS
 from stylestudio.state.session import media_base_url
@@ -174,22 +186,26 @@ class StudioState(StudioInputsState):
     # (a non-string is not even looked up).
 
     @rx.event
+    @checked(value=text(generations.MAX_PROMPT_LENGTH))
     def set_prompt(self, value: str) -> None:
         if isinstance(value, str):
             self.prompt = value[: generations.MAX_PROMPT_LENGTH]
 
     @rx.event
+    @checked(value=text(generations.MAX_PROMPT_LENGTH))
     def set_negative_prompt(self, value: str) -> None:
         if isinstance(value, str):
             self.negative_prompt = value[: generations.MAX_PROMPT_LENGTH]
 
     @rx.event
+    @checked(value=choice(*pricing.STYLE_PRESETS))
     def set_style(self, value: str) -> None:
         if isinstance(value, str) and value in pricing.STYLE_PRESETS:
             self.style = value
             self.more_styles = [s for s in self.more_styles if s != value]
 
     @rx.event
+    @checked(style=choice(*pricing.STYLE_PRESETS), checked=FLAG)
     def toggle_more_style(self, style: str, checked: bool) -> None:
         if not isinstance(style, str) or style not in pricing.STYLE_PRESETS:
             return
@@ -200,22 +216,26 @@ class StudioState(StudioInputsState):
         self.more_styles = [s for s in pricing.STYLE_PRESETS if s in others]
 
     @rx.event
+    @checked(value=choice(*pricing.QUALITY_MULTIPLIERS))
     def set_quality(self, value: str) -> None:
         if isinstance(value, str) and value in pricing.QUALITY_MULTIPLIERS:
             self.quality = value
 
     @rx.event
+    @checked(value=choice(*pricing.ASPECT_RATIO_MULTIPLIERS))
     def set_aspect_ratio(self, value: str) -> None:
         if isinstance(value, str) and value in pricing.ASPECT_RATIO_MULTIPLIERS:
             self.aspect_ratio = value
 
     @rx.event
+    @checked(value=text(200))
     def set_model(self, value: str) -> None:
         if isinstance(value, str) and value in {m["key"] for m in self.model_options}:
             self.model = value
             self._clamp_variations()
 
     @rx.event
+    @checked(value=digits(2))
     def set_variations(self, value: str) -> None:
         if isinstance(value, str) and value.isdigit():
             self.variations = int(value)
@@ -226,11 +246,13 @@ class StudioState(StudioInputsState):
         self.variations = max(1, min(self.variations, most))
 
     @rx.event
+    @checked(value=text(200))
     def set_seed_text(self, value: str) -> None:
         if isinstance(value, str):
-            self.seed_text = "".join(ch for ch in value if ch.isdigit())[:10]
+            self.seed_text = only_digits(value)[:10]
 
     @rx.event
+    @checked(value=numbers(1, 2))
     def set_compare_at(self, value: list[int | float]) -> None:
         if isinstance(value, list) and value and isinstance(value[0], (int, float)):
             self.compare_at = max(0, min(100, int(value[0])))
@@ -248,8 +270,8 @@ class StudioState(StudioInputsState):
             return
         seed: int | None = None
         if self.show_seed and self.seed_text:
-            seed = int(self.seed_text)
-            if seed > generations.MAX_SEED:
+            seed = whole_number(self.seed_text)
+            if seed is None or seed > generations.MAX_SEED:
                 self.generate_error = f"The seed must be from 0 to {generations.MAX_SEED}."
                 return
         self.submitting = True
@@ -316,6 +338,7 @@ class StudioState(StudioInputsState):
         return None
 
     @rx.event
+    @checked(generation_id=ROW_ID, seed=bounded_int(0, generations.MAX_SEED, optional=True))
     async def use_settings(self, generation_id: int, seed: int):
         """`Use these settings` on a result: the studio is filled with that generation's
         photos and options, and that result's seed."""
@@ -356,6 +379,7 @@ class StudioState(StudioInputsState):
             return None
 
     @rx.event
+    @checked(generation_id=ROW_ID)
     async def regenerate(self, generation_id: int):
         """`Regenerate` on a result: the same photos and options, a new seed, at once."""
         self.generate_error = ""
@@ -460,6 +484,7 @@ class StudioState(StudioInputsState):
             yield update
 
     @rx.event
+    @checked(generation_id=ROW_ID)
     async def cancel_generation(self, generation_id: int):
         """`Cancel` on a queued or running generation of this tab's results: ends it,
         refunds once, and stops its prediction at the provider."""

@@ -16,6 +16,16 @@ from stylestudio.runtime import get_storage
 from stylestudio.services import generations, media, upload_library
 from stylestudio.services.errors import DomainError
 from stylestudio.state import photo_capture
+from stylestudio.state.arguments import (
+    FLAG,
+    ROW_ID,
+    UPLOAD_PROGRESS,
+    UPLOADS,
+    bounded_int,
+    checked,
+    text,
+    text_list,
+)
 from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState, media_base_url
 
@@ -88,14 +98,17 @@ class StudioInputsState(SessionState):
     # -- uploads -----------------------------------------------------------------------------
 
     @rx.event
+    @checked(files=UPLOADS)
     async def upload_product(self, files: list[rx.UploadFile]) -> None:
         await self._upload(files, ImageCategory.PRODUCT)
 
     @rx.event
+    @checked(files=UPLOADS)
     async def upload_model(self, files: list[rx.UploadFile]) -> None:
         await self._upload(files, ImageCategory.MODEL)
 
     @rx.event
+    @checked(progress=UPLOAD_PROGRESS)
     def upload_progress(self, progress: dict[str, Any]) -> None:
         """on_upload_progress of the drop zones: the share of bytes sent so far."""
         share = progress.get("progress") if isinstance(progress, dict) else None
@@ -226,6 +239,7 @@ class StudioInputsState(SessionState):
     # -- arranging the product photos (only ids already in the list are looked at) ----------
 
     @rx.event
+    @checked(image_id=ROW_ID)
     def make_primary(self, image_id: int) -> None:
         index = self._index(image_id)
         if index > 0:
@@ -234,6 +248,7 @@ class StudioInputsState(SessionState):
             self.products = photos
 
     @rx.event
+    @checked(image_id=ROW_ID, step=bounded_int(-1, 1))
     def move_product(self, image_id: int, step: int) -> None:
         index = self._index(image_id)
         if index < 0 or step not in (-1, 1) or not 0 <= index + step < len(self.products):
@@ -243,6 +258,7 @@ class StudioInputsState(SessionState):
         self.products = photos
 
     @rx.event
+    @checked(image_id=ROW_ID)
     def remove_product(self, image_id: int) -> None:
         index = self._index(image_id)
         if index >= 0:
@@ -274,11 +290,13 @@ class StudioInputsState(SessionState):
         return rx.call_script(photo_capture.CAPTURE_JS, callback=StudioInputsState.photo_taken)
 
     @rx.event
+    @checked(problem=text(200))
     def camera_result(self, problem: str) -> None:
         """What the page's camera script reported: "" when the preview runs."""
         self._camera_problem(problem)
 
     @rx.event
+    @checked(problem=text(200))
     def photo_taken(self, problem: str) -> None:
         """The picture went to the product drop zone (its upload is under way), or why not."""
         self._camera_problem(problem)
@@ -295,6 +313,7 @@ class StudioInputsState(SessionState):
         return rx.call_script(photo_capture.STOP_CAMERA_JS)
 
     @rx.event
+    @checked(is_open=FLAG)
     def camera_dialog_changed(self, is_open: bool):
         """The dialog closed by Escape or a click outside: the camera stops too."""
         if is_open is False:
@@ -303,6 +322,7 @@ class StudioInputsState(SessionState):
         return None
 
     @rx.event
+    @checked(codes=text_list(100, 100))
     def reject_upload(self, codes: list[str]) -> None:
         """on_drop_rejected of the drop zones: the browser refused the file before sending it.
 

@@ -10,6 +10,7 @@ from stylestudio.adapters.test_checkout import ACTIONS
 from stylestudio.runtime import get_test_checkout
 from stylestudio.services import checkout
 from stylestudio.services.errors import DomainError
+from stylestudio.state.arguments import checked, choice
 from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState
 
@@ -55,6 +56,7 @@ class TestCheckoutState(SessionState):
         return None
 
     @rx.event
+    @checked(action=choice(*BUTTONS))
     async def press(self, action: str):
         """One of the four buttons: the provider changes the session and delivers the
         event, then the browser returns to /credits as it would from Stripe."""
