@@ -9,6 +9,7 @@ from stylestudio.services import generation_viewer
 from stylestudio.services.errors import DomainError
 from stylestudio.services.generation_viewer import GenerationViewer, no_viewer
 from stylestudio.services.ids import is_row_id
+from stylestudio.state.arguments import FLAG, ROW_ID, bounded_int, checked, numbers
 from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState, media_base_url
 
@@ -66,6 +67,7 @@ class ViewerState(SessionState):
         return f"{self.index + 1} of {count}" if count > 1 else ""
 
     @rx.event
+    @checked(generation_id=ROW_ID)
     async def open_viewer(self, generation_id: int):
         if not is_row_id(generation_id):
             return
@@ -93,18 +95,21 @@ class ViewerState(SessionState):
             self.loading = False
 
     @rx.event
+    @checked(value=FLAG)
     def set_viewer_open(self, value: bool) -> None:
         self.viewer_open = value is True
         if not self.viewer_open:
             self.comparing = False
 
     @rx.event
+    @checked(index=bounded_int(0, 63))
     def show(self, index: int) -> None:
         valid = isinstance(index, int) and not isinstance(index, bool)
         if valid and 0 <= index < len(self.viewer.images):
             self.index = index
 
     @rx.event
+    @checked(by=bounded_int(-1, 1))
     def step(self, by: int) -> None:
         """Next (+1) or previous (-1) variation, round the end to the start."""
         count = len(self.viewer.images)
@@ -112,10 +117,12 @@ class ViewerState(SessionState):
             self.index = (self.index + by) % count
 
     @rx.event
+    @checked(value=FLAG)
     def set_comparing(self, value: bool) -> None:
         self.comparing = value is True
 
     @rx.event
+    @checked(value=numbers(1, 2))
     def set_compare_at(self, value: list[int | float]) -> None:
         if isinstance(value, list) and value and isinstance(value[0], int | float):
             self.compare_at = max(0, min(100, int(value[0])))

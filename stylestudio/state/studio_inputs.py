@@ -181,6 +181,7 @@ class StudioInputsState(SessionState):
         )
 
     @rx.event
+    @checked(image_id=ROW_ID)
     async def use_recent(self, image_id: int) -> None:
         """A click on a recent upload: it goes back in as what it was uploaded as (a product
         angle, or the scene). Only the signed-in user's own uploads are found."""
@@ -214,6 +215,7 @@ class StudioInputsState(SessionState):
             self.products = [*self.products, picked.view]
 
     @rx.event
+    @checked(image_id=ROW_ID)
     async def remove_recent(self, image_id: int) -> None:
         """`Remove` on a recent upload: off the strip in every tab (photos already in the
         studio stay, and so do the generations made with it)."""
