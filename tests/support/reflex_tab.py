@@ -23,9 +23,12 @@ def _router(path: str) -> dict[str, str]:
 
 
 class ReflexTab:
-    def __init__(self, api: str, *, path: str = "/login", cookie: str = "") -> None:
+    def __init__(
+        self, api: str, *, path: str = "/login", cookie: str = "", token: str = ""
+    ) -> None:
+        """A new tab, or — given another tab's `token` — a socket that claims to be it."""
         self.api = api
-        self.token = str(uuid.uuid4())
+        self.token = token or str(uuid.uuid4())
         self.received: list[str] = []
         self._connect(path, cookie)
 

@@ -48,6 +48,7 @@ def test_reflex_failed_event_line_names_no_cookie_or_tab_token(captured: io.Stri
     }
     logging.getLogger("reflex_base.event").error(f"Error processing event queue entry for {event}")
     logging.getLogger("reflex_base.event").error("Event %s from %r", event, TAB)
+    logging.getLogger("reflex_base.event").warning(f"Lock for token {TAB}_reflex___state held")
     text = captured.getvalue()
     assert SESSION not in text and TAB not in text
     assert "state.reset" in text and "[redacted]" in text  # the rest stays readable
