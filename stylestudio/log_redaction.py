@@ -49,7 +49,11 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bv1,[A-Za-z0-9+/=]{20,}"), REDACTED),  # Standard Webhooks signatures
     # Reflex tab tokens (canonical UUIDs; our own ids are hex or integers).
     (
-        re.compile(r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"),
+        # (Reflex writes them glued to a state name: `<token>_reflex___state…`.)
+        re.compile(
+            r"(?i)(?<![0-9a-f])[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+            r"(?![0-9a-f])"
+        ),
         REDACTED,
     ),
 )
