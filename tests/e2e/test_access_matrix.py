@@ -106,6 +106,7 @@ def test_another_user_can_do_nothing_with_a_users_images(
             f"{AuthState.get_full_name()}.sign_up",
             {"form": {"email": "intruder.b.e2e@example.com", "password": "intruder-pass-1"}},
             path="/signup",
+            until="/api/auth/session?ticket=",
         )
         assert "/api/auth/session?ticket=" in signed  # to the backend, for the cookie
         tab.follow_sign_in(signed)  # as the browser does: the cookie, a new websocket

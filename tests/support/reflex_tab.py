@@ -77,11 +77,17 @@ class ReflexTab:
             self.received.append(frame)
         raise TimeoutError("the backend kept talking")
 
-    def send(self, handler: str, payload: dict[str, Any], *, path: str = "/gallery") -> str:
-        """Send one event; return every frame the backend sent for it."""
+    def send(
+        self, handler: str, payload: dict[str, Any], *, path: str = "/gallery", until: str = ""
+    ) -> str:
+        """Send one event; return every frame the backend sent for it. With `until`, first
+        wait for a frame holding that text (a handler busy for longer than the quiet period
+        before its first update, like a sign-up hashing a password on a loaded machine)."""
         start = len(self.received)
         event = {"name": handler, "payload": payload, "router_data": _router(path)}
         self.ws.send("42/_event," + json.dumps(["event", event]))
+        if until:
+            self._wait_for(lambda frame: until in frame)
         self._drain()
         return "\n".join(self.received[start:])
 
