@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import secrets
 import sys
 from datetime import timedelta
@@ -15,6 +14,7 @@ from alembic.config import Config
 from sqlmodel import Session, select
 
 from stylestudio.db import session_scope
+from stylestudio.log_redaction import configure_logging
 from stylestudio.models import User, UserRole
 from stylestudio.runtime import get_storage
 from stylestudio.services import accounts, media_sweep
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
     try:
         if args.command == "migrate":
             migrate()

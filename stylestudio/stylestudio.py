@@ -6,6 +6,8 @@ import reflex as rx
 
 from stylestudio.api.routes import build_api
 from stylestudio.api.upload_guard import upload_guard
+from stylestudio.components.upload_credentials import upload_credentials_script
+from stylestudio.log_redaction import configure_logging
 from stylestudio.pages.account import account_page
 from stylestudio.pages.admin import admin_page
 from stylestudio.pages.auth import (
@@ -21,24 +23,34 @@ from stylestudio.pages.library import explore_page, gallery_page
 from stylestudio.pages.studio import studio_page
 from stylestudio.pages.test_checkout import test_checkout_page
 from stylestudio.settings import get_settings
+from stylestudio.state import socket_sessions
 from stylestudio.state.account import AccountState
 from stylestudio.state.admin import AdminState
 from stylestudio.state.auth import AuthState
 from stylestudio.state.credits import CreditsState
 from stylestudio.state.explore import ExploreState
 from stylestudio.state.gallery import GalleryState
-from stylestudio.state.session import SessionState
+from stylestudio.state.session import SessionState, TabOwnerCheck
 from stylestudio.state.studio import StudioState
 from stylestudio.state.test_checkout import TestCheckoutState
 from stylestudio.worker import run_in_app, sweep_in_app
+
+# Every log record of this process is redacted (no cookie, token, ticket, key or signature
+# in a log line), and our own loggers print like the worker's.
+configure_logging()
 
 STYLESHEET = "/styles.css"
 
 app = rx.App(
     stylesheets=[STYLESHEET],
+    head_components=[upload_credentials_script()],
     # In order: our routes beside Reflex's, then the guard in front of its /_upload.
     api_transformer=[build_api(), upload_guard],
 )
+# The session cookie stays out of what Reflex persists and logs; a tab token without its
+# owner's cookie gets a reset tab.
+socket_sessions.install(app)
+app.add_middleware(TabOwnerCheck(), index=0)
 
 app.add_page(home_page, route="/", title="Style Studio", on_load=SessionState.load_public)
 app.add_page(

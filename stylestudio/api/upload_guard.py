@@ -6,8 +6,12 @@ middleware runs first. It refuses, without handing the body on:
 
 - a declared Content-Length over the limit (413, body never read);
 - a request that is not multipart/form-data (415);
-- a tab without a signed-in session (401), resolved from the `Reflex-Client-Token` header,
-  since the upload XHR is cross-origin and carries no cookie;
+- an upload whose own session cookie does not sign in the owner of the tab named by its
+  `Reflex-Client-Token` header (401). The tab token alone is not a credential: page scripts
+  can read it. The upload XHR goes cross-origin to the backend (same site) with credentials
+  (components/upload_credentials.py), and CORS allows credentials for the app's own origin
+  only (rxconfig.py). While the handler runs, the request's session speaks for the tab
+  (state/socket_sessions.py), wherever the tab's socket is connected;
 - while the body streams, the chunk that would take it past the limit (413) or that holds a
   file part beyond the allowed count (400). The downstream parser then sees a disconnect, so
   it closes whatever it spooled so far.
@@ -34,10 +38,12 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from stylestudio.api.session_cookie import session_token_from
 from stylestudio.db import session_scope
 from stylestudio.services import accounts
 from stylestudio.services.generations import MAX_PRODUCT_IMAGES
 from stylestudio.services.media import MAX_UPLOAD_BYTES
+from stylestudio.state import socket_sessions
 from stylestudio.state.session import SessionState
 
 if TYPE_CHECKING:
@@ -54,8 +60,9 @@ MAX_UPLOAD_REQUEST_BYTES = MAX_UPLOAD_FILES * MAX_UPLOAD_BYTES + 64 * 1024
 # Reflex's client tokens are UUIDs; anything else is not worth a state lookup.
 _CLIENT_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-SessionCheck = Callable[[str], Awaitable[bool]]
-"""Whether the browser tab behind a Reflex client token has a signed-in session."""
+SessionCheck = Callable[[str, str | None], Awaitable[str | None]]
+"""(client token, Cookie header) -> the session token of the request if it signs in the owner
+of that browser tab, else None."""
 
 
 @dataclass(frozen=True)
@@ -176,20 +183,25 @@ class UploadGuard:
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        checked = await self._check_request(Headers(scope=scope))
+        headers = Headers(scope=scope)
+        checked = await self._check_request(headers)
         if isinstance(checked, Refusal):
             log.info("upload refused before reading the body: %s", checked.detail)
             await checked.send(send)
             return
-        await self._forward_checked(
-            _BodyCheck(checked, max_bytes=self.max_body_bytes, max_files=self.max_files),
-            scope,
-            receive,
-            send,
-        )
+        boundary, session_token = checked
+        client_token = headers.get("reflex-client-token", "")
+        with socket_sessions.upload_session(client_token, session_token):
+            await self._forward_checked(
+                _BodyCheck(boundary, max_bytes=self.max_body_bytes, max_files=self.max_files),
+                scope,
+                receive,
+                send,
+            )
 
-    async def _check_request(self, headers: Headers) -> Refusal | bytes:
-        """The refusal the headers alone earn, or the multipart boundary to read the body by."""
+    async def _check_request(self, headers: Headers) -> Refusal | tuple[bytes, str]:
+        """The refusal the headers alone earn, or the multipart boundary to read the body by
+        and the request's session token."""
         length = headers.get("content-length")
         if length is not None:
             if not (length.isascii() and length.isdigit()):
@@ -199,9 +211,12 @@ class UploadGuard:
         boundary = _multipart_boundary(headers.get("content-type", ""))
         if boundary is None:
             return NOT_MULTIPART
-        if not await self.is_signed_in(headers.get("reflex-client-token", "")):
+        session_token = await self.is_signed_in(
+            headers.get("reflex-client-token", ""), headers.get("cookie")
+        )
+        if session_token is None:
             return NOT_SIGNED_IN
-        return boundary
+        return boundary, session_token
 
     async def _forward_checked(
         self, check: _BodyCheck, scope: Scope, receive: Receive, send: Send
@@ -246,30 +261,34 @@ class UploadGuard:
 
 async def tab_is_signed_in(
     client_token: str,
+    cookie_header: str | None,
     *,
     state_manager: StateManager | None = None,
     engine: Engine | None = None,
-) -> bool:
-    """Whether the tab behind `client_token` holds a live session, checked in the database.
+) -> str | None:
+    """The upload request's session token, if its cookie signs in a live session of the user
+    whose tab `client_token` names (or of anyone, for a tab that holds no one's data yet).
 
-    The upload request carries no cookie (cross-origin, without credentials); the session
-    cookie the tab's websocket handshake carried is in the tab's stored router headers
-    (`SessionState.session_token`). It is read from the app's state manager without taking
-    the tab's lock (a read, not an event), then resolved like every event handler does.
+    The tab's owner is read from the app's state manager without taking the tab's lock (a
+    read, not an event); the session is the request's own, resolved in the database like
+    every event handler does. A tab token without the matching cookie is refused.
     """
-    if not _CLIENT_TOKEN_RE.fullmatch(client_token):
-        return False
+    session_token = session_token_from(cookie_header)
+    if not session_token or not _CLIENT_TOKEN_RE.fullmatch(client_token):
+        return None
+
+    def resolve() -> int | None:
+        with session_scope(engine, write=False) as session:
+            user = accounts.resolve_session(session, token=session_token)
+            return user.id if user is not None else None
+
+    user_id = await asyncio.to_thread(resolve)
+    if user_id is None:
+        return None
     manager = state_manager if state_manager is not None else get_state_manager()
     root = await manager.get_state(BaseStateToken(ident=client_token, cls=SessionState))
-    session_token = (await root.get_state(SessionState)).session_token
-    if not session_token:
-        return False
-
-    def resolve() -> bool:
-        with session_scope(engine, write=False) as session:
-            return accounts.resolve_session(session, token=session_token) is not None
-
-    return await asyncio.to_thread(resolve)
+    owner = (await root.get_state(SessionState))._user_id
+    return session_token if owner in (0, user_id) else None
 
 
 def upload_guard(app: ASGIApp) -> ASGIApp:

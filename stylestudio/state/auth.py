@@ -12,13 +12,13 @@ import reflex as rx
 
 from stylestudio.adapters.mailer import get_mailer
 from stylestudio.api.auth_routes import begin_url, session_url
-from stylestudio.api.session_cookie import sign_in_nonce_from
 from stylestudio.db import get_engine
 from stylestudio.services import account_links, accounts, sign_in_tickets
 from stylestudio.services.errors import DomainError
 from stylestudio.services.oauth_accounts import OAUTH_ERRORS, configured_providers
 from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
+from stylestudio.state import socket_sessions
 from stylestudio.state.arguments import checked, form
 from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState
@@ -58,7 +58,9 @@ class AuthState(SessionState):
     @property
     def _sign_in_nonce(self) -> str | None:
         """This browser's sign-in nonce, from the websocket handshake (never stored)."""
-        return sign_in_tickets.usable_nonce(sign_in_nonce_from(self.router.headers.cookie))
+        return sign_in_tickets.usable_nonce(
+            socket_sessions.sign_in_nonce(self.router.session.session_id)
+        )
 
     @rx.event
     async def open_auth_page(self):

@@ -1,23 +1,41 @@
 """Who is signed in, resolved on the server from the session cookie on every event.
 
-The cookie is HttpOnly: page scripts cannot read it, and it is never part of Reflex state.
-Handlers read it from the headers of the websocket handshake (`router.headers.cookie`, which
-Reflex does not send back to the page); it is set and cleared only by HTTP responses of ours
-(api/auth_routes.py), so signing in or out ends with a page load and a new connection."""
+The cookie is HttpOnly: page scripts cannot read it, and it is never part of Reflex state,
+which Reflex saves to disk or Redis. The websocket handshake's cookie is taken out of the
+router headers before state sees them and kept in this process's memory, keyed by the socket
+(state/socket_sessions.py); handlers read it from there. It is set and cleared only by HTTP
+responses of ours (api/auth_routes.py), so signing in or out ends with a page load and a new
+connection.
+
+The tab token Reflex keeps in the page's sessionStorage is not a credential: before any event
+of a socket is handled, `TabOwnerCheck` resets a tab whose state belongs to a user other than
+the one the socket's own cookie signs in, so a socket opened with a stolen tab token and no
+(or another) cookie is sent defaults only."""
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 import reflex as rx
+from reflex.middleware import Middleware
 from reflex.state import BaseState, _override_base_method
 
 from stylestudio.api.auth_routes import signed_out_url
-from stylestudio.api.session_cookie import session_token_from
 from stylestudio.services import accounts, sign_in_tickets
 from stylestudio.services.accounts import CurrentUser
 from stylestudio.services.errors import UnauthorizedError
 from stylestudio.settings import get_settings
+from stylestudio.state import socket_sessions
 from stylestudio.state.arguments import CheckedSetVar
 from stylestudio.state.calls import in_session
+
+if TYPE_CHECKING:
+    from reflex.app import App
+    from reflex.state import StateUpdate
+    from reflex_base.event import Event
+
+log = logging.getLogger(__name__)
 
 
 class SessionState(rx.State):
@@ -39,11 +57,20 @@ class SessionState(rx.State):
 
     @property
     def session_token(self) -> str | None:
-        """The session token the browser sent with this tab's websocket (never stored)."""
-        return session_token_from(self.router.headers.cookie)
+        """The session token the browser sent with this tab's websocket (or with the upload
+        being handled), held in this process's memory only."""
+        return self._session_lookup()[1]
+
+    def _session_lookup(self) -> tuple[bool, str | None]:
+        session = self.router.session
+        return socket_sessions.session_token(session.session_id, session.client_token)
 
     async def _current_user(self) -> CurrentUser | None:
-        token = self.session_token
+        known, token = self._session_lookup()
+        if not known:
+            # The tab's socket closed (or lives in another process) while a background task
+            # of it still runs: nobody is there to act for, and nothing to wipe either.
+            return None
         user = await in_session(lambda s: accounts.resolve_session(s, token=token), write=False)
         if (user is None and self.signed_in) or (
             user is not None and self._user_id not in (0, user.id)
@@ -77,8 +104,28 @@ class SessionState(rx.State):
             raise UnauthorizedError()
         return user
 
+    async def _check_tab_owner(self) -> None:
+        """Reset the tab if its state is another user's than the one this socket's cookie
+        signs in (a stolen tab token, a signed-out cookie); checked once per socket."""
+        owner = self._user_id
+        sid = self.router.session.session_id
+        if not owner or socket_sessions.owner_checked(sid) == owner:
+            return
+        known, token = self._session_lookup()
+        if not known:
+            return
+        user = await in_session(lambda s: accounts.resolve_session(s, token=token), write=False)
+        if user is not None and user.id == owner:
+            socket_sessions.mark_owner_checked(sid, owner)
+            return
+        log.info("tab state reset: the connection's session does not own it")
+        await self._forget_user_data()
+        self._show(None)
+
     def _show(self, user: CurrentUser | None) -> None:
         self._user_id = user.id if user else 0
+        if user is not None:
+            socket_sessions.mark_owner_checked(self.router.session.session_id, user.id)
         self.signed_in = user is not None
         self.user_email = user.email if user else ""
         self.user_name = user.name if user else ""
@@ -119,6 +166,16 @@ class SessionState(rx.State):
         await self._forget_user_data()
         self._show(None)
         return rx.redirect(signed_out_url())
+
+
+class TabOwnerCheck(Middleware):
+    """Runs before every event: a socket whose cookie does not sign in the user a tab's
+    state belongs to gets that tab reset before anything of it is sent or changed."""
+
+    async def preprocess(self, app: App, state: BaseState, event: Event) -> StateUpdate | None:
+        session_state = await state.get_state(SessionState)
+        await session_state._check_tab_owner()
+        return None
 
 
 def media_base_url() -> str:

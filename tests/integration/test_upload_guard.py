@@ -1,5 +1,6 @@
-"""The upload guard: oversized, many-file and signed-out uploads are refused before anything
-is spooled to the temp directory; a normal upload still reaches the handler.
+"""The upload guard: oversized, many-file and signed-out uploads — and uploads that name a tab
+without its owner's session cookie — are refused before anything is spooled to the temp
+directory; a normal upload still reaches the handler.
 
 The handler behind the guard is a real Starlette route calling `await request.form()`, as
 Reflex's upload endpoint does, so what it spools is measured, not assumed. Starlette spools
@@ -38,6 +39,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from stylestudio.api import upload_guard as guard_module
+from stylestudio.api.session_cookie import SESSION_COOKIE
 from stylestudio.api.upload_guard import (
     MAX_UPLOAD_REQUEST_BYTES,
     SessionCheck,
@@ -49,8 +51,8 @@ from stylestudio.db import session_scope
 from stylestudio.models import UserSession, utcnow
 from stylestudio.services import accounts
 from stylestudio.services.media import MAX_UPLOAD_BYTES
+from stylestudio.state import socket_sessions
 from stylestudio.state.session import SessionState
-from tests.support.tab_cookie import connect_with_cookie
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024
@@ -136,8 +138,8 @@ class Handler:
 
 
 def allow_all() -> SessionCheck:
-    async def check(_client_token: str) -> bool:
-        return True
+    async def check(_client_token: str, _cookie: str | None) -> str | None:
+        return "session-token"
 
     return check
 
@@ -206,11 +208,14 @@ async def post(
     *,
     framing: str = "chunked",
     client_token: str | None = "tab",
+    session_token: str | None = None,
     path: str = UPLOAD,
 ) -> httpx.Response:
     headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
     if client_token is not None:
         headers["Reflex-Client-Token"] = client_token
+    if session_token is not None:
+        headers["Cookie"] = f"{SESSION_COOKIE}={session_token}"
     if framing == "content-length":
         headers["Content-Length"] = str(body.length)
     elif framing == "lying-content-length":
@@ -329,9 +334,9 @@ async def test_a_body_that_is_not_multipart_is_refused(spool: Path) -> None:
 async def test_other_routes_and_methods_pass_through_untouched(spool: Path) -> None:
     asked: list[str] = []
 
-    async def check(client_token: str) -> bool:
+    async def check(client_token: str, _cookie: str | None) -> str | None:
         asked.append(client_token)
-        return False
+        return None
 
     handler = Handler(spool)
     guard = UploadGuard(handler, is_signed_in=check, path=UPLOAD)
@@ -363,33 +368,40 @@ async def state_manager(
     await manager.close()
 
 
-async def open_tab(manager: StateManager, *, session_token: str) -> str:
-    """A browser tab whose session cookie reached the state, as hydration does."""
+async def open_tab(manager: StateManager, *, owner: int) -> str:
+    """A browser tab whose state holds `owner`'s data (0: nobody's yet)."""
     client_token = str(uuid.uuid4())
     async with manager.modify_state(
         rx.BaseStateToken(ident=client_token, cls=SessionState)
     ) as root:
-        connect_with_cookie(root, session_token)
+        (await root.get_state(SessionState))._user_id = owner
     return client_token
 
 
 @dataclass(frozen=True)
-class Tabs:
-    signed_in: str
+class Sessions:
+    """Ada's tab and her live, revoked and expired session tokens; Bob's tab and token."""
+
+    ada_tab: str
+    live: str
     revoked: str
     expired: str
-    forged: str
-    without_cookie: str
+    bob_tab: str
+    bob: str
+    fresh_tab: str
 
 
 @pytest.fixture
-async def tabs(db: Engine, state_manager: StateManager) -> Tabs:
+async def sessions(db: Engine, state_manager: StateManager) -> Sessions:
     with session_scope(db) as session:
-        user = accounts.sign_up(session, email="ada@example.com", password="correct horse")
-        assert user.id is not None
-        live = accounts.start_session(session, user_id=user.id)
-        revoked = accounts.start_session(session, user_id=user.id)
-        expired = accounts.start_session(session, user_id=user.id)
+        ada = accounts.sign_up(session, email="ada@example.com", password="correct horse")
+        bob = accounts.sign_up(session, email="bob@example.com", password="battery staple")
+        assert ada.id is not None and bob.id is not None
+        ada_id, bob_id = ada.id, bob.id
+        live = accounts.start_session(session, user_id=ada_id)
+        revoked = accounts.start_session(session, user_id=ada_id)
+        expired = accounts.start_session(session, user_id=ada_id)
+        bob_token = accounts.start_session(session, user_id=bob_id)
     with session_scope(db) as session:
         accounts.end_session(session, token=revoked)
         row = session.exec(
@@ -397,12 +409,14 @@ async def tabs(db: Engine, state_manager: StateManager) -> Tabs:
         ).one()
         row.expires_at = utcnow() - timedelta(minutes=1)
         session.add(row)
-    return Tabs(
-        signed_in=await open_tab(state_manager, session_token=live),
-        revoked=await open_tab(state_manager, session_token=revoked),
-        expired=await open_tab(state_manager, session_token=expired),
-        forged=await open_tab(state_manager, session_token="made-up-session-token"),
-        without_cookie=await open_tab(state_manager, session_token=""),
+    return Sessions(
+        ada_tab=await open_tab(state_manager, owner=ada_id),
+        live=live,
+        revoked=revoked,
+        expired=expired,
+        bob_tab=await open_tab(state_manager, owner=bob_id),
+        bob=bob_token,
+        fresh_tab=await open_tab(state_manager, owner=0),
     )
 
 
@@ -411,24 +425,30 @@ def session_check(db: Engine, state_manager: StateManager) -> SessionCheck:
     return functools.partial(tab_is_signed_in, state_manager=state_manager, engine=db)
 
 
-async def test_an_upload_without_a_live_session_is_refused_unread(
-    spool: Path, tabs: Tabs, session_check: SessionCheck
+async def test_an_upload_without_its_owners_live_session_cookie_is_refused_unread(
+    spool: Path, sessions: Sessions, session_check: SessionCheck
 ) -> None:
-    cases = {
-        "no header": None,
-        "malformed token": "../" + "x" * 100,
-        "unknown tab": str(uuid.uuid4()),
-        "tab without a session cookie": tabs.without_cookie,
-        "forged session token": tabs.forged,
-        "revoked session": tabs.revoked,
-        "expired session": tabs.expired,
+    cases: dict[str, tuple[str | None, str | None]] = {
+        "no tab header": (None, sessions.live),
+        "malformed tab token": ("../" + "x" * 100, sessions.live),
+        # The tab token alone (page scripts and logs can hold it) is not a credential.
+        "the owner's tab token, no cookie": (sessions.ada_tab, None),
+        "a fresh tab, no cookie": (sessions.fresh_tab, None),
+        "forged session token": (sessions.ada_tab, "made-up-session-token"),
+        "revoked session": (sessions.ada_tab, sessions.revoked),
+        "expired session": (sessions.ada_tab, sessions.expired),
+        # Another user's live cookie does not make Ada's tab theirs.
+        "another user's cookie": (sessions.ada_tab, sessions.bob),
+        "the tab's owner on another user's tab": (sessions.bob_tab, sessions.live),
     }
-    for case, client_token in cases.items():
+    for case, (client_token, session_token) in cases.items():
         handler = Handler(spool)
         guard = UploadGuard(handler, is_signed_in=session_check, path=UPLOAD)
         body = Body([3 * MB])
         async with client_for(guard) as client:
-            response = await post(client, body, client_token=client_token)
+            response = await post(
+                client, body, client_token=client_token, session_token=session_token
+            )
         assert response.status_code == 401, case
         assert response.json() == {"detail": "Sign in to upload."}, case
         assert (handler.calls, body.sent) == (0, 0), case
@@ -436,30 +456,64 @@ async def test_an_upload_without_a_live_session_is_refused_unread(
 
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
-async def test_a_signed_in_upload_reaches_the_handler_and_is_spooled(
-    spool: Path, tabs: Tabs, session_check: SessionCheck, framing: str
+async def test_an_upload_with_its_owners_cookie_reaches_the_handler_and_is_spooled(
+    spool: Path, sessions: Sessions, session_check: SessionCheck, framing: str
 ) -> None:
-    handler = Handler(spool)
+    for client_token, session_token in [
+        (sessions.ada_tab, sessions.live),
+        (sessions.bob_tab, sessions.bob),
+        (sessions.fresh_tab, sessions.bob),  # a tab that holds nobody's data yet
+    ]:
+        handler = Handler(spool)
+        guard = UploadGuard(handler, is_signed_in=session_check, path=UPLOAD)
+        async with client_for(guard) as client:
+            response = await post(
+                client,
+                Body([3 * MB]),
+                framing=framing,
+                client_token=client_token,
+                session_token=session_token,
+            )
+        assert response.status_code == 200
+        assert handler.handled == [{"files": 1, "bytes": 3 * MB, "spooled": 3 * MB}]
+        assert spooled_bytes(spool) == 0
+
+
+async def test_while_an_upload_is_handled_its_session_speaks_for_the_tab(
+    spool: Path, sessions: Sessions, session_check: SessionCheck
+) -> None:
+    """The upload's handler may run in a process the tab's socket is not connected to: the
+    session the guard checked is what it acts with, and only while it runs."""
+    seen: list[tuple[bool, str | None]] = []
+
+    async def handler(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(socket_sessions.session_token("a-socket-elsewhere", sessions.ada_tab))
+        await Response("ok")(scope, receive, send)
+
     guard = UploadGuard(handler, is_signed_in=session_check, path=UPLOAD)
     async with client_for(guard) as client:
-        response = await post(client, Body([3 * MB]), framing=framing, client_token=tabs.signed_in)
+        response = await post(
+            client, Body([1024]), client_token=sessions.ada_tab, session_token=sessions.live
+        )
     assert response.status_code == 200
-    assert handler.handled == [{"files": 1, "bytes": 3 * MB, "spooled": 3 * MB}]
-    assert spooled_bytes(spool) == 0
+    assert seen == [(True, sessions.live)]
+    assert socket_sessions.session_token("a-socket-elsewhere", sessions.ada_tab) == (False, None)
 
 
 async def test_signing_out_in_the_database_stops_the_next_upload(
-    db: Engine, spool: Path, tabs: Tabs, session_check: SessionCheck, state_manager: StateManager
+    db: Engine, spool: Path, sessions: Sessions, session_check: SessionCheck
 ) -> None:
-    root = await state_manager.get_state(rx.BaseStateToken(ident=tabs.signed_in, cls=SessionState))
-    token = (await root.get_state(SessionState)).session_token
     handler = Handler(spool)
     guard = UploadGuard(handler, is_signed_in=session_check, path=UPLOAD)
     async with client_for(guard) as client:
-        first = await post(client, Body([1024]), client_token=tabs.signed_in)
+        first = await post(
+            client, Body([1024]), client_token=sessions.ada_tab, session_token=sessions.live
+        )
         with session_scope(db) as session:
-            accounts.end_session(session, token=token)
-        second = await post(client, Body([1024]), client_token=tabs.signed_in)
+            accounts.end_session(session, token=sessions.live)
+        second = await post(
+            client, Body([1024]), client_token=sessions.ada_tab, session_token=sessions.live
+        )
     assert (first.status_code, second.status_code) == (200, 401)
     assert len(handler.handled) == 1
 

@@ -369,8 +369,8 @@ async def test_the_upload_guard_lets_heic_and_heif_uploads_through(tmp_path: Pat
             await form.close()
         return JSONResponse(seen)
 
-    async def signed_in(_client_token: str) -> bool:
-        return True
+    async def signed_in(_client_token: str, _cookie: str | None) -> str | None:
+        return "session-token"
 
     app = Starlette(routes=[Route("/_upload", receive_upload, methods=["POST"])])
     guard = UploadGuard(app, is_signed_in=signed_in, path="/_upload")

@@ -23,9 +23,12 @@ def _router(path: str) -> dict[str, str]:
 
 
 class ReflexTab:
-    def __init__(self, api: str, *, path: str = "/login", cookie: str = "") -> None:
+    def __init__(
+        self, api: str, *, path: str = "/login", cookie: str = "", token: str = ""
+    ) -> None:
+        """A new tab, or — given another tab's `token` — a socket that claims to be it."""
         self.api = api
-        self.token = str(uuid.uuid4())
+        self.token = token or str(uuid.uuid4())
         self.received: list[str] = []
         self._connect(path, cookie)
 
@@ -81,14 +84,17 @@ class ReflexTab:
         payload: dict[str, Any],
         *,
         path: str = "/gallery",
-        until: Callable[[str], bool] | None = None,
+        until: Callable[[str], bool] | str | None = None,
     ) -> str:
         """Send one event; return every frame the backend sent for it (after one matching
         `until`, if given: a slow handler may be quiet for a while before it answers)."""
         start = len(self.received)
         event = {"name": handler, "payload": payload, "router_data": _router(path)}
         self.ws.send("42/_event," + json.dumps(["event", event]))
-        if until is not None:
+        if isinstance(until, str):
+            text = until
+            self._wait_for(lambda frame: text in frame)
+        elif until is not None:
             self._wait_for(until)
         self._drain()
         return "\n".join(self.received[start:])
