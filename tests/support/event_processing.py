@@ -21,6 +21,7 @@ from reflex_base.registry import RegisteredEventHandler, RegistrationContext
 from reflex_base.utils.format import format_event_handler
 
 from stylestudio.api.session_cookie import SESSION_COOKIE
+from stylestudio.state import socket_sessions
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +107,11 @@ class AppEvents:
         self._current = token
         sent_before = len(self._namespace.sent.get(token, []))
         raised_before = len(self._raised.get(token, []))
-        router = {
-            "pathname": path,
-            "asPath": path,
-            "headers": {"cookie": f"{SESSION_COOKIE}={session}" if session else ""},
-        }
+        # As the app's websocket namespace does: the cookie goes to this process's socket
+        # map (state/socket_sessions.py), never into router data.
+        sid = f"fuzz-{token}-{session or 'anonymous'}"
+        socket_sessions.connect(sid, f"{SESSION_COOKIE}={session}" if session else None)
+        router = {"pathname": path, "asPath": path, "headers": {}, "sid": sid, "token": token}
         event = Event(name=name, payload=payload, router_data=router)
         future = await self.processor.enqueue(token, event)
         try:
