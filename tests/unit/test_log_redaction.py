@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import io
 import logging
-import secrets
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from stylestudio import log_redaction
 
-SESSION = secrets.token_urlsafe(32)
-TICKET = secrets.token_urlsafe(32)
-TAB = str(uuid.uuid4())
+# Fixed values: test ids must be the same in every pytest-xdist worker.
+SESSION = "TUktGGj0qOah6TzfcWafLEN-6xtG7xHJV37O8bEcsJ8"
+TICKET = "q1Zr0nDq5cYt8vJx3mWbL7aPzE2sKfH9uGoRiNc4TyA"
+TAB = "5f0c2a9e-8d7b-4c1e-9a36-2b7f4e1d0c8a"
 
 
 @pytest.fixture
