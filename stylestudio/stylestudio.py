@@ -7,7 +7,7 @@ import reflex as rx
 from stylestudio.api.routes import build_api
 from stylestudio.api.upload_guard import upload_guard
 from stylestudio.pages.account import account_page
-from stylestudio.pages.admin import admin_page
+from stylestudio.pages.admin import admin_moderation_page, admin_page
 from stylestudio.pages.auth import (
     forgot_password_page,
     login_page,
@@ -97,6 +97,12 @@ app.add_page(
 )
 app.add_page(
     admin_page, route="/admin", title="Admin · Style Studio", on_load=AdminState.open_admin
+)
+app.add_page(
+    admin_moderation_page,
+    route="/admin/moderation",
+    title="Moderation · Admin · Style Studio",
+    on_load=AdminState.open_admin,
 )
 
 if get_settings().payment_provider == "test":
