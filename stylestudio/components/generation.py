@@ -36,6 +36,16 @@ def status_badge(status: rx.Var, label: rx.Var) -> rx.Component:
     )
 
 
+def result_alt(item: ObjectVar[dict[str, Any]]) -> rx.Var:
+    """What a result shows, for screen readers: its style and the prompt it was made with."""
+    style = item["style"].to(str)
+    return rx.cond(
+        item["prompt"] != "",
+        style + " style: " + item["prompt"].to(str),
+        style + " style product photo",
+    )
+
+
 def result_frame(item: ObjectVar[dict[str, Any]], height: str = "240px") -> rx.Component:
     return rx.box(
         rx.cond(
@@ -43,7 +53,7 @@ def result_frame(item: ObjectVar[dict[str, Any]], height: str = "240px") -> rx.C
             rx.link(
                 rx.image(
                     src=item["result_thumb_url"],
-                    alt="Generated image",
+                    alt=result_alt(item),
                     width="100%",
                     height=height,
                     object_fit="cover",
@@ -106,7 +116,7 @@ def generation_card(
             rx.hstack(
                 status_badge(item["status"], item["status_label"]),
                 rx.spacer(),
-                rx.text(local_time(item["created_at"]), size="1", color=rx.color("gray", 10)),
+                rx.text(local_time(item["created_at"]), size="1", color=rx.color("gray", 11)),
                 *(
                     [cancel_button(item, on_cancel, cancelling)]
                     if on_cancel is not None and cancelling is not None
@@ -129,7 +139,12 @@ def generation_card(
                 ),
                 rx.spacer(),
                 rx.text(
-                    item["credits_used"].to_string() + " cr", size="1", color=rx.color("gray", 10)
+                    item["credits_used"].to_string() + " cr",
+                    size="1",
+                    color=rx.color("gray", 11),
+                    white_space="nowrap",
+                    flex_shrink="0",
+                    title=item["credits_used"].to_string() + " credits",
                 ),
                 width="100%",
                 spacing="1",
@@ -141,6 +156,7 @@ def generation_card(
                     item["prompt"],
                     size="2",
                     color=rx.color("gray", 11),
+                    title=item["prompt"],  # the whole prompt on hover
                     trim="both",
                     style={
                         "display": "-webkit-box",

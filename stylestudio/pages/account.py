@@ -9,6 +9,7 @@ from reflex.vars import ObjectVar
 
 from stylestudio.api.auth_routes import export_url
 from stylestudio.components.layout import ACCENT, card, page_header, page_shell
+from stylestudio.components.link_button import link_button
 from stylestudio.components.local_time import local_time
 from stylestudio.services import accounts
 from stylestudio.state.account import AccountState
@@ -115,7 +116,7 @@ def _password() -> rx.Component:
 
 def _session_row(row: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.hstack(
-        rx.icon("monitor-smartphone", size=16, color=rx.color("gray", 10)),
+        rx.icon("monitor-smartphone", size=16, color=rx.color("gray", 11)),
         rx.vstack(
             rx.hstack(
                 rx.text(row["device"], size="2", weight="medium"),
@@ -130,7 +131,7 @@ def _session_row(row: ObjectVar[dict[str, Any]]) -> rx.Component:
                 local_time(row["last_seen_at"]),
                 rx.cond(row["ip_address"] != "", " · " + row["ip_address"].to(str), ""),
                 size="1",
-                color=rx.color("gray", 10),
+                color=rx.color("gray", 11),
             ),
             spacing="0",
             align="start",
@@ -187,11 +188,13 @@ def _data() -> rx.Component:
             size="2",
             color=rx.color("gray", 11),
         ),
-        rx.link(
-            rx.button(rx.icon("download", size=15), "Export my data", variant="soft"),
+        link_button(
+            rx.icon("download", size=15),
+            "Export my data",
             href=export_url(),
             is_external=True,
-            id="export-data",
+            link_props={"id": "export-data"},
+            variant="soft",
         ),
         rx.separator(),
         rx.text(

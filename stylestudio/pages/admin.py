@@ -1,4 +1,5 @@
-"""/admin: usage at a glance, billing (packs, settings, purchases, audit log), moderation."""
+"""/admin: usage at a glance, billing (packs, settings, purchases, audit log), users;
+/admin/moderation: the review queue, with its pending count in the admin navigation."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ PURCHASE_STATUS_COLORS = {
     "pending": "amber",
     "failed": "red",
     "expired": "gray",
+    "cancelled": "gray",
     "refunded": "orange",
 }
 # Name, credits, price, on sale, save: the pack header and every pack's form share it.
@@ -138,7 +140,7 @@ def _model_prices() -> rx.Component:
             "A generation costs quality × aspect ratio × the model's multiplier, rounded up, "
             "per variation.",
             size="1",
-            color=rx.color("gray", 10),
+            color=rx.color("gray", 11),
         ),
         rx.foreach(AdminState.model_prices, _model_price_form),
         spacing="2",
@@ -377,7 +379,6 @@ def _dashboard() -> rx.Component:
             spacing="4",
             width="100%",
         ),
-        moderation_section(),
         rx.cond(
             AdminState.flagged_users.length() > 0,
             rx.vstack(
@@ -435,9 +436,63 @@ def _loading() -> rx.Component:
     )
 
 
-def admin_page() -> rx.Component:
+def _tab(label: str, href: str, active: bool, count: rx.Var[int] | None = None) -> rx.Component:
+    return rx.link(
+        rx.hstack(
+            rx.text(label, size="2", weight="medium"),
+            *(
+                [
+                    rx.cond(
+                        count > 0,
+                        rx.badge(
+                            count.to_string(),
+                            color_scheme="red",
+                            variant="solid",
+                            radius="full",
+                            aria_label=count.to_string() + " waiting for review",
+                            id="moderation-pending-count",
+                        ),
+                    )
+                ]
+                if count is not None
+                else []
+            ),
+            spacing="2",
+            align="center",
+        ),
+        href=href,
+        underline="none",
+        color=rx.color(ACCENT if active else "gray", 11 if active else 12),
+        padding_y="8px",
+        border_bottom=f"2px solid {rx.color(ACCENT, 9) if active else 'transparent'}",
+        aria_current="page" if active else None,
+    )
+
+
+def admin_tabs(current: str) -> rx.Component:
+    """The admin area's navigation: Overview and Moderation (with what waits for review)."""
+    return rx.el.nav(
+        rx.hstack(
+            _tab("Overview", "/admin", current == "overview"),
+            _tab(
+                "Moderation",
+                "/admin/moderation",
+                current == "moderation",
+                AdminState.pending_reviews,
+            ),
+            spacing="5",
+            border_bottom=f"1px solid {rx.color('gray', 5)}",
+            width="100%",
+            margin_bottom="20px",
+        ),
+        aria_label="Admin sections",
+        id="admin-tabs",
+    )
+
+
+def _admin_shell(current: str, subtitle: str, body: rx.Component) -> rx.Component:
     return page_shell(
-        page_header("Admin", "Usage, moderation and billing."),
+        page_header("Admin", subtitle),
         rx.cond(
             AdminState.denied,
             empty_state(
@@ -445,6 +500,16 @@ def admin_page() -> rx.Component:
                 "Administrators only",
                 "Your account does not have access to the admin area.",
             ),
-            rx.cond(AdminState.loaded, _dashboard(), _loading()),
+            rx.fragment(admin_tabs(current), rx.cond(AdminState.loaded, body, _loading())),
         ),
+    )
+
+
+def admin_page() -> rx.Component:
+    return _admin_shell("overview", "Usage, billing and users.", _dashboard())
+
+
+def admin_moderation_page() -> rx.Component:
+    return _admin_shell(
+        "moderation", "Requests to feature images on Explore.", moderation_section()
     )

@@ -49,7 +49,7 @@ def _queue_card(r: Any) -> rx.Component:
                     r["owner_rejected"].to_string(),
                     " rejected",
                     size="1",
-                    color=rx.color("gray", 10),
+                    color=rx.color("gray", 11),
                 ),
                 rx.cond(
                     r["owner_suspended"],
@@ -59,7 +59,7 @@ def _queue_card(r: Any) -> rx.Component:
                     "Requested ",
                     local_time(r["requested_at"]),
                     size="1",
-                    color=rx.color("gray", 10),
+                    color=rx.color("gray", 11),
                 ),
                 rx.hstack(
                     rx.button(
@@ -267,7 +267,7 @@ def moderation_section() -> rx.Component:
                         data_table(
                             ("", "Title", "By", "Since", ""), AdminState.featured, _featured_row
                         ),
-                        rx.text("Nothing is featured.", size="2", color=rx.color("gray", 10)),
+                        rx.text("Nothing is featured.", size="2", color=rx.color("gray", 11)),
                     ),
                     spacing="3",
                     width="100%",

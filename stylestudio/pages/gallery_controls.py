@@ -64,7 +64,7 @@ def filters_bar() -> rx.Component:
                 lambda c: rx.button(
                     rx.icon("folder", size=12),
                     c["name"],
-                    rx.text(c["count"].to_string(), size="1", color=rx.color("gray", 10)),
+                    rx.text(c["count"].to_string(), size="1", color=rx.color("gray", 11)),
                     size="1",
                     radius="full",
                     variant=rx.cond(GalleryState.filter_collection == c["id"], "solid", "soft"),

@@ -207,13 +207,13 @@ def _options_panel() -> rx.Component:
             rx.separator(),
             rx.hstack(
                 rx.vstack(
-                    rx.text("Cost", size="1", color=rx.color("gray", 10)),
+                    rx.text("Cost", size="1", color=rx.color("gray", 11)),
                     rx.text(StudioState.cost_label, id="generation-cost", size="5", weight="bold"),
                     rx.text(
                         StudioState.cost_breakdown,
                         id="cost-breakdown",
                         size="1",
-                        color=rx.color("gray", 10),
+                        color=rx.color("gray", 11),
                     ),
                     spacing="0",
                     align="start",
