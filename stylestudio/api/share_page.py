@@ -138,7 +138,7 @@ border-radius:999px;background:#242936;color:#c9c5bd}
 .cta{display:block;text-align:center;text-decoration:none;font-weight:600;font-size:15px;
 padding:12px 16px;border-radius:12px;background:#c9a86a;color:#15130f}
 .cta:hover{background:#d8b97c}
-footer{font-size:12px;color:#6f7480}
+footer{font-size:12px;color:#9ea3ad}
 @media (max-width:880px){main{grid-template-columns:1fr;gap:20px}aside{position:static}
 h1{font-size:22px}figure{padding:8px;border-radius:14px}}
 .gone{flex:1;display:flex;align-items:center;justify-content:center;padding:24px}

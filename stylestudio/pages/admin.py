@@ -8,7 +8,7 @@ from typing import Any, cast
 import reflex as rx
 from reflex.vars import ObjectVar
 
-from stylestudio.components.data_table import data_table
+from stylestudio.components.data_table import data_table, scroll_region
 from stylestudio.components.layout import (
     ACCENT,
     card,
@@ -279,7 +279,7 @@ def _purchases_card() -> rx.Component:
             _message(AdminState.purchase_message, AdminState.purchase_failed, "purchase-message"),
             rx.cond(
                 AdminState.purchases.length() > 0,
-                rx.box(
+                scroll_region(
                     data_table(
                         (
                             "When",
@@ -296,8 +296,7 @@ def _purchases_card() -> rx.Component:
                         _purchase_cells,
                         size="1",
                     ),
-                    overflow_x="auto",
-                    width="100%",
+                    label="Purchases",
                 ),
                 rx.text("No purchases yet.", color=rx.color("gray", 11)),
             ),
@@ -401,20 +400,37 @@ def _dashboard() -> rx.Component:
         ),
         rx.heading("Newest users", size="5", margin_top="8px"),
         card(
-            data_table(
-                ("Email", "Role", "Credits", "Joined"),
-                AdminState.recent_users,
-                lambda r: [
-                    rx.table.cell(r["email"]),
-                    rx.table.cell(r["role"]),
-                    rx.table.cell(r["credits"]),
-                    rx.table.cell(local_time(r["joined"], with_time=False)),
-                ],
-            )
+            scroll_region(
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *[
+                                rx.table.column_header_cell(h)
+                                for h in ("Email", "Role", "Credits", "Joined")
+                            ]
+                        )
+                    ),
+                    rx.table.body(rx.foreach(AdminState.recent_users, _newest_user)),
+                    width="100%",
+                ),
+                label="Newest users",
+            ),
+            id="newest-users",
         ),
         spacing="4",
         width="100%",
         align="start",
+    )
+
+
+def _newest_user(r: ObjectVar[dict[str, Any]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(r["email"]),
+        rx.table.cell(r["role"]),
+        rx.table.cell(r["credits"]),
+        rx.table.cell(local_time(r["joined"], with_time=False)),
+        class_name="newest-user",
+        data_email=r["email"],
     )
 
 
@@ -444,13 +460,15 @@ def _tab(label: str, href: str, active: bool, count: rx.Var[int] | None = None) 
                 [
                     rx.cond(
                         count > 0,
-                        rx.badge(
-                            count.to_string(),
-                            color_scheme="red",
-                            variant="solid",
-                            radius="full",
-                            aria_label=count.to_string() + " waiting for review",
-                            id="moderation-pending-count",
+                        rx.fragment(
+                            rx.badge(
+                                count.to_string(),
+                                color_scheme="red",
+                                variant="solid",
+                                radius="full",
+                                id="moderation-pending-count",
+                            ),
+                            rx.el.span(" waiting for review", class_name="sr-only"),
                         ),
                     )
                 ]

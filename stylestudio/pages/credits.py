@@ -7,6 +7,7 @@ from typing import Any
 import reflex as rx
 from reflex.vars import ObjectVar
 
+from stylestudio.components.data_table import scroll_region
 from stylestudio.components.layout import ACCENT, card, page_header, page_shell
 from stylestudio.components.local_time import local_time
 from stylestudio.components.skeleton import skeleton_block, skeleton_cards, skeleton_rows
@@ -122,7 +123,7 @@ def _activity() -> rx.Component:
     return rx.cond(
         CreditsState.history.length() > 0,
         # A phone scrolls the table sideways rather than cutting its last column off.
-        rx.box(_activity_table(), overflow_x="auto", width="100%"),
+        scroll_region(_activity_table(), label="Credit activity"),
         rx.text("No credit activity yet.", color=rx.color("gray", 11), padding="12px"),
     )
 

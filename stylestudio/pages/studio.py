@@ -49,6 +49,7 @@ def _more_styles() -> rx.Component:
                                 key, checked
                             ),
                             id=f"more-style-{key}",
+                            aria_label=preset.label,
                         ),
                         rx.text(preset.label, size="2"),
                         style={"display": "flex", "gap": "6px", "alignItems": "center"},

@@ -36,11 +36,17 @@ def _settle(pg: Any) -> None:
     pg.wait_for_timeout(300)  # dialogs' and toasts' opening animations
 
 
+# Labels whose `for` names no element: axe does not report them, the browser ignores them.
+_DANGLING_LABELS = """() => [...document.querySelectorAll('label[for]')]
+    .filter((l) => !document.getElementById(l.htmlFor))
+    .map((l) => `label for="${l.htmlFor}" (${l.textContent.trim()})`)"""
+
+
 def _violations(pg: Any, where: str) -> list[str]:
     from axe_playwright_python.sync_playwright import Axe
 
     results = Axe().run(pg)
-    found = []
+    found = [f"{where}: {label} points at nothing" for label in pg.evaluate(_DANGLING_LABELS)]
     for violation in results.response["violations"]:
         if violation.get("impact") not in BLOCKING:
             continue
@@ -89,7 +95,7 @@ def test_signed_out_pages_have_no_serious_violations(browser: Any) -> None:
     _fail_on(found)
 
 
-def _make_generation_and_share_link(pg: Any, tmp_path: Path) -> str:
+def _make_generation_and_share_link(pg: Any, tmp_path: Path, found: list[str]) -> str:
     open_page(pg, "/upload")
     pg.locator("#product input[type=file]").set_input_files(
         str(product_jpeg(tmp_path / "teapot.jpg", color=(40, 120, 90)))
@@ -98,6 +104,8 @@ def _make_generation_and_share_link(pg: Any, tmp_path: Path) -> str:
     pg.get_by_label("Prompt", exact=True).fill("A green teapot on a marble counter")
     pg.get_by_role("button", name="Generate", exact=True).click()
     pg.locator(".generation-status[data-status=completed]").wait_for(timeout=90_000)
+    pg.locator(".before-after").wait_for()
+    _check(pg, "user desktop /upload with a result", found)
     open_page(pg, "/gallery")
     pg.locator(".generation-card").first.get_by_role("button", name="Share").click()
     pg.get_by_role("button", name="Create link").click()
@@ -111,7 +119,7 @@ def test_user_pages_have_no_serious_violations(browser: Any, tmp_path: Path) -> 
     found: list[str] = []
     setup = _new_page(browser, "desktop")
     sign_up(setup, "axe.user.e2e@example.com", "axe-user-password-1")
-    share_url = _make_generation_and_share_link(setup, tmp_path)
+    share_url = _make_generation_and_share_link(setup, tmp_path, found)
     setup.context.close()
 
     for size in VIEWPORTS:
@@ -145,6 +153,22 @@ def test_user_pages_have_no_serious_violations(browser: Any, tmp_path: Path) -> 
         _check_routes(pg, "user", size, ("/",), found)
         pg.context.close()
     _fail_on(found)
+
+
+def test_the_first_tab_skips_to_the_content(page: Any) -> None:
+    """One Tab and Enter reach the page's content, past the header's links."""
+    sign_up(page, "skip.link.e2e@example.com", "skip-link-password-1")
+    open_page(page, "/upload")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    assert skip.evaluate("(el) => el === document.activeElement")
+    assert skip.is_visible()  # shown while it has the focus
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.activeElement?.id === 'main-content'")
+    page.keyboard.press("Tab")  # the next stop is inside the content, not the header
+    assert page.evaluate("!!document.activeElement.closest('#main-content')"), page.evaluate(
+        "document.activeElement.outerHTML.slice(0, 200)"
+    )
 
 
 def test_admin_pages_have_no_serious_violations(browser: Any) -> None:
