@@ -151,6 +151,8 @@ def skip_link() -> rx.Component:
     return rx.el.a(
         "Skip to content",
         href="#main-content",
+        # The fragment alone scrolls; the focus must move too, for the next Tab.
+        on_click=rx.call_script("document.getElementById('main-content')?.focus()"),
         class_name="skip-link",
         position="absolute",
         left="-10000px",

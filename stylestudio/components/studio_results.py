@@ -114,13 +114,19 @@ def _before_after(generation: ObjectVar[dict[str, Any]], state: Any) -> rx.Compo
             border_radius="10px",
             background=rx.color("gray", 3),
         ),
-        rx.slider(
-            value=[state.compare_at],
-            on_change=state.set_compare_at,
+        # A native range input: Radix Themes' slider gives its thumb (the control a screen
+        # reader reaches) no name, whatever the root is called.
+        rx.el.input(
+            type="range",
             min=0,
             max=100,
-            size="1",
-            aria_label="Before and after",
+            value=state.compare_at,
+            on_change=lambda value: state.set_compare_at(
+                rx.Var(f"[Number({value!s})]").to(list[int])
+            ),
+            aria_label="Before and after: how much of the original photo shows",
+            class_name="compare-slider",
+            style={"width": "100%", "accentColor": "var(--violet-9)"},
         ),
         spacing="2",
         width="100%",

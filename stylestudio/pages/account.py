@@ -65,16 +65,22 @@ def _profile() -> rx.Component:
         ),
         rx.form(
             rx.hstack(
-                rx.input(
-                    name="name",
-                    default_value=AccountState.name,
-                    max_length=200,
-                    placeholder="Your name",
-                    aria_label="Name",
-                    width="280px",
+                _labelled(
+                    "Name",
+                    "account-name",
+                    rx.input(
+                        id="account-name",
+                        name="name",
+                        default_value=AccountState.name,
+                        max_length=200,
+                        placeholder="Your name",
+                        width="280px",
+                    ),
                 ),
                 rx.button("Save name", type="submit", variant="soft", color_scheme=ACCENT),
                 spacing="3",
+                align="end",
+                wrap="wrap",
             ),
             on_submit=AccountState.save_name,
             reset_on_submit=False,
@@ -83,29 +89,46 @@ def _profile() -> rx.Component:
     )
 
 
+def _labelled(label: str, field_id: str, control: rx.Component) -> rx.Component:
+    """A field with its label shown above it (a placeholder vanishes once typing starts)."""
+    return rx.vstack(
+        rx.text(label, as_="label", html_for=field_id, size="2", weight="medium"),
+        control,
+        spacing="1",
+        align="start",
+    )
+
+
 def _password() -> rx.Component:
     return _section(
         "Password",
         rx.form(
             rx.hstack(
-                rx.input(
-                    name="current_password",
-                    type="password",
-                    auto_complete="current-password",
-                    placeholder="Current password",
-                    aria_label="Current password",
-                    max_length=accounts.MAX_PASSWORD_LENGTH,
+                _labelled(
+                    "Current password",
+                    "current-password",
+                    rx.input(
+                        id="current-password",
+                        name="current_password",
+                        type="password",
+                        auto_complete="current-password",
+                        max_length=accounts.MAX_PASSWORD_LENGTH,
+                    ),
                 ),
-                rx.input(
-                    name="new_password",
-                    type="password",
-                    auto_complete="new-password",
-                    placeholder="New password",
-                    aria_label="New password",
-                    max_length=accounts.MAX_PASSWORD_LENGTH,
+                _labelled(
+                    "New password",
+                    "new-password",
+                    rx.input(
+                        id="new-password",
+                        name="new_password",
+                        type="password",
+                        auto_complete="new-password",
+                        max_length=accounts.MAX_PASSWORD_LENGTH,
+                    ),
                 ),
                 rx.button("Change password", type="submit", variant="soft", color_scheme=ACCENT),
                 spacing="3",
+                align="end",
                 wrap="wrap",
             ),
             on_submit=AccountState.change_password,
@@ -206,14 +229,21 @@ def _data() -> rx.Component:
         ),
         rx.form(
             rx.hstack(
-                rx.input(
-                    name="confirm_email",
-                    placeholder="Type your email to confirm",
-                    aria_label="Type your email to confirm",
-                    width="300px",
+                _labelled(
+                    "Type your email to confirm",
+                    "confirm-email",
+                    rx.input(
+                        id="confirm-email",
+                        name="confirm_email",
+                        type="email",
+                        auto_complete="off",
+                        width="300px",
+                    ),
                 ),
                 rx.button("Delete account", type="submit", color_scheme="red"),
                 spacing="3",
+                align="end",
+                wrap="wrap",
             ),
             on_submit=AccountState.delete_account,
             reset_on_submit=False,

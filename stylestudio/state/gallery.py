@@ -145,6 +145,14 @@ class GalleryState(SessionState):
 
     @rx.event
     async def create_collection(self):
+        return await self._create_collection()
+
+    @rx.event
+    async def submit_new_collection(self, _form: dict[str, Any]):
+        """Enter in the name field (the form's submit): the name is the state's, as typed."""
+        return await self._create_collection()
+
+    async def _create_collection(self):
         name = self.new_collection
         return await self._collections_change(
             lambda s, uid: collections.create_collection(s, user_id=uid, name=name),
