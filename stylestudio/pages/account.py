@@ -92,7 +92,8 @@ def _profile() -> rx.Component:
 def _labelled(label: str, field_id: str, control: rx.Component) -> rx.Component:
     """A field with its label shown above it (a placeholder vanishes once typing starts)."""
     return rx.vstack(
-        rx.text(label, as_="label", html_for=field_id, size="2", weight="medium"),
+        # rx.el.label: Radix's Text drops `html_for`, which would leave the field unnamed.
+        rx.el.label(label, html_for=field_id, style={"fontWeight": "500", "fontSize": "14px"}),
         control,
         spacing="1",
         align="start",

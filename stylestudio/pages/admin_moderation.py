@@ -131,7 +131,11 @@ def _decision_dialog() -> rx.Component:
                 "The owner sees this reason on their card. It goes to the audit log.", size="2"
             ),
             rx.vstack(
-                rx.text("Reason", as_="label", size="2", weight="medium", html_for="decide-reason"),
+                rx.el.label(
+                    "Reason",
+                    html_for="decide-reason",
+                    style={"fontWeight": "500", "fontSize": "14px"},
+                ),
                 rx.text_area(
                     id="decide-reason",
                     aria_label="Reason",

@@ -136,12 +136,10 @@ def feature_dialog() -> rx.Component:
                 size="2",
             ),
             rx.vstack(
-                rx.text(
+                rx.el.label(
                     "Title (optional)",
-                    as_="label",
-                    size="2",
-                    weight="medium",
                     html_for="feature-title",
+                    style={"fontWeight": "500", "fontSize": "14px"},
                 ),
                 rx.input(
                     id="feature-title",

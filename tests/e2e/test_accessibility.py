@@ -33,6 +33,7 @@ def _settle(pg: Any) -> None:
     """Wait until the page's data is in: no skeleton (aria-busy) left on it."""
     pg.wait_for_load_state("networkidle")
     pg.wait_for_function("!document.querySelector('[aria-busy=true]')", timeout=30_000)
+    pg.wait_for_function("document.title !== ''")  # set by the page once it has hydrated
     pg.wait_for_timeout(300)  # dialogs' and toasts' opening animations
 
 
