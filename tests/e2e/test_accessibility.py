@@ -16,6 +16,7 @@ from tests.e2e.conftest import (
     BASE,
     open_page,
     product_jpeg,
+    shot,
     sign_in,
     sign_up,
 )
@@ -72,6 +73,8 @@ def _check_routes(pg: Any, role: str, size: str, routes: tuple[str, ...], found:
     for route in routes:
         open_page(pg, route)
         _check(pg, f"{role} {size} {route}", found)
+        if size == "phone":  # the narrow layouts, to look at
+            shot(pg, f"phone-{role}-{route.strip('/').replace('/', '-') or 'home'}")
 
 
 def _fail_on(found: list[str]) -> None:
