@@ -157,7 +157,8 @@ def generation_card(
                     size="2",
                     color=rx.color("gray", 11),
                     title=item["prompt"],  # the whole prompt on hover
-                    trim="both",
+                    # No `trim`: cropping the leading under a line clamp cut off the
+                    # descenders of the last line.
                     style={
                         "display": "-webkit-box",
                         "-webkit-line-clamp": "2",

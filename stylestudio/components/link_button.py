@@ -18,12 +18,16 @@ def link_button(
 ) -> rx.Component:
     """`children` inside an `<a href>` styled by `rx.button(**button_props)`; `link_props`
     (id, class_name, data_...) go on the link itself."""
+    # The link and the button become one element: they must agree on the colour, or the
+    # link's (the accent) wins.
+    scheme = {k: v for k, v in button_props.items() if k == "color_scheme"}
     return rx.button(
         rx.link(
             *children,
             href=href,
             is_external=is_external,
             underline="none",
+            **scheme,
             **(link_props or {}),
         ),
         as_child=True,

@@ -133,7 +133,8 @@ def _activity_table() -> rx.Component:
         rx.table.header(
             rx.table.row(
                 *[
-                    rx.table.column_header_cell(h, white_space="nowrap")
+                    # Headers may wrap ("Balance / after"): on a phone the four columns fit.
+                    rx.table.column_header_cell(h)
                     for h in ("When", "What", "Change", "Balance after")
                 ]
             )
