@@ -12,7 +12,12 @@ _extra = {"bun_path": _bun} if _bun.exists() else {}
 
 config = rx.Config(
     app_name="stylestudio",
-    db_url=settings.effective_database_url,
+    # None: Reflex's own database layer (rx.Model, `reflex db ...`) is unused; the app's
+    # engines are stylestudio.db's and its schema is Alembic's (`stylestudio migrate`).
+    # With a URL here Reflex compares the models with the database at every start and
+    # tells you to "Run reflex db makemigrations" (over the full-text-search tables that
+    # only a migration creates), which is wrong advice for this project.
+    db_url=None,
     redis_url=settings.redis_url or None,
     api_url=settings.api_url,
     deploy_url=settings.public_url,

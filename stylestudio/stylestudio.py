@@ -9,7 +9,7 @@ from stylestudio.api.upload_guard import upload_guard
 from stylestudio.components.upload_credentials import upload_credentials_script
 from stylestudio.log_redaction import configure_logging
 from stylestudio.pages.account import account_page
-from stylestudio.pages.admin import admin_page
+from stylestudio.pages.admin import admin_moderation_page, admin_page
 from stylestudio.pages.auth import (
     forgot_password_page,
     login_page,
@@ -109,6 +109,12 @@ app.add_page(
 )
 app.add_page(
     admin_page, route="/admin", title="Admin · Style Studio", on_load=AdminState.open_admin
+)
+app.add_page(
+    admin_moderation_page,
+    route="/admin/moderation",
+    title="Moderation · Admin · Style Studio",
+    on_load=AdminState.open_admin,
 )
 
 if get_settings().payment_provider == "test":

@@ -87,8 +87,11 @@ async def open_session(request: Request) -> Response:
     return response
 
 
-async def signed_out(_request: Request) -> Response:
-    response = RedirectResponse(frontend_url("/login"), 303, headers=_NO_STORE)
+async def signed_out(request: Request) -> Response:
+    # Only a fixed word travels here, never a message or a URL (no open redirect).
+    deleted = request.query_params.get("then") == "deleted"
+    target = "/login?account=deleted" if deleted else "/login"
+    response = RedirectResponse(frontend_url(target), 303, headers=_NO_STORE)
     clear_session_cookie(response)
     # /login's form needs one: given here, it needs no detour through /api/auth/begin.
     set_sign_in_nonce_cookie(response, sign_in_tickets.new_browser_nonce())
@@ -145,5 +148,6 @@ def export_url() -> str:
     return f"{get_settings().api_url.rstrip('/')}/api/account/export"
 
 
-def signed_out_url() -> str:
-    return f"{get_settings().api_url.rstrip('/')}/api/auth/signed-out"
+def signed_out_url(*, account_deleted: bool = False) -> str:
+    url = f"{get_settings().api_url.rstrip('/')}/api/auth/signed-out"
+    return url + "?then=deleted" if account_deleted else url

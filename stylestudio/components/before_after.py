@@ -88,13 +88,17 @@ def before_after(
             background=rx.color("gray", 3),
             **frame,
         ),
-        rx.slider(
-            value=[at],
-            on_change=on_change,
+        # A native range input: Radix Themes' slider gives its thumb (the control a screen
+        # reader reaches) no name, whatever the root is called.
+        rx.el.input(
+            type="range",
             min=0,
             max=100,
-            size="1",
-            aria_label="Before and after: drag to compare the product photo with the result",
+            value=at,
+            on_change=lambda value: on_change(rx.Var(f"[Number({value!s})]").to(list[int])),
+            aria_label="Before and after: how much of the product photo shows",
+            class_name="compare-slider",
+            style={"width": "100%", "accentColor": "var(--violet-9)"},
         ),
         spacing="2",
         width="100%",

@@ -21,3 +21,17 @@ def data_table(
         width="100%",
         **props,
     )
+
+
+def scroll_region(table: rx.Component, *, label: str) -> rx.Component:
+    """A table that may be wider than the screen: scrolls sideways in a named region that
+    the keyboard can reach (arrow keys scroll it once focused)."""
+    return rx.box(
+        table,
+        class_name="scroll-region",
+        overflow_x="auto",
+        width="100%",
+        tab_index=0,
+        role="region",
+        aria_label=label,
+    )

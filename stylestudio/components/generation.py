@@ -36,16 +36,22 @@ def status_badge(status: rx.Var, label: rx.Var) -> rx.Component:
     )
 
 
+def result_alt(item: ObjectVar[dict[str, Any]]) -> rx.Var:
+    """What a result shows, for screen readers: its style and the prompt it was made with."""
+    style = item["style"].to(str)
+    return rx.cond(
+        item["prompt"] != "",
+        style + " style: " + item["prompt"].to(str),
+        style + " style product photo",
+    )
+
+
 def _open_button(item: ObjectVar[dict[str, Any]], height: str, on_open: Any) -> rx.Component:
     """The card's picture: opens the viewer (every variation, full size)."""
     return rx.el.button(
         rx.image(
             src=item["result_thumb_url"],
-            alt=rx.cond(
-                item["prompt"] != "",
-                item["style"].to(str) + " product shot: " + item["prompt"].to(str),
-                item["style"].to(str) + " product shot",
-            ),
+            alt=result_alt(item),
             width="100%",
             height=height,
             object_fit="cover",
@@ -96,7 +102,7 @@ def result_frame(
             else rx.link(
                 rx.image(
                     src=item["result_thumb_url"],
-                    alt="Generated image",
+                    alt=result_alt(item),
                     width="100%",
                     height=height,
                     object_fit="cover",
@@ -161,7 +167,7 @@ def generation_card(
             rx.hstack(
                 status_badge(item["status"], item["status_label"]),
                 rx.spacer(),
-                rx.text(local_time(item["created_at"]), size="1", color=rx.color("gray", 10)),
+                rx.text(local_time(item["created_at"]), size="1", color=rx.color("gray", 11)),
                 *(
                     [cancel_button(item, on_cancel, cancelling)]
                     if on_cancel is not None and cancelling is not None
@@ -184,7 +190,12 @@ def generation_card(
                 ),
                 rx.spacer(),
                 rx.text(
-                    item["credits_used"].to_string() + " cr", size="1", color=rx.color("gray", 10)
+                    item["credits_used"].to_string() + " cr",
+                    size="1",
+                    color=rx.color("gray", 11),
+                    white_space="nowrap",
+                    flex_shrink="0",
+                    title=item["credits_used"].to_string() + " credits",
                 ),
                 width="100%",
                 spacing="1",
@@ -196,7 +207,9 @@ def generation_card(
                     item["prompt"],
                     size="2",
                     color=rx.color("gray", 11),
-                    trim="both",
+                    title=item["prompt"],  # the whole prompt on hover
+                    # No `trim`: cropping the leading under a line clamp cut off the
+                    # descenders of the last line.
                     style={
                         "display": "-webkit-box",
                         "-webkit-line-clamp": "2",

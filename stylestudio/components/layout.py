@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from stylestudio.components.link_button import link_button
 from stylestudio.state.session import SessionState
 
 ACCENT = "violet"
@@ -155,14 +156,12 @@ def header() -> rx.Component:
                     align="center",
                 ),
                 rx.hstack(
-                    rx.link(
-                        rx.button("Sign in", variant="ghost", color_scheme="gray"),
-                        href="/login",
-                    ),
-                    rx.link(
-                        rx.button("Create account", color_scheme=ACCENT),
+                    link_button("Sign in", href="/login", variant="ghost", color_scheme="gray"),
+                    link_button(
+                        "Create account",
                         href="/signup",
-                        display=WIDE_ONLY,
+                        color_scheme=ACCENT,
+                        link_props={"display": WIDE_ONLY},
                     ),
                     phone_menu(),
                     spacing="4",
@@ -202,11 +201,39 @@ def page_header(title: str, subtitle: str = "", *actions: rx.Component) -> rx.Co
     )
 
 
+def skip_link() -> rx.Component:
+    """The first stop of the Tab key: straight to the page's content, past the header.
+    Out of sight until it has the keyboard's focus."""
+    return rx.el.a(
+        "Skip to content",
+        href="#main-content",
+        # The fragment alone scrolls; the focus must move too, for the next Tab.
+        on_click=rx.call_script("document.getElementById('main-content')?.focus()"),
+        class_name="skip-link",
+        position="absolute",
+        left="-10000px",
+        top="8px",
+        z_index="100",
+        padding="8px 14px",
+        border_radius="8px",
+        background="white",
+        color=rx.color(ACCENT, 11),
+        font_weight="600",
+        box_shadow="0 2px 8px rgba(0,0,0,0.2)",
+        _focus={"left": "8px"},
+    )
+
+
 def page_shell(*children: rx.Component) -> rx.Component:
     return rx.box(
+        skip_link(),
         header(),
         rx.box(
             *children,
+            id="main-content",
+            role="main",
+            tab_index=-1,  # the skip link moves the keyboard's focus here
+            outline="none",
             max_width="1180px",
             margin_x="auto",
             padding_x=PAGE_PADDING,
@@ -217,7 +244,7 @@ def page_shell(*children: rx.Component) -> rx.Component:
             rx.text(
                 "Style Studio — product photos, styled. Self-hosted.",
                 size="1",
-                color=rx.color("gray", 10),
+                color=rx.color("gray", 11),
             ),
             text_align="center",
             padding_y="24px",

@@ -8,6 +8,7 @@ from typing import Any
 
 import reflex as rx
 from reflex.vars import NumberVar, ObjectVar
+from reflex_components_core.el.elements.forms import Input
 
 from stylestudio.components.layout import ACCENT
 from stylestudio.services import generations, media, upload_library
@@ -127,7 +128,7 @@ def dropzone(
     label: str,
     multiple: bool,
 ) -> rx.Component:
-    return rx.upload.root(
+    root = rx.upload.root(
         content,
         id=upload_id,
         multiple=multiple,
@@ -151,19 +152,25 @@ def dropzone(
         background=rx.color(ACCENT, 2),
         aria_label=label,
     )
+    # react-dropzone's hidden <input type=file> takes no props from rx.upload: name it too
+    # (the zone, which has the name, holds it first: Upload > zone > input).
+    file_input = root.children[0].children[0]
+    assert isinstance(file_input, Input), file_input
+    file_input.custom_attrs["aria-label"] = label
+    return root
 
 
 def product_photos(state: Any) -> rx.Component:
     """Up to four angles in order (the first is the primary one), and where to add more."""
     return rx.vstack(
         rx.hstack(
-            field_label("Product photos", "product-input"),
+            rx.text("Product photos", size="2", weight="bold"),
             rx.spacer(),
             rx.text(
                 state.products.length(),
                 f" of {generations.MAX_PRODUCT_IMAGES}",
                 size="1",
-                color=rx.color("gray", 10),
+                color=rx.color("gray", 11),
             ),
             width="100%",
             align="center",
@@ -201,7 +208,7 @@ def product_photos(state: Any) -> rx.Component:
                     rx.text(
                         "JPEG, PNG, WebP or HEIC, up to 10 MB each; the first is the primary",
                         size="1",
-                        color=rx.color("gray", 10),
+                        color=rx.color("gray", 11),
                     ),
                     align="center",
                     spacing="1",
@@ -231,7 +238,7 @@ def product_photos(state: Any) -> rx.Component:
                             "Processing…",
                         ),
                         size="1",
-                        color=rx.color("gray", 10),
+                        color=rx.color("gray", 11),
                     ),
                     align="center",
                     spacing="2",
@@ -361,7 +368,7 @@ def recent_uploads(state: Any) -> rx.Component:
 
 def scene_photo(state: Any) -> rx.Component:
     return rx.vstack(
-        field_label("Model or scene photo", "model-input"),
+        rx.text("Model or scene photo", size="2", weight="bold"),
         dropzone(
             "model",
             state.upload_model,
@@ -372,7 +379,7 @@ def scene_photo(state: Any) -> rx.Component:
                     photo(state.model_preview_url, state.model_placeholder, "Model or scene"),
                     rx.vstack(
                         rx.text(state.model_filename, weight="medium", size="2", trim="both"),
-                        rx.text("Click or drop to replace", size="1", color=rx.color("gray", 10)),
+                        rx.text("Click or drop to replace", size="1", color=rx.color("gray", 11)),
                         spacing="1",
                         align="start",
                     ),
@@ -383,7 +390,11 @@ def scene_photo(state: Any) -> rx.Component:
                 rx.vstack(
                     rx.icon("user-round", size=22, color=rx.color(ACCENT, 9)),
                     rx.text("Drop or click to add a model or scene", weight="medium", size="2"),
-                    rx.text("Optional: where to place the product", size="1", color="gray"),
+                    rx.text(
+                        "Optional: where to place the product",
+                        size="1",
+                        color=rx.color("gray", 11),
+                    ),
                     align="center",
                     spacing="1",
                 ),

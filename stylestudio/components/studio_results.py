@@ -10,8 +10,9 @@ import reflex as rx
 from reflex.vars import ObjectVar
 
 from stylestudio.components.before_after import before_after
-from stylestudio.components.generation import status_badge
+from stylestudio.components.generation import result_alt, status_badge
 from stylestudio.components.layout import ACCENT, card
+from stylestudio.components.link_button import link_button
 from stylestudio.components.studio_inputs import photo
 
 
@@ -20,7 +21,7 @@ def _result_image(
 ) -> rx.Component:
     return rx.vstack(
         rx.link(
-            photo(image["thumb_url"], image["placeholder"], "Generated image", size="100%"),
+            photo(image["thumb_url"], image["placeholder"], result_alt(generation), size="100%"),
             href=image["url"],
             is_external=True,
             width="100%",
@@ -29,10 +30,13 @@ def _result_image(
         ),
         rx.text("Seed ", image["seed"].to_string(), size="1", color=rx.color("gray", 11)),
         rx.flex(
-            rx.link(
-                rx.button(rx.icon("download", size=13), "Download", size="1", variant="soft"),
+            link_button(
+                rx.icon("download", size=13),
+                "Download",
                 href=image["download_url"],
                 is_external=True,
+                size="1",
+                variant="soft",
             ),
             rx.button(
                 rx.icon("sliders-horizontal", size=13),
@@ -44,7 +48,9 @@ def _result_image(
             ),
             rx.button(
                 rx.icon("refresh-cw", size=13),
-                "Regenerate",
+                # Same photos and options again: what this generation cost.
+                "Regenerate · " + generation["credits_used"].to_string() + " cr",
+                aria_label="Regenerate for " + generation["credits_used"].to_string() + " credits",
                 size="1",
                 variant="soft",
                 color_scheme="gray",
@@ -86,7 +92,7 @@ def _generation_result(generation: ObjectVar[dict[str, Any]], state: Any) -> rx.
                     generation["credits_used"].to_string(),
                     " cr",
                     size="1",
-                    color=rx.color("gray", 10),
+                    color=rx.color("gray", 11),
                 ),
                 rx.spacer(),
                 rx.cond(
@@ -128,7 +134,7 @@ def _generation_result(generation: ObjectVar[dict[str, Any]], state: Any) -> rx.
                         generation["product_url"] != "",
                         _before_after(generation, state),
                     ),
-                    rx.text(generation["processing_seconds"], size="1", color=rx.color("gray", 10)),
+                    rx.text(generation["processing_seconds"], size="1", color=rx.color("gray", 11)),
                     spacing="3",
                     width="100%",
                 ),

@@ -71,7 +71,8 @@ class PurchaseStatus(StrEnum):
     PROCESSING = "processing"  # paid by a method that settles later (bank debit, ...)
     COMPLETED = "completed"
     FAILED = "failed"
-    EXPIRED = "expired"  # the checkout was abandoned or cancelled
+    EXPIRED = "expired"  # the checkout was abandoned: the provider closed it
+    CANCELLED = "cancelled"  # the buyer left checkout with its Cancel / back link
     REFUNDED = "refunded"
 
 

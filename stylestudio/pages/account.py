@@ -9,6 +9,7 @@ from reflex.vars import ObjectVar
 
 from stylestudio.api.auth_routes import export_url
 from stylestudio.components.layout import ACCENT, card, page_header, page_shell
+from stylestudio.components.link_button import link_button
 from stylestudio.components.local_time import local_time
 from stylestudio.services import accounts
 from stylestudio.services.account_self_service import SignInMethod
@@ -65,16 +66,22 @@ def _profile() -> rx.Component:
         ),
         rx.form(
             rx.hstack(
-                rx.input(
-                    name="name",
-                    default_value=AccountState.name,
-                    max_length=200,
-                    placeholder="Your name",
-                    aria_label="Name",
-                    width="280px",
+                _labelled(
+                    "Name",
+                    "account-name",
+                    rx.input(
+                        id="account-name",
+                        name="name",
+                        default_value=AccountState.name,
+                        max_length=200,
+                        placeholder="Your name",
+                        width="280px",
+                    ),
                 ),
                 rx.button("Save name", type="submit", variant="soft", color_scheme=ACCENT),
                 spacing="3",
+                align="end",
+                wrap="wrap",
             ),
             on_submit=AccountState.save_name,
             reset_on_submit=False,
@@ -83,29 +90,47 @@ def _profile() -> rx.Component:
     )
 
 
+def _labelled(label: str, field_id: str, control: rx.Component) -> rx.Component:
+    """A field with its label shown above it (a placeholder vanishes once typing starts)."""
+    return rx.vstack(
+        # rx.el.label: Radix's Text drops `html_for`, which would leave the field unnamed.
+        rx.el.label(label, html_for=field_id, style={"fontWeight": "500", "fontSize": "14px"}),
+        control,
+        spacing="1",
+        align="start",
+    )
+
+
 def _password() -> rx.Component:
     return _section(
         "Password",
         rx.form(
             rx.hstack(
-                rx.input(
-                    name="current_password",
-                    type="password",
-                    auto_complete="current-password",
-                    placeholder="Current password",
-                    aria_label="Current password",
-                    max_length=accounts.MAX_PASSWORD_LENGTH,
+                _labelled(
+                    "Current password",
+                    "current-password",
+                    rx.input(
+                        id="current-password",
+                        name="current_password",
+                        type="password",
+                        auto_complete="current-password",
+                        max_length=accounts.MAX_PASSWORD_LENGTH,
+                    ),
                 ),
-                rx.input(
-                    name="new_password",
-                    type="password",
-                    auto_complete="new-password",
-                    placeholder="New password",
-                    aria_label="New password",
-                    max_length=accounts.MAX_PASSWORD_LENGTH,
+                _labelled(
+                    "New password",
+                    "new-password",
+                    rx.input(
+                        id="new-password",
+                        name="new_password",
+                        type="password",
+                        auto_complete="new-password",
+                        max_length=accounts.MAX_PASSWORD_LENGTH,
+                    ),
                 ),
                 rx.button("Change password", type="submit", variant="soft", color_scheme=ACCENT),
                 spacing="3",
+                align="end",
                 wrap="wrap",
             ),
             on_submit=AccountState.change_password,
@@ -116,7 +141,7 @@ def _password() -> rx.Component:
 
 def _session_row(row: ObjectVar[dict[str, Any]]) -> rx.Component:
     return rx.hstack(
-        rx.icon("monitor-smartphone", size=16, color=rx.color("gray", 10)),
+        rx.icon("monitor-smartphone", size=16, color=rx.color("gray", 11)),
         rx.vstack(
             rx.hstack(
                 rx.text(row["device"], size="2", weight="medium"),
@@ -131,7 +156,7 @@ def _session_row(row: ObjectVar[dict[str, Any]]) -> rx.Component:
                 local_time(row["last_seen_at"]),
                 rx.cond(row["ip_address"] != "", " · " + row["ip_address"].to(str), ""),
                 size="1",
-                color=rx.color("gray", 10),
+                color=rx.color("gray", 11),
             ),
             spacing="0",
             align="start",
@@ -245,11 +270,13 @@ def _data() -> rx.Component:
             size="2",
             color=rx.color("gray", 11),
         ),
-        rx.link(
-            rx.button(rx.icon("download", size=15), "Export my data", variant="soft"),
+        link_button(
+            rx.icon("download", size=15),
+            "Export my data",
             href=export_url(),
             is_external=True,
-            id="export-data",
+            link_props={"id": "export-data"},
+            variant="soft",
         ),
         rx.separator(),
         rx.text(
@@ -261,14 +288,21 @@ def _data() -> rx.Component:
         ),
         rx.form(
             rx.hstack(
-                rx.input(
-                    name="confirm_email",
-                    placeholder="Type your email to confirm",
-                    aria_label="Type your email to confirm",
-                    width="300px",
+                _labelled(
+                    "Type your email to confirm",
+                    "confirm-email",
+                    rx.input(
+                        id="confirm-email",
+                        name="confirm_email",
+                        type="email",
+                        auto_complete="off",
+                        width="300px",
+                    ),
                 ),
                 rx.button("Delete account", type="submit", color_scheme="red"),
                 spacing="3",
+                align="end",
+                wrap="wrap",
             ),
             on_submit=AccountState.delete_account,
             reset_on_submit=False,

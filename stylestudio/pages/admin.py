@@ -1,4 +1,5 @@
-"""/admin: usage at a glance, billing (packs, settings, purchases, audit log), moderation."""
+"""/admin: usage at a glance, billing (packs, settings, purchases, audit log), users;
+/admin/moderation: the review queue, with its pending count in the admin navigation."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, cast
 import reflex as rx
 from reflex.vars import ObjectVar
 
-from stylestudio.components.data_table import data_table
+from stylestudio.components.data_table import data_table, scroll_region
 from stylestudio.components.layout import (
     ACCENT,
     card,
@@ -34,10 +35,14 @@ PURCHASE_STATUS_COLORS = {
     "pending": "amber",
     "failed": "red",
     "expired": "gray",
+    "cancelled": "gray",
     "refunded": "orange",
 }
 # Name, credits, price, on sale, save: the pack header and every pack's form share it.
-PACK_COLUMNS = "minmax(140px, 2fr) minmax(90px, 1fr) minmax(100px, 1fr) 90px 80px"
+# Five columns from a small tablet up; two on a phone (the heading row is hidden there).
+PACK_COLUMNS = rx.breakpoints(
+    initial="1fr 1fr", sm="minmax(140px, 2fr) minmax(90px, 1fr) minmax(100px, 1fr) 90px 80px"
+)
 
 
 def _message(text: rx.Var[str], failed: rx.Var[bool], id: str) -> rx.Component:
@@ -138,7 +143,7 @@ def _model_prices() -> rx.Component:
             "A generation costs quality × aspect ratio × the model's multiplier, rounded up, "
             "per variation.",
             size="1",
-            color=rx.color("gray", 10),
+            color=rx.color("gray", 11),
         ),
         rx.foreach(AdminState.model_prices, _model_price_form),
         spacing="2",
@@ -161,6 +166,7 @@ def _billing_card() -> rx.Component:
                 columns=PACK_COLUMNS,
                 spacing="3",
                 width="100%",
+                display=rx.breakpoints(initial="none", sm="grid"),
             ),
             rx.foreach(AdminState.pack_forms, _pack_form),
             rx.separator(size="4", margin_y="8px"),
@@ -277,7 +283,7 @@ def _purchases_card() -> rx.Component:
             _message(AdminState.purchase_message, AdminState.purchase_failed, "purchase-message"),
             rx.cond(
                 AdminState.purchases.length() > 0,
-                rx.box(
+                scroll_region(
                     data_table(
                         (
                             "When",
@@ -294,8 +300,7 @@ def _purchases_card() -> rx.Component:
                         _purchase_cells,
                         size="1",
                     ),
-                    overflow_x="auto",
-                    width="100%",
+                    label="Purchases",
                 ),
                 rx.text("No purchases yet.", color=rx.color("gray", 11)),
             ),
@@ -377,7 +382,6 @@ def _dashboard() -> rx.Component:
             spacing="4",
             width="100%",
         ),
-        moderation_section(),
         rx.cond(
             AdminState.flagged_users.length() > 0,
             rx.vstack(
@@ -400,20 +404,37 @@ def _dashboard() -> rx.Component:
         ),
         rx.heading("Newest users", size="5", margin_top="8px"),
         card(
-            data_table(
-                ("Email", "Role", "Credits", "Joined"),
-                AdminState.recent_users,
-                lambda r: [
-                    rx.table.cell(r["email"]),
-                    rx.table.cell(r["role"]),
-                    rx.table.cell(r["credits"]),
-                    rx.table.cell(local_time(r["joined"], with_time=False)),
-                ],
-            )
+            scroll_region(
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *[
+                                rx.table.column_header_cell(h)
+                                for h in ("Email", "Role", "Credits", "Joined")
+                            ]
+                        )
+                    ),
+                    rx.table.body(rx.foreach(AdminState.recent_users, _newest_user)),
+                    width="100%",
+                ),
+                label="Newest users",
+            ),
+            id="newest-users",
         ),
         spacing="4",
         width="100%",
         align="start",
+    )
+
+
+def _newest_user(r: ObjectVar[dict[str, Any]]) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(r["email"]),
+        rx.table.cell(r["role"]),
+        rx.table.cell(r["credits"]),
+        rx.table.cell(local_time(r["joined"], with_time=False)),
+        class_name="newest-user",
+        data_email=r["email"],
     )
 
 
@@ -435,9 +456,65 @@ def _loading() -> rx.Component:
     )
 
 
-def admin_page() -> rx.Component:
+def _tab(label: str, href: str, active: bool, count: rx.Var[int] | None = None) -> rx.Component:
+    return rx.link(
+        rx.hstack(
+            rx.text(label, size="2", weight="medium"),
+            *(
+                [
+                    rx.cond(
+                        count > 0,
+                        rx.fragment(
+                            rx.badge(
+                                count.to_string(),
+                                color_scheme="red",
+                                variant="solid",
+                                radius="full",
+                                id="moderation-pending-count",
+                            ),
+                            rx.el.span(" waiting for review", class_name="sr-only"),
+                        ),
+                    )
+                ]
+                if count is not None
+                else []
+            ),
+            spacing="2",
+            align="center",
+        ),
+        href=href,
+        underline="none",
+        color=rx.color(ACCENT if active else "gray", 11 if active else 12),
+        padding_y="8px",
+        border_bottom=f"2px solid {rx.color(ACCENT, 9) if active else 'transparent'}",
+        aria_current="page" if active else None,
+    )
+
+
+def admin_tabs(current: str) -> rx.Component:
+    """The admin area's navigation: Overview and Moderation (with what waits for review)."""
+    return rx.el.nav(
+        rx.hstack(
+            _tab("Overview", "/admin", current == "overview"),
+            _tab(
+                "Moderation",
+                "/admin/moderation",
+                current == "moderation",
+                AdminState.pending_reviews,
+            ),
+            spacing="5",
+            border_bottom=f"1px solid {rx.color('gray', 5)}",
+            width="100%",
+            margin_bottom="20px",
+        ),
+        aria_label="Admin sections",
+        id="admin-tabs",
+    )
+
+
+def _admin_shell(current: str, subtitle: str, body: rx.Component) -> rx.Component:
     return page_shell(
-        page_header("Admin", "Usage, moderation and billing."),
+        page_header("Admin", subtitle),
         rx.cond(
             AdminState.denied,
             empty_state(
@@ -445,6 +522,16 @@ def admin_page() -> rx.Component:
                 "Administrators only",
                 "Your account does not have access to the admin area.",
             ),
-            rx.cond(AdminState.loaded, _dashboard(), _loading()),
+            rx.fragment(admin_tabs(current), rx.cond(AdminState.loaded, body, _loading())),
         ),
+    )
+
+
+def admin_page() -> rx.Component:
+    return _admin_shell("overview", "Usage, billing and users.", _dashboard())
+
+
+def admin_moderation_page() -> rx.Component:
+    return _admin_shell(
+        "moderation", "Requests to feature images on Explore.", moderation_section()
     )

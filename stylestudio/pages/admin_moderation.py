@@ -49,7 +49,7 @@ def _queue_card(r: Any) -> rx.Component:
                     r["owner_rejected"].to_string(),
                     " rejected",
                     size="1",
-                    color=rx.color("gray", 10),
+                    color=rx.color("gray", 11),
                 ),
                 rx.cond(
                     r["owner_suspended"],
@@ -59,7 +59,7 @@ def _queue_card(r: Any) -> rx.Component:
                     "Requested ",
                     local_time(r["requested_at"]),
                     size="1",
-                    color=rx.color("gray", 10),
+                    color=rx.color("gray", 11),
                 ),
                 rx.hstack(
                     rx.button(
@@ -131,7 +131,11 @@ def _decision_dialog() -> rx.Component:
                 "The owner sees this reason on their card. It goes to the audit log.", size="2"
             ),
             rx.vstack(
-                rx.text("Reason", as_="label", size="2", weight="medium", html_for="decide-reason"),
+                rx.el.label(
+                    "Reason",
+                    html_for="decide-reason",
+                    style={"fontWeight": "500", "fontSize": "14px"},
+                ),
                 rx.text_area(
                     id="decide-reason",
                     aria_label="Reason",
@@ -267,7 +271,7 @@ def moderation_section() -> rx.Component:
                         data_table(
                             ("", "Title", "By", "Since", ""), AdminState.featured, _featured_row
                         ),
-                        rx.text("Nothing is featured.", size="2", color=rx.color("gray", 10)),
+                        rx.text("Nothing is featured.", size="2", color=rx.color("gray", 11)),
                     ),
                     spacing="3",
                     width="100%",

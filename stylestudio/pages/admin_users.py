@@ -7,6 +7,7 @@ from typing import Any
 import reflex as rx
 from reflex.vars import ObjectVar
 
+from stylestudio.components.data_table import scroll_region
 from stylestudio.components.layout import ACCENT, card
 from stylestudio.components.local_time import local_time
 from stylestudio.state.admin_users import AdminUsersState
@@ -25,7 +26,10 @@ def _row(user: ObjectVar[dict[str, Any]]) -> rx.Component:
                 rx.badge(user["role"], variant="soft", color_scheme="gray"),
             )
         ),
-        rx.table.cell(rx.cond(user["last_login_at"] != "", local_time(user["last_login_at"]), "—")),
+        rx.table.cell(
+            rx.cond(user["last_login_at"] != "", local_time(user["last_login_at"]), "—"),
+            class_name="last-sign-in",
+        ),
         class_name="admin-user-row",
         data_email=user["email"],
     )
@@ -82,18 +86,21 @@ def users_card() -> rx.Component:
                 aria_label="Search users",
                 width="320px",
             ),
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *[
-                            rx.table.column_header_cell(h)
-                            for h in ("User", "Credits", "", "Last sign-in")
-                        ]
-                    )
+            scroll_region(
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *[
+                                rx.table.column_header_cell(h)
+                                for h in ("User", "Credits", "", "Last sign-in")
+                            ]
+                        )
+                    ),
+                    rx.table.body(rx.foreach(AdminUsersState.users, _row)),
+                    size="1",
+                    width="100%",
                 ),
-                rx.table.body(rx.foreach(AdminUsersState.users, _row)),
-                size="1",
-                width="100%",
+                label="Users",
             ),
             rx.form(
                 rx.hstack(

@@ -8,6 +8,7 @@ from typing import Any
 import reflex as rx
 
 from stylestudio.components.layout import ACCENT, brand, card
+from stylestudio.components.link_button import link_button
 from stylestudio.services import accounts
 from stylestudio.state.auth import AuthState
 
@@ -131,7 +132,7 @@ def _providers() -> rx.Component:
         rx.vstack(
             rx.hstack(
                 rx.separator(size="4"),
-                rx.text("or", size="1", color=rx.color("gray", 10)),
+                rx.text("or", size="1", color=rx.color("gray", 11)),
                 rx.separator(size="4"),
                 align="center",
                 width="100%",
@@ -139,19 +140,15 @@ def _providers() -> rx.Component:
             ),
             rx.foreach(
                 AuthState.providers,
-                lambda p: rx.link(
-                    rx.button(
-                        "Continue with ",
-                        p["label"],
-                        variant="outline",
-                        color_scheme="gray",
-                        size="3",
-                        width="100%",
-                    ),
+                lambda p: link_button(
+                    "Continue with ",
+                    p["label"],
                     href=p["url"],
+                    link_props={"class_name": "oauth-provider", "data_provider": p["key"]},
+                    variant="outline",
+                    color_scheme="gray",
+                    size="3",
                     width="100%",
-                    class_name="oauth-provider",
-                    data_provider=p["key"],
                 ),
             ),
             spacing="2",

@@ -7,6 +7,7 @@ from typing import Any
 import reflex as rx
 from reflex.vars import ObjectVar
 
+from stylestudio.components.data_table import scroll_region
 from stylestudio.components.layout import ACCENT, card, page_header, page_shell
 from stylestudio.components.local_time import local_time
 from stylestudio.components.skeleton import skeleton_block, skeleton_cards, skeleton_rows
@@ -26,13 +27,20 @@ def _pack_card(pack: ObjectVar[dict[str, Any]]) -> rx.Component:
                 align="baseline",
             ),
             rx.text(pack["price"], size="5", weight="medium"),
-            rx.text(pack["per_credit"], " per credit", size="1", color=rx.color("gray", 10)),
+            rx.text(pack["per_credit"], " per credit", size="1", color=rx.color("gray", 11)),
             rx.button(
                 rx.cond(CreditsState.buying == pack["code"], rx.spinner(size="2")),
                 "Buy",
                 width="100%",
                 color_scheme=ACCENT,
                 disabled=CreditsState.buying != "",
+                # Four buttons read "Buy": the name says which pack, how much and for what.
+                aria_label="Buy "
+                + pack["name"].to(str)
+                + " — "
+                + pack["credits"].to_string()
+                + " credits for "
+                + pack["price"].to(str),
                 on_click=CreditsState.buy(pack["code"]),
                 class_name="buy-pack",
                 data_pack=pack["code"],
@@ -65,7 +73,7 @@ def credits_page() -> rx.Component:
                     rx.text(
                         "Draft 1:1 costs 1 credit; high quality and wide formats cost more.",
                         size="2",
-                        color=rx.color("gray", 10),
+                        color=rx.color("gray", 11),
                     ),
                     spacing="1",
                     align="start",
@@ -114,33 +122,40 @@ def credits_page() -> rx.Component:
 def _activity() -> rx.Component:
     return rx.cond(
         CreditsState.history.length() > 0,
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    *[
-                        rx.table.column_header_cell(h)
-                        for h in ("When", "What", "Change", "Balance after")
-                    ]
-                )
-            ),
-            rx.table.body(
-                rx.foreach(
-                    CreditsState.history,
-                    lambda h: rx.table.row(
-                        rx.table.cell(local_time(h["when"])),
-                        rx.table.cell(
-                            rx.vstack(
-                                rx.text(h["kind"], weight="medium"),
-                                rx.text(h["description"], size="1", color=rx.color("gray", 10)),
-                                spacing="0",
-                            )
-                        ),
-                        rx.table.cell(h["amount"]),
-                        rx.table.cell(h["balance_after"]),
-                    ),
-                )
-            ),
-            width="100%",
-        ),
+        # A phone scrolls the table sideways rather than cutting its last column off.
+        scroll_region(_activity_table(), label="Credit activity"),
         rx.text("No credit activity yet.", color=rx.color("gray", 11), padding="12px"),
+    )
+
+
+def _activity_table() -> rx.Component:
+    return rx.table.root(
+        rx.table.header(
+            rx.table.row(
+                *[
+                    # Headers may wrap ("Balance / after"): on a phone the four columns fit.
+                    rx.table.column_header_cell(h)
+                    for h in ("When", "What", "Change", "Balance after")
+                ]
+            )
+        ),
+        rx.table.body(
+            rx.foreach(
+                CreditsState.history,
+                lambda h: rx.table.row(
+                    rx.table.cell(local_time(h["when"])),
+                    rx.table.cell(
+                        rx.vstack(
+                            rx.text(h["kind"], weight="medium"),
+                            rx.text(h["description"], size="1", color=rx.color("gray", 11)),
+                            spacing="0",
+                        )
+                    ),
+                    rx.table.cell(h["amount"]),
+                    rx.table.cell(h["balance_after"], white_space="nowrap"),
+                ),
+            )
+        ),
+        width="100%",
+        size=rx.breakpoints(initial="1", sm="2"),
     )

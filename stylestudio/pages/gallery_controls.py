@@ -64,7 +64,7 @@ def filters_bar() -> rx.Component:
                 lambda c: rx.button(
                     rx.icon("folder", size=12),
                     c["name"],
-                    rx.text(c["count"].to_string(), size="1", color=rx.color("gray", 10)),
+                    rx.text(c["count"].to_string(), size="1", color=rx.color("gray", 11)),
                     size="1",
                     radius="full",
                     variant=rx.cond(GalleryState.filter_collection == c["id"], "solid", "soft"),
@@ -73,19 +73,23 @@ def filters_bar() -> rx.Component:
                     class_name="collection-chip",
                 ),
             ),
-            rx.hstack(
-                rx.input(
-                    placeholder="New collection",
-                    value=GalleryState.new_collection,
-                    on_change=GalleryState.set_new_collection,
-                    size="1",
-                    aria_label="New collection name",
-                    width="160px",
+            # A form: Enter in the name creates the collection, as `Create` does.
+            rx.form(
+                rx.hstack(
+                    rx.input(
+                        placeholder="New collection",
+                        value=GalleryState.new_collection,
+                        on_change=GalleryState.set_new_collection,
+                        size="1",
+                        aria_label="New collection name",
+                        width="160px",
+                    ),
+                    rx.button("Create", size="1", variant="soft", type="submit"),
+                    spacing="1",
                 ),
-                rx.button(
-                    "Create", size="1", variant="soft", on_click=GalleryState.create_collection
-                ),
-                spacing="1",
+                on_submit=GalleryState.submit_new_collection,
+                reset_on_submit=False,
+                id="new-collection",
             ),
             rx.cond(
                 GalleryState.filter_collection != 0,
@@ -132,12 +136,10 @@ def feature_dialog() -> rx.Component:
                 size="2",
             ),
             rx.vstack(
-                rx.text(
+                rx.el.label(
                     "Title (optional)",
-                    as_="label",
-                    size="2",
-                    weight="medium",
                     html_for="feature-title",
+                    style={"fontWeight": "500", "fontSize": "14px"},
                 ),
                 rx.input(
                     id="feature-title",

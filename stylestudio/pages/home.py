@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from stylestudio.components.layout import ACCENT, card, page_shell
+from stylestudio.components.link_button import link_button
 from stylestudio.services import pricing
 from stylestudio.state.session import SessionState
 
@@ -29,17 +30,13 @@ def home_page() -> rx.Component:
             ),
             rx.cond(
                 SessionState.signed_in,
-                rx.link(
-                    rx.button("Open the studio", size="4", color_scheme=ACCENT), href="/upload"
-                ),
+                link_button("Open the studio", href="/upload", size="4", color_scheme=ACCENT),
                 rx.hstack(
-                    rx.link(
-                        rx.button("Start free — 10 credits", size="4", color_scheme=ACCENT),
-                        href="/signup",
+                    link_button(
+                        "Start free — 10 credits", href="/signup", size="4", color_scheme=ACCENT
                     ),
-                    rx.link(
-                        rx.button("Sign in", size="4", variant="soft", color_scheme="gray"),
-                        href="/login",
+                    link_button(
+                        "Sign in", href="/login", size="4", variant="soft", color_scheme="gray"
                     ),
                     spacing="3",
                 ),

@@ -16,6 +16,7 @@ from stylestudio.components.layout import (
     page_header,
     page_shell,
 )
+from stylestudio.components.link_button import link_button
 from stylestudio.components.skeleton import skeleton_block, skeleton_cards
 from stylestudio.pages.gallery_controls import feature_dialog, filters_bar, share_dialog
 from stylestudio.pages.generation_viewer import generation_viewer
@@ -67,16 +68,14 @@ def _gallery_actions(item: Any) -> rx.Component:
                         on_click=GalleryState.ask_featuring(image_id),
                     ),
                 ),
-                rx.link(
-                    rx.button(
-                        rx.icon("download", size=14),
-                        "Download",
-                        size="1",
-                        variant="soft",
-                        color_scheme="gray",
-                    ),
+                link_button(
+                    rx.icon("download", size=14),
+                    "Download",
                     href=item["download_url"],
-                    class_name="download-link",
+                    link_props={"class_name": "download-link"},
+                    size="1",
+                    variant="soft",
+                    color_scheme="gray",
                 ),
                 _collections_menu(item, image_id),
                 rx.cond(
@@ -204,9 +203,7 @@ def gallery_page() -> rx.Component:
             "Your gallery",
             "Every image you have generated, newest first.",
             _stats(),
-            rx.link(
-                rx.button(rx.icon("plus"), "New generation", color_scheme=ACCENT), href="/upload"
-            ),
+            link_button(rx.icon("plus"), "New generation", href="/upload", color_scheme=ACCENT),
         ),
         rx.cond(
             GalleryState.message != "",
@@ -343,7 +340,7 @@ def _explore_viewer() -> rx.Component:
                     rx.text(opened["prompt"], size="2", color=rx.color("gray", 11)),
                 ),
                 rx.hstack(
-                    rx.text("By ", opened["author"], size="1", color=rx.color("gray", 10)),
+                    rx.text("By ", opened["author"], size="1", color=rx.color("gray", 11)),
                     rx.spacer(),
                     rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
                     width="100%",

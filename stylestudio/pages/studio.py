@@ -54,6 +54,7 @@ def _more_styles() -> rx.Component:
                                 key, checked
                             ),
                             id=f"more-style-{key}",
+                            aria_label=preset.label,
                         ),
                         rx.text(preset.label, size="2"),
                         style={"display": "flex", "gap": "6px", "alignItems": "center"},
@@ -213,13 +214,13 @@ def _options_panel() -> rx.Component:
             rx.separator(),
             rx.hstack(
                 rx.vstack(
-                    rx.text("Cost", size="1", color=rx.color("gray", 10)),
+                    rx.text("Cost", size="1", color=rx.color("gray", 11)),
                     rx.text(StudioState.cost_label, id="generation-cost", size="5", weight="bold"),
                     rx.text(
                         StudioState.cost_breakdown,
                         id="cost-breakdown",
                         size="1",
-                        color=rx.color("gray", 10),
+                        color=rx.color("gray", 11),
                     ),
                     spacing="0",
                     align="start",

@@ -48,7 +48,7 @@ def _checkout() -> rx.Component:
                 rx.text(
                     "Pay later settles a few seconds after you return, like a bank debit.",
                     size="1",
-                    color=rx.color("gray", 10),
+                    color=rx.color("gray", 11),
                 ),
                 rx.grid(
                     _button("Decline", "decline", "outline", "red"),

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Engine
@@ -347,6 +348,10 @@ def start_session(
         user_agent=(user_agent or "")[:500] or None,
     )
     session.add(row)
+    # Every way in (password, sign-up, OAuth, a sign-in ticket) opens a session here.
+    session.execute(
+        sa.update(User).where(col(User.id) == user_id).values(last_login_at=row.created_at)
+    )
     session.flush()
     record_usage(
         session, action=UsageAction.LOGIN, user_id=user_id, ip_address=ip_address, session_id=row.id

@@ -5,6 +5,7 @@ transaction (`accounts.require_admin`), as for billing."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -53,6 +54,15 @@ def search_users(session: Session, *, query: object, limit: int = 50) -> list[Us
                 sa.func.lower(col(User.name)).like(pattern, escape="\\"),
             )
         )
+    users = session.exec(stmt).all()
+    # Accounts from before sign-ins were recorded on the user: their newest session.
+    latest_session = dict(
+        session.exec(
+            select(UserSession.user_id, sa.func.max(UserSession.created_at))
+            .where(col(UserSession.user_id).in_([u.id for u in users]))
+            .group_by(col(UserSession.user_id))
+        ).all()
+    )
     return [
         UserRow(
             id=u.id or 0,
@@ -63,10 +73,15 @@ def search_users(session: Session, *, query: object, limit: int = 50) -> list[Us
             suspended=u.is_disabled,
             suspended_reason=u.disabled_reason or "",
             created_at=utc_iso(u.created_at),
-            last_login_at=utc_iso(u.last_login_at),
+            last_login_at=utc_iso(_latest(u.last_login_at, latest_session.get(u.id or 0))),
         )
-        for u in session.exec(stmt).all()
+        for u in users
     ]
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    known = [m.replace(tzinfo=None) for m in moments if m is not None]
+    return max(known) if known else None
 
 
 def _user_by_email(session: Session, email: object) -> User:

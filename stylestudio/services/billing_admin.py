@@ -394,6 +394,17 @@ def list_audit_log(session: Session, *, limit: int = 30) -> list[AuditRow]:
         .order_by(col(AuditLogEntry.id).desc())
         .limit(_clamp(limit))
     ).all()
+    # Entries about a user name them by email (their id means nothing to a reader).
+    user_ids = {
+        int(entry.target_id)
+        for entry, _ in rows
+        if entry.target_type == "user" and entry.target_id.isdigit()
+    }
+    emails = (
+        dict(session.exec(select(User.id, User.email).where(col(User.id).in_(user_ids))).all())
+        if user_ids
+        else {}
+    )
     result = []
     for entry, email in rows:
         assert entry.id is not None
@@ -402,7 +413,7 @@ def list_audit_log(session: Session, *, limit: int = 30) -> list[AuditRow]:
                 id=entry.id,
                 created_at=utc_iso(entry.created_at),
                 actor=email or ("(deleted account)" if entry.actor_user_id else "system"),
-                what=_describe_action(entry),
+                what=_describe_action(entry, emails),
                 changes=_describe_changes(entry.details),
             )
         )
@@ -454,18 +465,22 @@ def _audit(
     )
 
 
-def _describe_action(entry: AuditLogEntry) -> str:
+def _describe_action(entry: AuditLogEntry, emails: dict[int | None, str]) -> str:
     if entry.action == SETTINGS_UPDATED:
         return "Billing settings updated"
     if entry.action == PACK_UPDATED:
         return f"Pack updated: {entry.target_id}"
     if entry.action == MODEL_PRICE_UPDATED:
         return f"Model price updated: {entry.target_id}"
+    target = f"{entry.target_type} {entry.target_id}"
+    if entry.target_type == "user":
+        found = emails.get(int(entry.target_id)) if entry.target_id.isdigit() else None
+        target = found or "(deleted account)"
     if entry.action in USER_DESCRIPTIONS:
-        return f"{USER_DESCRIPTIONS[entry.action]}: user {entry.target_id}"
+        return f"{USER_DESCRIPTIONS[entry.action]}: {target}"
     if entry.action in MODERATION_DESCRIPTIONS:
-        return f"{MODERATION_DESCRIPTIONS[entry.action]}: {entry.target_type} {entry.target_id}"
-    return f"{entry.action} ({entry.target_type} {entry.target_id})"
+        return f"{MODERATION_DESCRIPTIONS[entry.action]}: {target}"
+    return f"{entry.action} ({target})"
 
 
 def _describe_changes(details: object) -> list[str]:

@@ -51,6 +51,9 @@ SESSION_EVENTS = frozenset(
         "checkout.session.expired",
     }
 )
+# Replaced by the purchase's id in a checkout's cancel URL: the return from checkout's
+# Cancel link says which purchase the buyer gave up (Stripe fills in no id there).
+PURCHASE_ID = "{PURCHASE_ID}"
 REVERSAL_EVENTS = frozenset({"charge.refunded", "charge.dispute.created"})
 # A purchase only moves forward: a late or repeated event never undoes a later state.
 _RANK = {
@@ -58,6 +61,7 @@ _RANK = {
     PurchaseStatus.PROCESSING: 1,
     PurchaseStatus.FAILED: 2,
     PurchaseStatus.EXPIRED: 2,
+    PurchaseStatus.CANCELLED: 2,
     PurchaseStatus.COMPLETED: 3,
     PurchaseStatus.REFUNDED: 4,
 }
@@ -165,7 +169,7 @@ def _create_purchase(
             amount_cents=pack.price_cents,
             currency=pack.currency,
             success_url=success_url,
-            cancel_url=cancel_url,
+            cancel_url=cancel_url.replace(PURCHASE_ID, str(purchase.id)),
             idempotency_key=f"checkout:{purchase.transaction_id}",
         ),
     )
@@ -345,6 +349,7 @@ def _mirror_checkout(session: Session, provider_session_id: str, status: Purchas
         PurchaseStatus.REFUNDED: CheckoutStatus.COMPLETED,
         PurchaseStatus.FAILED: CheckoutStatus.FAILED,
         PurchaseStatus.EXPIRED: CheckoutStatus.EXPIRED,
+        PurchaseStatus.CANCELLED: CheckoutStatus.EXPIRED,
     }[status]
     if status == PurchaseStatus.COMPLETED:
         row.completed_at = row.completed_at or utcnow()
@@ -364,6 +369,24 @@ class CheckoutView:
     credits: int
     price: str
     status: str  # a PurchaseStatus value
+    purchase_id: int = 0
+
+
+def cancel_by_buyer(session: Session, *, user_id: int, purchase_id: object) -> bool:
+    """The buyer came back by checkout's Cancel link: their purchase, if still open (or
+    closed by the provider as expired, which a cancel also causes), is recorded as
+    cancelled. A payment that went through stays completed. True when it changed."""
+    if not isinstance(purchase_id, int) or isinstance(purchase_id, bool):
+        return False
+    purchase = session.get(Purchase, purchase_id)
+    if purchase is None or purchase.user_id != user_id:
+        return False
+    if PurchaseStatus(purchase.status) not in (PurchaseStatus.PENDING, PurchaseStatus.EXPIRED):
+        return False
+    purchase.status = PurchaseStatus.CANCELLED
+    session.add(purchase)
+    log.info("checkout cancelled by the buyer", extra={"purchase_id": purchase_id})
+    return True
 
 
 def checkout_for_buyer(session: Session, *, user_id: int, session_id: object) -> CheckoutView:
@@ -381,6 +404,7 @@ def checkout_for_buyer(session: Session, *, user_id: int, session_id: object) ->
         credits=purchase.credits,
         price=format_money(purchase.amount_cents, purchase.currency),
         status=PurchaseStatus(purchase.status).value,
+        purchase_id=purchase.id or 0,
     )
 
 

@@ -330,6 +330,17 @@ class QueueItem:
         return asdict(self)
 
 
+def pending_count(session: Session) -> int:
+    """How many featuring requests wait for a decision (the whole queue, not one page)."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Image)
+            .where(Image.moderation_status == ModerationStatus.PENDING)
+        ).one()
+    )
+
+
 def moderation_queue(session: Session, *, base_url: str, limit: int = 50) -> list[QueueItem]:
     """Pending requests, oldest first, with what an admin needs to decide."""
     rows = session.exec(

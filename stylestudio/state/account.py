@@ -227,4 +227,4 @@ class AccountState(SessionState):
             except Exception:  # `stylestudio media sweep` finds any file left behind
                 log.exception("could not delete %s of a deleted account", key)
         await self._forget_user_data()
-        return rx.redirect(signed_out_url())
+        return rx.redirect(signed_out_url(account_deleted=True))

@@ -41,6 +41,7 @@ def _record() -> dict[str, Any]:
 class _AdminScreen:
     overview: admin.AdminOverview
     queue: list[dict[str, Any]]
+    pending_reviews: int
     featured: list[dict[str, Any]]
     packs: list[EditablePack]
     settings: billing_admin.EditableBillingSettings
@@ -56,7 +57,8 @@ _CHECK_OUTCOMES = {
     "processing": "payment processing — credits arrive when it clears.",
     "completed": "paid.",
     "failed": "the payment failed.",
-    "expired": "the checkout expired or was cancelled.",
+    "expired": "the checkout expired.",
+    "cancelled": "the buyer cancelled the checkout.",
     "refunded": "refunded.",
 }
 
@@ -105,6 +107,7 @@ class AdminState(SessionState):
     checking_purchase: rx.Field[int] = rx.field(0)
     # Moderation: the queue, what is featured now, a decision that needs a reason.
     featured: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    pending_reviews: rx.Field[int] = rx.field(0)  # in the admin navigation, on every tab
     decide_open: rx.Field[bool] = rx.field(False)
     decide_action: rx.Field[str] = rx.field("")  # reject | take_down
     decide_image: rx.Field[int] = rx.field(0)
@@ -216,6 +219,11 @@ class AdminState(SessionState):
         await self._load()
         self.moderation_message, self.moderation_failed = done, False
         return True
+
+    @rx.event
+    async def refresh(self) -> None:
+        """Reload what the page shows (after a change made from another card)."""
+        await self._load()
 
     @rx.event
     async def open_admin(self):
@@ -363,6 +371,7 @@ class AdminState(SessionState):
             return _AdminScreen(
                 overview=admin.overview(session),
                 queue=[q.as_dict() for q in featuring.moderation_queue(session, base_url=base)],
+                pending_reviews=featuring.pending_count(session),
                 featured=[
                     f.as_dict() for f in showcase.list_public_gallery(session, base_url=base)
                 ],
@@ -392,6 +401,7 @@ class AdminState(SessionState):
             for k, v in overview.generations_by_status.items()
         ]
         self.queue = data.queue
+        self.pending_reviews = data.pending_reviews
         self.featured = data.featured
         self.recent_users = overview.recent_users
         self.flagged_users = overview.flagged_users

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from stylestudio.services import accounts, admin_users
 from stylestudio.services.errors import DomainError
+from stylestudio.state.admin import AdminState
 from stylestudio.state.arguments import checked, form, text
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text
@@ -81,23 +82,28 @@ class AdminUsersState(SessionState):
             balance = await in_session(apply)
         except DomainError as exc:
             self.message, self.failed = exc.message, True
-            return
+            return None
         self._request_key = uuid.uuid4().hex  # the next submit is a new adjustment
         self.message, self.failed = f"Credits adjusted: {email} now has {balance}.", False
         await self._search()
         await self._current_user()  # an admin adjusting their own balance sees it
+        return AdminState.refresh  # the audit log, newest users and totals, at once
 
     @rx.event
     @checked(form=form(email=accounts.MAX_EMAIL_LENGTH + 1, reason=admin_users.MAX_REASON + 1))
     async def suspend(self, form: dict[str, Any]):
-        await self._set_suspended(form, True)
+        if await self._set_suspended(form, True):
+            return AdminState.refresh
+        return None
 
     @rx.event
     @checked(form=form(email=accounts.MAX_EMAIL_LENGTH + 1, reason=admin_users.MAX_REASON + 1))
     async def restore(self, form: dict[str, Any]):
-        await self._set_suspended(form, False)
+        if await self._set_suspended(form, False):
+            return AdminState.refresh
+        return None
 
-    async def _set_suspended(self, form: object, suspended: bool) -> None:
+    async def _set_suspended(self, form: object, suspended: bool) -> bool:
         token = self.session_token
         email = _field(form, "email", accounts.MAX_EMAIL_LENGTH + 1)
         reason = _field(form, "reason", admin_users.MAX_REASON + 1)
@@ -112,7 +118,8 @@ class AdminUsersState(SessionState):
             await in_session(apply)
         except DomainError as exc:
             self.message, self.failed = exc.message, True
-            return
+            return False
         done = "suspended: their sessions have ended" if suspended else "restored"
         self.message, self.failed = f"{email} {done}.", False
         await self._search()
+        return True

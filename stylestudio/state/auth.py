@@ -24,6 +24,10 @@ from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState
 
 log = logging.getLogger(__name__)
+ACCOUNT_DELETED = (
+    "Your account is deleted: its images, generations and sessions are gone. "
+    "Thank you for using Style Studio."
+)
 _ERRORS = {**OAUTH_ERRORS, "expired": sign_in_tickets.EXPIRED}
 # Added to the page's address by the detour through /api/auth/begin: a browser that comes
 # back from it still without the nonce cookie does not keep cookies (no second detour).
@@ -68,8 +72,13 @@ class AuthState(SessionState):
         refused sign-in (`?error=<code>`) says why."""
         code = self.router.page.params.get("error", "")
         self.form_error = _ERRORS.get(code, "") if isinstance(code, str) else ""
-        done = self.router.page.params.get("reset") == "done"
-        self.notice = "Your password is changed. Sign in with the new one." if done else ""
+        params = self.router.page.params
+        if params.get("reset") == "done":
+            self.notice = "Your password is changed. Sign in with the new one."
+        elif params.get("account") == "deleted":
+            self.notice = ACCOUNT_DELETED
+        else:
+            self.notice = ""
         api = get_settings().api_url.rstrip("/")
         self.providers = [
             {

@@ -30,8 +30,12 @@ OUTCOMES = {
     "pending": ("Confirming your payment…", "blue"),
     "processing": ("Payment processing — credits arrive when it clears", "amber"),
     "completed": ("{credits} credits added", "green"),
-    "failed": ("Payment declined", "red"),
-    "expired": ("Checkout cancelled", "gray"),
+    "failed": (
+        "Payment declined — nothing was charged. Buy the pack again to try another card.",
+        "red",
+    ),
+    "expired": ("This checkout expired — buy the pack again to start a new one", "gray"),
+    "cancelled": ("Checkout cancelled — nothing was charged", "gray"),
     "refunded": ("This purchase was refunded", "gray"),
 }
 
@@ -68,8 +72,10 @@ class CreditsState(SessionState):
             self._checkout_id = returned[:255]
             self._show_outcome("pending", 0)
             return CreditsState.follow_checkout
-        if params.get("cancelled"):
-            self._show_outcome("expired", 0)
+        cancelled = params.get("cancelled")
+        if isinstance(cancelled, str) and cancelled:
+            await self._record_cancel(user.id, cancelled)
+            self._show_outcome("cancelled", 0)
         else:
             self.checkout_message = ""
         return None
@@ -82,6 +88,12 @@ class CreditsState(SessionState):
 
         self.packs, self.history = await in_session(load, write=False)
         self.loaded = True
+
+    async def _record_cancel(self, user_id: int, purchase: str) -> None:
+        purchase_id = int(purchase) if purchase.isdigit() and len(purchase) < 12 else 0
+        await in_session(
+            lambda s: checkout.cancel_by_buyer(s, user_id=user_id, purchase_id=purchase_id)
+        )
 
     def _show_outcome(self, status: str, credits_added: int) -> None:
         message, tone = OUTCOMES.get(status, OUTCOMES["pending"])
@@ -116,7 +128,7 @@ class CreditsState(SessionState):
                 user_id=user.id,
                 pack_code=pack_code,
                 success_url=f"{public}/credits?session_id={{CHECKOUT_SESSION_ID}}",
-                cancel_url=f"{public}/credits?cancelled=1",
+                cancel_url=f"{public}/credits?cancelled={checkout.PURCHASE_ID}",
             )
         except (DomainError, PaymentProviderError) as exc:
             self.buying = ""

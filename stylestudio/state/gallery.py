@@ -24,7 +24,7 @@ from stylestudio.services.collections import CollectionView
 from stylestudio.services.errors import DomainError
 from stylestudio.services.ids import is_row_id
 from stylestudio.services.stats import UserStats, no_stats, user_stats
-from stylestudio.state.arguments import FLAG, ROW_ID, ROW_ID_OR_ZERO, checked, choice, text
+from stylestudio.state.arguments import FLAG, ROW_ID, ROW_ID_OR_ZERO, checked, choice, form, text
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text as _text
 from stylestudio.state.generation_watch import cancel_for_user, tab_is_connected
@@ -152,6 +152,15 @@ class GalleryState(SessionState):
 
     @rx.event
     async def create_collection(self):
+        return await self._create_collection()
+
+    @rx.event
+    @checked(_form=form(name=200))
+    async def submit_new_collection(self, _form: dict[str, Any]):
+        """Enter in the name field (the form's submit): the name is the state's, as typed."""
+        return await self._create_collection()
+
+    async def _create_collection(self):
         name = self.new_collection
         return await self._collections_change(
             lambda s, uid: collections.create_collection(s, user_id=uid, name=name),

@@ -72,7 +72,7 @@ class TestCheckoutState(SessionState):
         try:
             if user is None:
                 raise DomainError("Sign in again to finish this checkout.")
-            await in_session(
+            view = await in_session(
                 lambda s: checkout.checkout_for_buyer(s, user_id=user.id, session_id=session_id),
                 write=False,
             )
@@ -83,6 +83,9 @@ class TestCheckoutState(SessionState):
         assert action in ACTIONS
         await asyncio.to_thread(provider.act, session_id, action)
         target = (
-            "/credits?cancelled=1" if action == "cancel" else f"/credits?session_id={session_id}"
+            # Where Stripe's Cancel link goes: the cancel URL the checkout was opened with.
+            f"/credits?cancelled={view.purchase_id}"
+            if action == "cancel"
+            else f"/credits?session_id={session_id}"
         )
         yield rx.redirect(target)

@@ -1,5 +1,6 @@
 """An admin adjusts a user's credits with a reason and suspends them, in Chromium: the user
-sees the credits; once suspended, their open tab is signed out and signing in is refused."""
+sees the credits; once suspended, their open tab is signed out and signing in is refused.
+The admin's audit log and newest users follow each change without a reload."""
 
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ def test_adjust_credits_then_suspend_and_restore(
         adjust.get_by_label("Adjustment reason").fill("welcome bonus")
         adjust.get_by_role("button", name="Adjust credits").click()
         admin.locator("#users-message").get_by_text("now has 15").wait_for()
+        # Without a reload: the audit log names the user by email, the newest users show
+        # the new balance, and the user's last sign-in (their sign-up) is known.
+        admin.locator("#audit-log").get_by_text(f"Credits adjusted: {email}").wait_for()
+        admin.locator(f"#newest-users .newest-user[data-email='{email}']").get_by_text(
+            "15", exact=True
+        ).wait_for()
+        row = users.locator(f".admin-user-row[data-email='{email}']")
+        assert row.locator(".last-sign-in").inner_text().strip() not in ("", "—")
         open_page(page, "/credits")
         page.wait_for_function(
             "document.querySelector('#credit-balance')?.innerText === '15 credits'"
@@ -70,9 +79,9 @@ def test_adjust_credits_then_suspend_and_restore(
         admin.locator("#users-message").get_by_text("restored").wait_for()
         sign_in(page, email, password)
         assert balance(page) == 15
-        open_page(admin, "/admin")
-        audit = admin.locator("#audit-log").inner_text()
-        assert "Credits adjusted" in audit and "User suspended" in audit
-        assert "User restored" in audit
+        audit = admin.locator("#audit-log")
+        audit.get_by_text(f"User restored: {email}").wait_for()  # no reload needed
+        assert f"User suspended: {email}" in audit.inner_text()
+        assert " user " not in audit.inner_text()  # never "user 5"
     finally:
         admin_context.close()

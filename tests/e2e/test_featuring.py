@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import (
     ADMIN_EMAIL,
@@ -55,6 +56,12 @@ def test_request_approve_explore_reject_withdraw(page: Any, browser: Any, tmp_pa
     admin.on("console", lambda m: admin_errors.append(m.text) if m.type == "error" else None)
     sign_in(admin, ADMIN_EMAIL, ADMIN_PASSWORD)
     open_page(admin, "/admin")
+    # The overview says how many requests wait, in the admin navigation.
+    tabs = admin.locator("#admin-tabs")
+    pending = int(tabs.locator("#moderation-pending-count").inner_text())
+    assert pending >= 2
+    tabs.get_by_role("link", name="Moderation").click()
+    admin.wait_for_url("**/admin/moderation")
     # Only this creator's requests: other browser tests of the session may have left theirs.
     queue = admin.locator("#moderation-queue .moderation-item").filter(
         has_text="creator.e2e@example.com"
@@ -74,7 +81,13 @@ def test_request_approve_explore_reject_withdraw(page: Any, browser: Any, tmp_pa
     admin.get_by_role("dialog").get_by_role("button", name="Reject").click()
     admin.locator("#moderation-message").get_by_text("Rejected.").wait_for()
     assert queue.count() == 0
-    admin.get_by_text("Featuring rejected: image").first.wait_for()  # in the audit log
+    badge = tabs.locator("#moderation-pending-count")
+    if pending > 2:  # other tests' requests still wait
+        expect(badge).to_have_text(str(pending - 2))
+    else:
+        expect(badge).to_have_count(0)
+    open_page(admin, "/admin")
+    admin.locator("#audit-log").get_by_text("Featuring rejected: image").first.wait_for()
     admin.context.close()
 
     visitor = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()

@@ -107,3 +107,54 @@ def test_a_suspended_user_cannot_sign_in_and_their_sessions_end(db: Engine) -> N
     with session_scope(db, write=False) as session:
         actions = [e.action for e in session.exec(select(AuditLogEntry)).all()]
     assert actions == [admin_users.SUSPENDED, admin_users.RESTORED]
+
+
+def test_the_audit_log_names_users_by_email(db: Engine) -> None:
+    from stylestudio.models import User, UserRole
+    from stylestudio.services import billing_admin, featuring
+
+    admin = _user(db, "admin@example.com")
+    user = _user(db, "ada@example.com")
+    with session_scope(db) as session:  # moderation checks the role itself
+        row = session.get(User, admin)
+        assert row is not None
+        row.role = UserRole.ADMIN
+        session.add(row)
+    _adjust(db, admin, "ada@example.com", 5, "k1")
+    with session_scope(db) as session:
+        admin_users.set_suspended(
+            session, actor_user_id=admin, email="ada@example.com", suspended=True, reason="x"
+        )
+    with session_scope(db) as session:
+        featuring.set_publishing(
+            session, actor_user_id=admin, email="ada@example.com", suspended=True, reason="spam"
+        )
+    with session_scope(db, write=False) as session:
+        described = [row.what for row in billing_admin.list_audit_log(session)]
+    assert described == [
+        "Publishing suspended: ada@example.com",
+        "User suspended: ada@example.com",
+        "Credits adjusted: ada@example.com",
+    ]
+    assert not any(f"user {user}" in what for what in described)
+
+
+def test_last_sign_in_is_known_for_every_way_in(db: Engine) -> None:
+    """Sign-up, a password sign-in and a session opened any other way all count; accounts
+    whose sign-ins were never recorded on the user show their newest session."""
+    from stylestudio.models import User
+
+    user = _user(db, "ada@example.com")
+    with session_scope(db) as session:
+        assert admin_users.search_users(session, query="ada")[0].last_login_at == ""
+        accounts.start_session(session, user_id=user)  # e.g. right after sign-up
+    with session_scope(db, write=False) as session:
+        first = admin_users.search_users(session, query="ada")[0].last_login_at
+    assert first != ""
+    with session_scope(db) as session:  # an account from before: nothing on the user row
+        row = session.get(User, user)
+        assert row is not None
+        row.last_login_at = None
+        session.add(row)
+    with session_scope(db, write=False) as session:
+        assert admin_users.search_users(session, query="ada")[0].last_login_at == first

@@ -278,3 +278,68 @@ def test_reconciliation_expires_an_abandoned_checkout(
     _age_checkouts(db, 30)
     assert checkout.reconcile_open_checkouts(db=db, provider=provider) == 1
     assert _state(db, buyer) == (10, 10, "expired")
+
+
+def _purchase_id(db: Engine, sid: str) -> int:
+    with session_scope(db, write=False) as session:
+        purchase = session.exec(
+            select(Purchase).where(Purchase.stripe_checkout_session_id == sid)
+        ).one()
+        assert purchase.id is not None
+        return purchase.id
+
+
+def _cancel(db: Engine, user_id: int, purchase_id: object) -> bool:
+    with session_scope(db) as session:
+        return checkout.cancel_by_buyer(session, user_id=user_id, purchase_id=purchase_id)
+
+
+def test_the_cancel_link_names_the_purchase_and_records_it_cancelled(
+    db: Engine, provider: StripeCheckout, fake_stripe: FakeStripe, buyer: int
+) -> None:
+    url = checkout.start_checkout(
+        db=db,
+        provider=provider,
+        user_id=buyer,
+        pack_code="standard",
+        success_url=SUCCESS,
+        cancel_url=f"http://localhost:3000/credits?cancelled={checkout.PURCHASE_ID}",
+    )
+    sid = url.rsplit("/", 1)[-1]
+    purchase_id = _purchase_id(db, sid)
+    assert fake_stripe.sessions[sid]["cancel_url"] == (
+        f"http://localhost:3000/credits?cancelled={purchase_id}"
+    )
+    with session_scope(db) as session:
+        stranger = accounts.sign_up(session, email="stranger@example.com", password="stranger-pw1")
+        assert stranger.id is not None
+        stranger_id = stranger.id
+    assert not _cancel(db, stranger_id, purchase_id)  # not theirs: nothing changes
+    assert not _cancel(db, buyer, "1")  # ids arrive as ints only
+    assert _state(db, buyer) == (10, 10, "pending")
+    assert _cancel(db, buyer, purchase_id)
+    assert _state(db, buyer) == (10, 10, "cancelled")
+    # Stripe closing the session a day later does not turn it back into "expired".
+    fake_stripe.expire(sid)
+    _deliver(db, provider, fake_stripe, "expired", sid)
+    assert _state(db, buyer) == (10, 10, "cancelled")
+
+
+def test_a_paid_checkout_stays_completed_whatever_the_cancel_link_says(
+    db: Engine, provider: StripeCheckout, fake_stripe: FakeStripe, buyer: int
+) -> None:
+    sid = _buy(db, provider, buyer)
+    fake_stripe.complete(sid)
+    _deliver(db, provider, fake_stripe, "completed", sid)
+    assert not _cancel(db, buyer, _purchase_id(db, sid))
+    assert _state(db, buyer) == (60, 60, "completed")
+
+
+def test_a_cancelled_checkout_paid_after_all_is_completed(
+    db: Engine, provider: StripeCheckout, fake_stripe: FakeStripe, buyer: int
+) -> None:
+    sid = _buy(db, provider, buyer)
+    assert _cancel(db, buyer, _purchase_id(db, sid))
+    fake_stripe.complete(sid)  # the buyer went back to the still-open Stripe page
+    _deliver(db, provider, fake_stripe, "completed", sid)
+    assert _state(db, buyer) == (60, 60, "completed")
