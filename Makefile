@@ -13,7 +13,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 # Hot reload watches the code only, not data/ (the SQLite file and media change constantly).
 export REFLEX_HOT_RELOAD_OVERRIDE_PATHS := $(CURDIR)/stylestudio
 
-.PHONY: setup run test lint typecheck pytest bench chromium worker clean
+.PHONY: setup run test test-fast lint typecheck pytest bench chromium worker clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,8 +46,17 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy stylestudio tests bench
 
+# Two workers (this machine has two cores): the browser tests all run on one of them
+# (they share one running app), everything else spreads over both. A test that hangs fails
+# after 10 minutes instead of holding the run.
+PYTEST_PARALLEL := -n 2 --dist loadgroup --timeout 600
+
 pytest: setup chromium
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_PARALLEL)
+
+# The inner loop: lint, types, unit and integration tests on SQLite (no browser).
+test-fast: lint typecheck
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests/unit tests/integration -k "not postgresql"
 
 test: lint typecheck pytest
 
