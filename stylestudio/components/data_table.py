@@ -31,6 +31,8 @@ def scroll_region(table: rx.Component, *, label: str) -> rx.Component:
         class_name="scroll-region",
         overflow_x="auto",
         width="100%",
+        max_width="100%",
+        min_width="0",  # a flex or grid item may shrink below its table's width, and scroll
         tab_index=0,
         role="region",
         aria_label=label,

@@ -194,7 +194,7 @@ def _method_row(method: ObjectVar[SignInMethod]) -> rx.Component:
         rx.icon(
             rx.cond(method.subject == "", "key-round", "log-in"),
             size=16,
-            color=rx.color("gray", 10),
+            color=rx.color("gray", 11),
         ),
         rx.vstack(
             rx.hstack(
@@ -219,9 +219,9 @@ def _method_row(method: ObjectVar[SignInMethod]) -> rx.Component:
                     rx.cond(method.last_used_at != "", " · last used ", ""),
                     rx.cond(method.last_used_at != "", local_time(method.last_used_at), ""),
                     size="1",
-                    color=rx.color("gray", 10),
+                    color=rx.color("gray", 11),
                 ),
-                rx.text("Your email address and password", size="1", color=rx.color("gray", 10)),
+                rx.text("Your email address and password", size="1", color=rx.color("gray", 11)),
             ),
             spacing="1",
             align="start",

@@ -334,10 +334,13 @@ def _audit_card() -> rx.Component:
             rx.heading("Audit log", size="4"),
             rx.cond(
                 AdminState.audit_log.length() > 0,
-                data_table(
-                    ("When", "Who", "What", "Before → after"),
-                    AdminState.audit_log,
-                    _audit_cells,
+                scroll_region(
+                    data_table(
+                        ("When", "Who", "What", "Before → after"),
+                        AdminState.audit_log,
+                        _audit_cells,
+                    ),
+                    label="Audit log",
                 ),
                 rx.text("No changes recorded yet.", color=rx.color("gray", 11)),
             ),
@@ -387,14 +390,17 @@ def _dashboard() -> rx.Component:
             rx.vstack(
                 rx.heading("Flagged for review", size="5", margin_top="8px"),
                 card(
-                    data_table(
-                        ("Email", "Why", "Credits"),
-                        AdminState.flagged_users,
-                        lambda r: [
-                            rx.table.cell(r["email"]),
-                            rx.table.cell(rx.badge(r["reason"], color_scheme="red")),
-                            rx.table.cell(r["credits"]),
-                        ],
+                    scroll_region(
+                        data_table(
+                            ("Email", "Why", "Credits"),
+                            AdminState.flagged_users,
+                            lambda r: [
+                                rx.table.cell(r["email"]),
+                                rx.table.cell(rx.badge(r["reason"], color_scheme="red")),
+                                rx.table.cell(r["credits"]),
+                            ],
+                        ),
+                        label="Flagged for review",
                     ),
                     id="flagged-users",
                 ),
@@ -420,6 +426,7 @@ def _dashboard() -> rx.Component:
                 label="Newest users",
             ),
             id="newest-users",
+            width="100%",
         ),
         spacing="4",
         width="100%",

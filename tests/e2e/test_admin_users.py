@@ -65,7 +65,7 @@ def test_adjust_credits_then_suspend_and_restore(
         shot(admin, "admin-users")
 
         open_page(page, "/upload")  # the user's open tab: the session has ended
-        page.wait_for_url(f"{BASE}/login")
+        page.wait_for_url(f"{BASE}/login*")  # perhaps by way of the sign-in nonce (?browser=)
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Sign in").click()
