@@ -46,13 +46,14 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy stylestudio tests bench
 
-# Two workers (this machine has two cores): the browser tests all run on one of them
-# (they share one running app), everything else spreads over both. A test that hangs fails
-# after 10 minutes instead of holding the run.
-PYTEST_PARALLEL := -n 2 --dist loadgroup --timeout 600
+# Unit and integration tests on two workers (this machine has two cores); then the browser
+# tests in one process, since they share one running app on fixed ports. A test that hangs
+# fails after 10 minutes instead of holding the run.
+PYTEST_PARALLEL := -n 2 --timeout 600
 
 pytest: setup chromium
-	$(BIN)/pytest -q $(PYTEST_PARALLEL)
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests/unit tests/integration
+	$(BIN)/pytest -q --timeout 600 tests/e2e
 
 # The inner loop: lint, types, unit and integration tests on SQLite (no browser).
 test-fast: lint typecheck

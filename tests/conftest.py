@@ -26,12 +26,3 @@ def sqlite_db(tmp_path: Path) -> Iterator[Engine]:
 @pytest.fixture
 def storage(tmp_path: Path) -> LocalStorage:
     return LocalStorage(tmp_path / "media")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`--dist loadgroup`), every browser test runs on one worker: they
-    share one running app on fixed ports and one Redis database. The rest spread out."""
-    e2e = Path(__file__).parent / "e2e"
-    for item in items:
-        if e2e in Path(str(item.path)).parents:
-            item.add_marker(pytest.mark.xdist_group("browser"))

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from stylestudio.state.account import AccountState
 from stylestudio.state.auth import AuthState
 from stylestudio.state.gallery import GalleryState
 from stylestudio.state.studio import StudioState
 from tests.e2e.conftest import API, RunningApp
 from tests.support.reflex_tab import ReflexTab
+
+pytestmark = pytest.mark.e2e
 
 
 def test_wrong_typed_arguments_are_refused_with_a_message(app_server: RunningApp) -> None:
