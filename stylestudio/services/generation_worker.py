@@ -263,6 +263,11 @@ def _claim_ending(
         session, job_id=lease.job_id, worker_id=lease.worker_id, status=job_status, error=error
     ):
         return False
+    if lease is None:
+        # One lock order everywhere — the job row, then the generation row — as the worker
+        # holds them when it claims, retries or ends with a lease. Taking the generation first
+        # here deadlocked a webhook against the poller on PostgreSQL.
+        jobs.lock_for_generation(session, generation_id=generation_id)
     ended = session.execute(
         _end_statement(generation_id, status=status, error=error, prediction_id=prediction_id)
     )

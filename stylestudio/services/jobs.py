@@ -184,6 +184,18 @@ def retry_if_owner(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def lock_for_generation(session: Session, *, generation_id: int) -> None:
+    """Take the row locks of a generation's jobs (PostgreSQL; SQLite has one writer anyway)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.execute(
+        select(Job.id)
+        .where(col(Job.generation_id) == generation_id)
+        .order_by(col(Job.id))
+        .with_for_update()
+    )
+
+
 def finish_for_generation(
     session: Session, *, generation_id: int, status: JobStatus, error: str | None = None
 ) -> int:

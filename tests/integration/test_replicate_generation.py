@@ -28,6 +28,7 @@ from stylestudio.models import (
     Image,
     ImageCategory,
     Job,
+    JobStatus,
     LedgerKind,
     UsageAction,
     UsageEvent,
@@ -235,6 +236,50 @@ def test_a_prediction_is_resumed_never_created_twice(
     assert generation.status == GenerationStatus.COMPLETED
     assert generation.provider_prediction_id == pid
     assert fake_replicate.creates == 1
+
+
+def test_an_ending_without_a_lease_waits_for_the_lease_holder_instead_of_deadlocking(
+    db: Engine, storage: LocalStorage
+) -> None:
+    """The worker (holding the lease) locks the job row, then the generation row; a webhook or
+    cancel (no lease) must take them in the same order. Interleaved by hand: the worker has
+    finished its job row and not yet the generation when the webhook's ending starts."""
+    import threading
+
+    from stylestudio.services.generation_worker import _end_statement
+
+    _, [gid] = _make(db, storage, 1)
+    [work] = claim_work(db=db, worker_id="w", limit=1)
+    outcome: dict[str, Any] = {}
+
+    def webhook() -> None:
+        try:
+            with session_scope(db) as session:
+                outcome["ended"] = end_generation(
+                    session, generation_id=gid, error="late webhook", lease=None
+                )
+        except Exception as exc:  # a deadlock victim lands here
+            outcome["error"] = exc
+
+    with session_scope(db) as worker:
+        assert jobs.finish_if_owner(
+            worker,
+            job_id=work.lease.job_id,
+            worker_id="w",
+            status=JobStatus.SUCCEEDED,
+            error=None,
+        )
+        other = threading.Thread(target=webhook)
+        other.start()
+        time.sleep(0.5)  # let the webhook reach its first lock (SQLite: the database's)
+        worker.execute(
+            _end_statement(gid, status=GenerationStatus.COMPLETED, error=None, prediction_id=None)
+        )
+    other.join(30)
+    assert not other.is_alive()
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["ended"] is False
+    assert _generation(db, gid).status == GenerationStatus.COMPLETED
 
 
 def test_webhooks_and_the_poller_racing_make_one_transition(
