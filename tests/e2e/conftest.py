@@ -238,6 +238,7 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     pg.on("console", on_console)
     pg.on("pageerror", lambda e: console.append(f"error: {e}"))
     pg.console_messages = console  # for tests that look at the browser console
+    record_frames(pg)
     yield pg
     context.close()
     errors = [m for m in console if m.startswith("error:")]
@@ -252,6 +253,31 @@ _RECONNECTING = re.compile(
     r"WebSocket connection to 'ws://localhost:\d+/_event/.*' failed|"
     r"Failed to load resource: net::ERR_CONNECTION_REFUSED"
 )
+
+
+def record_frames(pg: Any) -> list[str]:
+    """Keep every websocket frame the server sends this tab (Reflex's state deltas), so a
+    test can prove data never reached the browser — not only that nothing shows it."""
+    frames: list[str] = []
+
+    def on_socket(ws: Any) -> None:
+        ws.on(
+            "framereceived",
+            lambda payload: frames.append(
+                payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
+            ),
+        )
+
+    pg.on("websocket", on_socket)
+    pg.frames_received = frames
+    return frames
+
+
+def received(pg: Any, needle: str) -> bool:
+    """Whether any websocket frame sent to this tab so far mentions `needle`."""
+    frames: list[str] = pg.frames_received
+    assert frames, "no websocket frame recorded: is the tab connected?"
+    return any(needle in frame for frame in frames)
 
 
 def product_jpeg(path: Path, color: tuple[int, int, int] = (38, 92, 160)) -> Path:

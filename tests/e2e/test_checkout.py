@@ -14,6 +14,8 @@ from tests.e2e.conftest import (
     RunningApp,
     balance,
     open_page,
+    received,
+    record_frames,
     record_measurement,
     shot,
     sign_in,
@@ -120,11 +122,16 @@ def test_someone_elses_test_checkout_is_not_found(page: Any, browser: Any) -> No
     sign_up(owner, "owner.of.checkout@example.com", "owner-password-1")
     _start(owner, "starter")
     url = owner.url
+    price = owner.locator("#checkout-price").inner_text()
+    assert price.startswith("$")
     other = browser.new_context().new_page()
+    record_frames(other)
     sign_up(other, "someone.else@example.com", "someone-password-1")
     other.goto(url)
     other.get_by_text("Checkout not found").wait_for()
-    assert other.get_by_role("button", name="Pay", exact=True).count() == 0
+    # Nothing of the owner's checkout reached the stranger's tab: not its price, not its owner.
+    assert not received(other, price)
+    assert not received(other, "owner.of.checkout@example.com")
     other.context.close()
 
 

@@ -15,6 +15,8 @@ from tests.e2e.conftest import (
     ADMIN_PASSWORD,
     open_page,
     product_jpeg,
+    received,
+    record_frames,
     shot,
     sign_in,
     sign_up,
@@ -91,6 +93,7 @@ def test_request_approve_explore_reject_withdraw(page: Any, browser: Any, tmp_pa
     admin.context.close()
 
     visitor = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    record_frames(visitor)
     visitor_errors: list[str] = []
     visitor.on("console", lambda m: visitor_errors.append(m.text) if m.type == "error" else None)
     open_page(visitor, "/explore")
@@ -112,8 +115,13 @@ def test_request_approve_explore_reject_withdraw(page: Any, browser: Any, tmp_pa
     approved.get_by_role("button", name="Withdraw").click()
     creator.locator("#gallery-message").get_by_text("Withdrawn").wait_for()
 
-    open_page(visitor, "/explore")
-    visitor.get_by_text("Nothing featured yet").wait_for()
-    assert visitor.locator(".explore-card").count() == 0
     visitor.context.close()
+    # A new visitor: the withdrawn image's data is not even sent, not only not shown.
+    newcomer = browser.new_context().new_page()
+    record_frames(newcomer)
+    newcomer.on("console", lambda m: visitor_errors.append(m.text) if m.type == "error" else None)
+    open_page(newcomer, "/explore")
+    newcomer.get_by_text("Nothing featured yet").wait_for()
+    assert not received(newcomer, "Brass lamp")
+    newcomer.context.close()
     assert admin_errors == [] and visitor_errors == []

@@ -35,6 +35,7 @@ from stylestudio.models import (
     utcnow,
 )
 from stylestudio.services import credits, generations, jobs
+from stylestudio.services.errors import ValidationError
 from stylestudio.services.generation_sweeper import sweep_overdue
 from stylestudio.services.generation_worker import (
     TIMED_OUT,
@@ -429,7 +430,7 @@ def test_cancel_while_processing_cancels_at_the_provider_and_refunds_once(
         fake_replicate.prediction(generation.provider_prediction_id or "")["status"] == "canceled"
     )
     assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 1
-    with session_scope(db) as session, pytest.raises(Exception, match="already finished"):
+    with session_scope(db) as session, pytest.raises(ValidationError, match="already finished"):
         generations.cancel_generation(session, user_id=user_id, generation_id=gid)
     assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 1
 
