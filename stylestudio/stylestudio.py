@@ -5,7 +5,6 @@ from __future__ import annotations
 import reflex as rx
 
 from stylestudio.api.routes import build_api
-from stylestudio.api.upload_guard import upload_guard
 from stylestudio.components.upload_credentials import upload_credentials_script
 from stylestudio.log_redaction import configure_logging
 from stylestudio.pages.account import account_page
@@ -33,6 +32,7 @@ from stylestudio.state.gallery import GalleryState
 from stylestudio.state.session import SessionState, TabOwnerCheck
 from stylestudio.state.studio import StudioState
 from stylestudio.state.test_checkout import TestCheckoutState
+from stylestudio.state.upload_guard import upload_guard
 from stylestudio.worker import run_in_app, sweep_in_app
 
 # Every log record of this process is redacted (no cookie, token, ticket, key or signature

@@ -1,3 +1,4 @@
+# Over 500 lines: one offline image pipeline whose steps share private helpers.
 """Offline generation engine: a Pillow-only product-photo studio.
 
 ``LocalEngine`` needs no network and no model weights. It cuts the product out of

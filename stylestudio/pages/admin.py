@@ -1,3 +1,4 @@
+# Over 500 lines: the dashboard's sections, each a small layout function.
 """/admin: usage at a glance, billing (packs, settings, purchases, audit log), users;
 /admin/moderation: the review queue, with its pending count in the admin navigation."""
 

@@ -1,3 +1,4 @@
+# Over 500 lines: the parts of one admin screen (packs, prices, revenue…).
 """Administering billing: editing packs and settings (audited), purchases, revenue, audit log.
 
 Nothing here checks who is calling: every caller must first have checked admin rights with

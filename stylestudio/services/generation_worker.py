@@ -1,3 +1,4 @@
+# Over 500 lines: claims, runs, predictions, endings; issue 16 splits it.
 """Running generation jobs: claim, generate outside any transaction, store, end exactly once.
 
 Two kinds of engine:

@@ -1,3 +1,4 @@
+# Over 500 lines: one screen: cards, filters, collections, sharing, featuring.
 """/gallery: the user's own generations, their collections, sharing and featuring."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# Over 500 lines: one screen: photos, controls, cost, batch, live results.
 """The studio (/upload): choose photos and options, generate a batch, watch it arrive."""
 
 from __future__ import annotations

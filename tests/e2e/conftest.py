@@ -280,6 +280,20 @@ def received(pg: Any, needle: str) -> bool:
     return any(needle in frame for frame in frames)
 
 
+def next_frame_with(pg: Any, since: int, needles: tuple[str, ...], timeout_ms: int = 30_000) -> str:
+    """The first websocket frame after the first `since` ones that mentions one of `needles`:
+    the server's answer to what the test just did, even when the page already shows the same
+    text from the answer before."""
+    frames: list[str] = pg.frames_received
+    deadline = time.monotonic() + timeout_ms / 1000
+    while time.monotonic() < deadline:
+        for frame in frames[since:]:
+            if any(needle in frame for needle in needles):
+                return frame
+        pg.wait_for_timeout(25)
+    raise AssertionError(f"no answer mentioning any of {needles} in {timeout_ms} ms")
+
+
 def product_jpeg(path: Path, color: tuple[int, int, int] = (38, 92, 160)) -> Path:
     img = Image.new("RGB", (900, 900), (250, 250, 250))
     draw = ImageDraw.Draw(img)

@@ -38,21 +38,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from stylestudio.api import upload_guard as guard_module
 from stylestudio.api.session_cookie import SESSION_COOKIE
-from stylestudio.api.upload_guard import (
+from stylestudio.db import session_scope
+from stylestudio.models import UserSession, utcnow
+from stylestudio.services import accounts
+from stylestudio.services.media import MAX_UPLOAD_BYTES
+from stylestudio.state import socket_sessions
+from stylestudio.state import upload_guard as guard_module
+from stylestudio.state.session import SessionState
+from stylestudio.state.upload_guard import (
     MAX_UPLOAD_REQUEST_BYTES,
     SessionCheck,
     UploadGuard,
     tab_is_signed_in,
     upload_guard,
 )
-from stylestudio.db import session_scope
-from stylestudio.models import UserSession, utcnow
-from stylestudio.services import accounts
-from stylestudio.services.media import MAX_UPLOAD_BYTES
-from stylestudio.state import socket_sessions
-from stylestudio.state.session import SessionState
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024

@@ -22,11 +22,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from stylestudio.adapters.storage import LocalStorage
-from stylestudio.api.upload_guard import UploadGuard
 from stylestudio.db import session_scope
 from stylestudio.models import Image, ImageCategory
 from stylestudio.services import accounts, imaging, media
 from stylestudio.services.errors import InvalidImageError
+from stylestudio.state.upload_guard import UploadGuard
 
 RED, WHITE = (255, 0, 0), (255, 255, 255)
 GPS_LATITUDE = (48.0, 51.0, 29.5)

@@ -80,6 +80,9 @@ def empty_database(kind: str, tmp_path: Path) -> Iterator[str]:
 # One migrated database per kind and test process, cloned for every test: running every
 # migration anew cost 1-5 s per test on this machine, a clone well under one.
 _TEMPLATES: dict[str, str] = {}
+# Chosen at import: a test that points `tempfile` elsewhere (to watch what an upload spools)
+# must not find the template there when its own test happens to be the first to need one.
+_TEMPLATE_PARENT = tempfile.gettempdir()
 
 
 def _template(kind: str) -> str:
@@ -87,7 +90,7 @@ def _template(kind: str) -> str:
     if kind in _TEMPLATES:
         return _TEMPLATES[kind]
     if kind == "sqlite":
-        folder = Path(tempfile.mkdtemp(prefix="ss-template-"))
+        folder = Path(tempfile.mkdtemp(prefix="ss-template-", dir=_TEMPLATE_PARENT))
         atexit.register(shutil.rmtree, folder, True)
         path = folder / "template.db"
         migrate(f"sqlite:///{path}")
