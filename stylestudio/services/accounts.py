@@ -24,7 +24,6 @@ from stylestudio.services import credits
 from stylestudio.services.billing import get_billing_settings
 from stylestudio.services.errors import (
     EmailAlreadyRegisteredError,
-    ForbiddenError,
     InvalidCredentialsError,
     NotFoundError,
     UnauthorizedError,
@@ -397,14 +396,6 @@ def require_user(session: Session, *, token: str | None) -> CurrentUser:
     user = resolve_session(session, token=token)
     if user is None:
         raise UnauthorizedError()
-    return user
-
-
-def require_admin(session: Session, *, token: str | None) -> CurrentUser:
-    """The signed-in admin, re-read from the database on every call."""
-    user = require_user(session, token=token)
-    if not user.is_admin:
-        raise ForbiddenError("This page is for administrators.")
     return user
 
 

@@ -17,6 +17,7 @@ from stylestudio.models import (
     User,
     utc_iso,
 )
+from stylestudio.services.admin_rights import AdminProof
 from stylestudio.services.billing import format_money, get_billing_settings, list_active_packs
 
 
@@ -35,7 +36,7 @@ class AdminOverview:
     flagged_users: list[dict[str, object]] = field(default_factory=list)
 
 
-def overview(session: Session) -> AdminOverview:
+def overview(session: Session, *, admin: AdminProof) -> AdminOverview:
     """Totals and queues for the admin dashboard. Callers must have checked admin rights."""
     by_status = {
         str(status): int(count)

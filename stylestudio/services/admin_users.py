@@ -1,6 +1,6 @@
 """Administering users on /admin: find them, adjust their credits with a reason, suspend and
-restore them. Every change is audited. Callers check admin rights first, in the same
-transaction (`accounts.require_admin`), as for billing."""
+restore them. Every change is audited. Every function takes the caller's `AdminProof`
+(services/admin_rights.py), made in the same transaction."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from stylestudio.models import AuditLogEntry, LedgerKind, User, UserSession, utc_iso, utcnow
 from stylestudio.services import accounts, credits
+from stylestudio.services.admin_rights import AdminProof
 from stylestudio.services.errors import NotFoundError, ValidationError
 
 CREDITS_ADJUSTED = "user.credits_adjusted"
@@ -42,7 +43,9 @@ class UserRow:
         return asdict(self)
 
 
-def search_users(session: Session, *, query: object, limit: int = 50) -> list[UserRow]:
+def search_users(
+    session: Session, *, admin: AdminProof, query: object, limit: int = 50
+) -> list[UserRow]:
     """Users whose email or name contains `query` (all users, newest first, without one)."""
     text = query.strip().lower()[:200] if isinstance(query, str) else ""
     stmt = select(User).order_by(col(User.id).desc()).limit(max(1, min(limit, 200)))
@@ -107,7 +110,7 @@ def _reason(reason: object) -> str:
 def adjust_credits(
     session: Session,
     *,
-    actor_user_id: int,
+    admin: AdminProof,
     email: object,
     change: object,
     reason: object,
@@ -144,17 +147,17 @@ def adjust_credits(
             session, user_id=user.id, amount=-change, idempotency_key=key, description=description
         )
     if result.applied:
-        _audit(session, actor_user_id, CREDITS_ADJUSTED, user.id, {"change": change}, text)
+        _audit(session, admin.user_id, CREDITS_ADJUSTED, user.id, {"change": change}, text)
     return result.balance
 
 
 def set_suspended(
-    session: Session, *, actor_user_id: int, email: object, suspended: bool, reason: object
+    session: Session, *, admin: AdminProof, email: object, suspended: bool, reason: object
 ) -> None:
     """Suspend (no sign-in, no generating; every open session ends) or restore a user."""
     user = _user_by_email(session, email)
     assert user.id is not None
-    if user.id == actor_user_id:
+    if user.id == admin.user_id:
         raise ValidationError("You cannot suspend or restore your own account.")
     text = _reason(reason)
     if user.is_disabled == suspended:
@@ -172,7 +175,7 @@ def set_suspended(
         )
     _audit(
         session,
-        actor_user_id,
+        admin.user_id,
         SUSPENDED if suspended else RESTORED,
         user.id,
         {"suspended": suspended},

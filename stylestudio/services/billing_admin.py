@@ -1,8 +1,8 @@
 # Over 500 lines: the parts of one admin screen (packs, prices, revenue…).
 """Administering billing: editing packs and settings (audited), purchases, revenue, audit log.
 
-Nothing here checks who is calling: every caller must first have checked admin rights with
-`accounts.require_admin` in the same transaction (the admin page does, on every event).
+Every function takes the caller's `AdminProof` (services/admin_rights.py), made in the same
+transaction: a call without one does not type-check.
 Values arrive from a browser form, so each function checks types and ranges itself.
 """
 
@@ -27,6 +27,7 @@ from stylestudio.models import (
     utcnow,
 )
 from stylestudio.services import pricing
+from stylestudio.services.admin_rights import AdminProof
 from stylestudio.services.admin_users import DESCRIPTIONS as USER_DESCRIPTIONS
 from stylestudio.services.billing import format_money, get_billing_settings
 from stylestudio.services.errors import NotFoundError, ValidationError
@@ -126,7 +127,7 @@ def parse_whole_number(value: object, *, label: str) -> int:
     raise ValidationError(f"{label} must be a whole number.")
 
 
-def list_packs(session: Session) -> list[EditablePack]:
+def list_packs(session: Session, *, admin: AdminProof) -> list[EditablePack]:
     """Every pack, on sale or not, in display order, for the admin's billing form."""
     packs = session.exec(
         select(CreditPack).order_by(col(CreditPack.sort_order), col(CreditPack.id))
@@ -143,7 +144,7 @@ def list_packs(session: Session) -> list[EditablePack]:
     ]
 
 
-def billing_settings_form(session: Session) -> EditableBillingSettings:
+def billing_settings_form(session: Session, *, admin: AdminProof) -> EditableBillingSettings:
     settings = get_billing_settings(session)
     return EditableBillingSettings(
         free_trial_credits=settings.free_trial_credits,
@@ -154,7 +155,7 @@ def billing_settings_form(session: Session) -> EditableBillingSettings:
 def update_pack(
     session: Session,
     *,
-    actor_user_id: int,
+    admin: AdminProof,
     code: str,
     display_name: str,
     credits: int,
@@ -207,7 +208,7 @@ def update_pack(
     session.add(pack)
     _audit(
         session,
-        actor_user_id=actor_user_id,
+        actor_user_id=admin.user_id,
         action=PACK_UPDATED,
         target_type="credit_pack",
         target_id=pack.code,
@@ -217,7 +218,7 @@ def update_pack(
 
 
 def update_billing_settings(
-    session: Session, *, actor_user_id: int, free_trial_credits: int, refund_on_failure: bool
+    session: Session, *, admin: AdminProof, free_trial_credits: int, refund_on_failure: bool
 ) -> None:
     """Change the free-trial grant for new accounts and whether failed generations are
     refunded; audited like `update_pack`, and a no-op save writes nothing."""
@@ -240,11 +241,11 @@ def update_billing_settings(
     settings.free_trial_credits = free_trial_credits
     settings.refund_on_failure = refund_on_failure
     settings.updated_at = utcnow()
-    settings.updated_by_id = actor_user_id
+    settings.updated_by_id = admin.user_id
     session.add(settings)
     _audit(
         session,
-        actor_user_id=actor_user_id,
+        actor_user_id=admin.user_id,
         action=SETTINGS_UPDATED,
         target_type="billing_settings",
         target_id=str(settings.id),
@@ -261,7 +262,7 @@ class EditableModelPrice:
 
 
 def model_prices_form(
-    session: Session, *, models: tuple[ModelSpec, ...]
+    session: Session, *, admin: AdminProof, models: tuple[ModelSpec, ...]
 ) -> list[EditableModelPrice]:
     """The configured engine's models with their price multipliers."""
     overrides = get_billing_settings(session).model_multipliers
@@ -278,7 +279,7 @@ def model_prices_form(
 def update_model_multiplier(
     session: Session,
     *,
-    actor_user_id: int,
+    admin: AdminProof,
     model: str,
     multiplier: object,
     models: tuple[ModelSpec, ...],
@@ -300,11 +301,11 @@ def update_model_multiplier(
         model: pricing.format_multiplier(value),
     }
     settings.updated_at = utcnow()
-    settings.updated_by_id = actor_user_id
+    settings.updated_by_id = admin.user_id
     session.add(settings)
     _audit(
         session,
-        actor_user_id=actor_user_id,
+        actor_user_id=admin.user_id,
         action=MODEL_PRICE_UPDATED,
         target_type="model",
         target_id=model,
@@ -313,7 +314,7 @@ def update_model_multiplier(
     )
 
 
-def checkout_session_of(session: Session, *, purchase_id: int) -> str:
+def checkout_session_of(session: Session, *, admin: AdminProof, purchase_id: int) -> str:
     """The provider's checkout session id of a purchase, to ask the provider about it."""
     if not _is_int(purchase_id):
         raise NotFoundError("That purchase does not exist.")
@@ -327,7 +328,7 @@ def checkout_session_of(session: Session, *, purchase_id: int) -> str:
     return purchase.stripe_checkout_session_id
 
 
-def list_purchases(session: Session, *, limit: int = 50) -> list[PurchaseRow]:
+def list_purchases(session: Session, *, admin: AdminProof, limit: int = 50) -> list[PurchaseRow]:
     """The newest purchases of every user, with what refunds could and could not take back."""
     rows = session.exec(
         select(Purchase, User.email)
@@ -360,7 +361,7 @@ def list_purchases(session: Session, *, limit: int = 50) -> list[PurchaseRow]:
     return result
 
 
-def revenue_summary(session: Session) -> str:
+def revenue_summary(session: Session, *, admin: AdminProof) -> str:
     """Money kept: completed and refunded purchases minus what was refunded, e.g. "$34.98".
 
     Without a `refunded_cents` column a refunded purchase counts as refunded in full.
@@ -387,7 +388,7 @@ def revenue_summary(session: Session) -> str:
     return format_money(int(gross) - int(refunded))
 
 
-def list_audit_log(session: Session, *, limit: int = 30) -> list[AuditRow]:
+def list_audit_log(session: Session, *, admin: AdminProof, limit: int = 30) -> list[AuditRow]:
     """The newest audit entries: when, who, what, and each changed field's before → after."""
     rows = session.exec(
         select(AuditLogEntry, User.email)

@@ -22,12 +22,12 @@ from stylestudio.models import (
     ImageCategory,
     ModerationStatus,
     User,
-    UserRole,
     utc_iso,
     utcnow,
 )
 from stylestudio.services import pricing
-from stylestudio.services.errors import ForbiddenError, NotFoundError, ValidationError
+from stylestudio.services.admin_rights import AdminProof
+from stylestudio.services.errors import NotFoundError, ValidationError
 from stylestudio.services.ids import is_row_id
 from stylestudio.services.media import media_url
 from stylestudio.settings import get_settings
@@ -78,13 +78,6 @@ def _owned_result(session: Session, *, user_id: int, image_id: object) -> Image:
     if image is None or image.user_id != user_id or image.category != ImageCategory.GENERATED:
         raise NotFoundError("That image does not exist.")
     return image
-
-
-def _admin(session: Session, actor_user_id: int) -> User:
-    actor = session.get(User, actor_user_id)
-    if actor is None or actor.role != UserRole.ADMIN:
-        raise ForbiddenError("Only administrators can moderate.")
-    return actor
 
 
 def _image_for_admin(session: Session, image_id: object) -> Image:
@@ -200,8 +193,8 @@ def withdraw(session: Session, *, user_id: int, image_id: object) -> None:
 # --------------------------------------------------------------------------- admins
 
 
-def approve(session: Session, *, actor_user_id: int, image_id: object) -> None:
-    _admin(session, actor_user_id)
+def approve(session: Session, *, admin: AdminProof, image_id: object) -> None:
+    actor_user_id = admin.user_id
     image = _image_for_admin(session, image_id)
     if image.moderation_status != ModerationStatus.PENDING:
         raise ValidationError("This image is not waiting for review (it may have been withdrawn).")
@@ -226,8 +219,8 @@ def approve(session: Session, *, actor_user_id: int, image_id: object) -> None:
     )
 
 
-def reject(session: Session, *, actor_user_id: int, image_id: object, reason: object) -> None:
-    _admin(session, actor_user_id)
+def reject(session: Session, *, admin: AdminProof, image_id: object, reason: object) -> None:
+    actor_user_id = admin.user_id
     why = _text(reason, limit=MAX_REASON, label="reason", required=True)
     image = _image_for_admin(session, image_id)
     if image.moderation_status != ModerationStatus.PENDING:
@@ -251,9 +244,9 @@ def reject(session: Session, *, actor_user_id: int, image_id: object, reason: ob
     )
 
 
-def take_down(session: Session, *, actor_user_id: int, image_id: object, reason: object) -> None:
+def take_down(session: Session, *, admin: AdminProof, image_id: object, reason: object) -> None:
     """An approved image leaves /explore with a reason the owner sees."""
-    _admin(session, actor_user_id)
+    actor_user_id = admin.user_id
     why = _text(reason, limit=MAX_REASON, label="reason", required=True)
     image = _image_for_admin(session, image_id)
     if image.moderation_status != ModerationStatus.APPROVED or image.is_disabled_by_admin:
@@ -280,10 +273,10 @@ def take_down(session: Session, *, actor_user_id: int, image_id: object, reason:
 
 
 def set_publishing(
-    session: Session, *, actor_user_id: int, email: object, suspended: bool, reason: object = ""
+    session: Session, *, admin: AdminProof, email: object, suspended: bool, reason: object = ""
 ) -> None:
     """Suspend (with a reason) or restore a user's right to publish."""
-    _admin(session, actor_user_id)
+    actor_user_id = admin.user_id
     if not isinstance(email, str) or not email.strip() or len(email) > 320:
         raise NotFoundError("No account has that email.")
     user = session.exec(select(User).where(User.email == email.strip().lower())).first()
@@ -330,7 +323,7 @@ class QueueItem:
         return asdict(self)
 
 
-def pending_count(session: Session) -> int:
+def pending_count(session: Session, *, admin: AdminProof) -> int:
     """How many featuring requests wait for a decision (the whole queue, not one page)."""
     return int(
         session.exec(
@@ -341,7 +334,9 @@ def pending_count(session: Session) -> int:
     )
 
 
-def moderation_queue(session: Session, *, base_url: str, limit: int = 50) -> list[QueueItem]:
+def moderation_queue(
+    session: Session, *, admin: AdminProof, base_url: str, limit: int = 50
+) -> list[QueueItem]:
     """Pending requests, oldest first, with what an admin needs to decide."""
     rows = session.exec(
         select(Image, User, Generation)

@@ -14,7 +14,14 @@ from stylestudio import runtime
 from stylestudio.adapters.payments import PaymentProviderError
 from stylestudio.db import get_engine
 from stylestudio.runtime import available_models
-from stylestudio.services import accounts, admin, billing_admin, checkout, featuring, showcase
+from stylestudio.services import admin as admin_service
+from stylestudio.services import (
+    admin_rights,
+    billing_admin,
+    checkout,
+    featuring,
+    showcase,
+)
 from stylestudio.services.billing_admin import (
     AuditRow,
     EditableModelPrice,
@@ -39,7 +46,7 @@ def _record() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class _AdminScreen:
-    overview: admin.AdminOverview
+    overview: admin_service.AdminOverview
     queue: list[dict[str, Any]]
     pending_reviews: int
     featured: list[dict[str, Any]]
@@ -126,7 +133,7 @@ class AdminState(SessionState):
             image_id,
             lambda s: featuring.approve(
                 s,
-                actor_user_id=accounts.require_admin(s, token=token).id,
+                admin=admin_rights.require_admin(s, token=token),
                 image_id=image_id,
             ),
             done="Approved: it is on Explore now.",
@@ -160,7 +167,7 @@ class AdminState(SessionState):
             image_id,
             lambda s: decide(
                 s,
-                actor_user_id=accounts.require_admin(s, token=token).id,
+                admin=admin_rights.require_admin(s, token=token),
                 image_id=image_id,
                 reason=reason,
             ),
@@ -188,7 +195,7 @@ class AdminState(SessionState):
             0,
             lambda s: featuring.set_publishing(
                 s,
-                actor_user_id=accounts.require_admin(s, token=token).id,
+                admin=admin_rights.require_admin(s, token=token),
                 email=email,
                 suspended=bool(suspended),
                 reason=reason,
@@ -242,10 +249,10 @@ class AdminState(SessionState):
         token = self.session_token
 
         def save(session: Session) -> None:
-            actor = accounts.require_admin(session, token=token)
+            admin = admin_rights.require_admin(session, token=token)
             billing_admin.update_pack(
                 session,
-                actor_user_id=actor.id,
+                admin=admin,
                 code=_text(fields.get("code")),
                 display_name=_text(fields.get("display_name")),
                 credits=billing_admin.parse_whole_number(fields.get("credits"), label="Credits"),
@@ -263,10 +270,10 @@ class AdminState(SessionState):
         token = self.session_token
 
         def save(session: Session) -> None:
-            actor = accounts.require_admin(session, token=token)
+            admin = admin_rights.require_admin(session, token=token)
             billing_admin.update_billing_settings(
                 session,
-                actor_user_id=actor.id,
+                admin=admin,
                 free_trial_credits=billing_admin.parse_whole_number(
                     fields.get("free_trial_credits"), label="Free-trial credits"
                 ),
@@ -284,10 +291,10 @@ class AdminState(SessionState):
         models = available_models()
 
         def save(session: Session) -> None:
-            actor = accounts.require_admin(session, token=token)
+            admin = admin_rights.require_admin(session, token=token)
             billing_admin.update_model_multiplier(
                 session,
-                actor_user_id=actor.id,
+                admin=admin,
                 model=fields.get("model"),  # type: ignore[arg-type]  # checked there
                 multiplier=fields.get("multiplier"),
                 models=models,
@@ -304,8 +311,8 @@ class AdminState(SessionState):
         token = self.session_token
 
         def find(session: Session) -> str:
-            accounts.require_admin(session, token=token)
-            return billing_admin.checkout_session_of(session, purchase_id=purchase_id)
+            admin = admin_rights.require_admin(session, token=token)
+            return billing_admin.checkout_session_of(session, admin=admin, purchase_id=purchase_id)
 
         self.checking_purchase = purchase_id if valid_id else 0
         self.purchase_message = ""
@@ -367,20 +374,23 @@ class AdminState(SessionState):
         models = available_models()
 
         def load(session: Session) -> _AdminScreen:
-            accounts.require_admin(session, token=token)  # checked on the server, every time
+            admin = admin_rights.require_admin(session, token=token)  # on the server, every time
             return _AdminScreen(
-                overview=admin.overview(session),
-                queue=[q.as_dict() for q in featuring.moderation_queue(session, base_url=base)],
-                pending_reviews=featuring.pending_count(session),
+                overview=admin_service.overview(session, admin=admin),
+                queue=[
+                    q.as_dict()
+                    for q in featuring.moderation_queue(session, admin=admin, base_url=base)
+                ],
+                pending_reviews=featuring.pending_count(session, admin=admin),
                 featured=[
                     f.as_dict() for f in showcase.list_public_gallery(session, base_url=base)
                 ],
-                packs=billing_admin.list_packs(session),
-                settings=billing_admin.billing_settings_form(session),
-                model_prices=billing_admin.model_prices_form(session, models=models),
-                purchases=billing_admin.list_purchases(session),
-                revenue=billing_admin.revenue_summary(session),
-                audit_log=billing_admin.list_audit_log(session),
+                packs=billing_admin.list_packs(session, admin=admin),
+                settings=billing_admin.billing_settings_form(session, admin=admin),
+                model_prices=billing_admin.model_prices_form(session, admin=admin, models=models),
+                purchases=billing_admin.list_purchases(session, admin=admin),
+                revenue=billing_admin.revenue_summary(session, admin=admin),
+                audit_log=billing_admin.list_audit_log(session, admin=admin),
             )
 
         try:

@@ -9,7 +9,7 @@ from typing import Any
 import reflex as rx
 from sqlmodel import Session
 
-from stylestudio.services import accounts, admin_users
+from stylestudio.services import accounts, admin_rights, admin_users
 from stylestudio.services.errors import DomainError
 from stylestudio.state.admin import AdminState
 from stylestudio.state.arguments import checked, form, text
@@ -49,8 +49,10 @@ class AdminUsersState(SessionState):
         token, query = self.session_token, self.query
 
         def find(session: Session) -> list[dict[str, Any]]:
-            accounts.require_admin(session, token=token)
-            return [u.as_dict() for u in admin_users.search_users(session, query=query)]
+            admin = admin_rights.require_admin(session, token=token)
+            return [
+                u.as_dict() for u in admin_users.search_users(session, admin=admin, query=query)
+            ]
 
         try:
             self.users = await in_session(find, write=False)
@@ -68,10 +70,10 @@ class AdminUsersState(SessionState):
         reason = _field(form, "reason", admin_users.MAX_REASON + 1)
 
         def apply(session: Session) -> int:
-            actor = accounts.require_admin(session, token=token)
+            admin = admin_rights.require_admin(session, token=token)
             return admin_users.adjust_credits(
                 session,
-                actor_user_id=actor.id,
+                admin=admin,
                 email=email,
                 change=change,
                 reason=reason,
@@ -109,9 +111,9 @@ class AdminUsersState(SessionState):
         reason = _field(form, "reason", admin_users.MAX_REASON + 1)
 
         def apply(session: Session) -> None:
-            actor = accounts.require_admin(session, token=token)
+            admin = admin_rights.require_admin(session, token=token)
             admin_users.set_suspended(
-                session, actor_user_id=actor.id, email=email, suspended=suspended, reason=reason
+                session, admin=admin, email=email, suspended=suspended, reason=reason
             )
 
         try:

@@ -10,7 +10,7 @@ from sqlmodel import func, select
 
 from stylestudio.db import session_scope
 from stylestudio.models import CreditLedgerEntry, User, UserRole, UserSession, utcnow
-from stylestudio.services import accounts, credits
+from stylestudio.services import accounts, admin_rights, credits
 from stylestudio.services.errors import (
     EmailAlreadyRegisteredError,
     ForbiddenError,
@@ -174,9 +174,9 @@ def test_require_admin_refuses_a_normal_user(db: Engine) -> None:
         token = accounts.start_session(session, user_id=user_id)
     with session_scope(db, write=False) as session:
         with pytest.raises(ForbiddenError):
-            accounts.require_admin(session, token=token)
+            admin_rights.require_admin(session, token=token)
         with pytest.raises(UnauthorizedError):
-            accounts.require_admin(session, token=None)
+            admin_rights.require_admin(session, token=None)
 
 
 def test_an_address_from_the_admin_list_signs_up_as_a_normal_user(
@@ -196,7 +196,7 @@ def test_an_address_from_the_admin_list_signs_up_as_a_normal_user(
         get_settings.cache_clear()
     with session_scope(db, write=False) as session:
         with pytest.raises(ForbiddenError):
-            accounts.require_admin(session, token=token)
+            admin_rights.require_admin(session, token=token)
         assert accounts.count_admins(session) == 0
 
 
@@ -205,16 +205,16 @@ def test_set_role_promotes_and_takes_effect_on_the_next_request(db: Engine) -> N
     with session_scope(db) as session:
         token = accounts.start_session(session, user_id=user_id)
     with pytest.raises(ForbiddenError), session_scope(db, write=False) as session:
-        accounts.require_admin(session, token=token)
+        admin_rights.require_admin(session, token=token)
 
     with session_scope(db) as session:
         user = accounts.set_role(session, email="ADA@example.com", role=UserRole.ADMIN)
         assert user.id == user_id
     with session_scope(db, write=False) as session:
-        assert accounts.require_admin(session, token=token).id == user_id
+        assert admin_rights.require_admin(session, token=token).user_id == user_id
         assert accounts.count_admins(session) == 1
 
     with session_scope(db) as session:
         accounts.set_role(session, email="ada@example.com", role=UserRole.USER)
     with pytest.raises(ForbiddenError), session_scope(db, write=False) as session:
-        accounts.require_admin(session, token=token)
+        admin_rights.require_admin(session, token=token)

@@ -18,6 +18,7 @@ from stylestudio.services.errors import (
     ValidationError,
 )
 from tests.integration.test_generation_flow import _user
+from tests.support.admins import admin_proof, make_admin
 
 
 def _adjust(
@@ -25,23 +26,32 @@ def _adjust(
 ) -> int:
     with session_scope(db) as session:
         return admin_users.adjust_credits(
-            session, actor_user_id=admin, email=email, change=change, reason=reason, request_key=key
+            session,
+            admin=admin_proof(session, admin),
+            email=email,
+            change=change,
+            reason=reason,
+            request_key=key,
         )
 
 
 def test_search_finds_by_email_or_name(db: Engine) -> None:
+    make_admin(db)  # the one who reads what the admin page shows
     _user(db, "ada@example.com")
     _user(db, "bob@shop.example")
     with session_scope(db, write=False) as session:
-        assert [u.email for u in admin_users.search_users(session, query="SHOP")] == [
-            "bob@shop.example"
-        ]
-        assert len(admin_users.search_users(session, query="")) == 2
-        assert admin_users.search_users(session, query="%") == []  # a literal, not a wildcard
+        assert [
+            u.email
+            for u in admin_users.search_users(session, admin=admin_proof(session), query="SHOP")
+        ] == ["bob@shop.example"]
+        assert len(admin_users.search_users(session, admin=admin_proof(session), query="")) == 3
+        assert (
+            admin_users.search_users(session, admin=admin_proof(session), query="%") == []
+        )  # a literal, not a wildcard
 
 
 def test_adjustments_are_ledger_lines_audited_once_and_never_overdraw(db: Engine) -> None:
-    admin = _user(db, "admin@example.com")
+    admin = make_admin(db)
     user = _user(db, "ada@example.com")  # 10 free credits
     assert _adjust(db, admin, "ada@example.com", "25", "k1") == 35
     assert _adjust(db, admin, "ada@example.com", "25", "k1") == 35  # the same submit again
@@ -73,17 +83,21 @@ def test_adjustments_are_ledger_lines_audited_once_and_never_overdraw(db: Engine
 
 
 def test_a_suspended_user_cannot_sign_in_and_their_sessions_end(db: Engine) -> None:
-    admin = _user(db, "admin@example.com")
+    admin = make_admin(db)
     user = _user(db, "ada@example.com")
     with session_scope(db) as session:
         token = accounts.start_session(session, user_id=user)
     with session_scope(db) as session:
         admin_users.set_suspended(
-            session, actor_user_id=admin, email="ada@example.com", suspended=True, reason="spam"
+            session,
+            admin=admin_proof(session, admin),
+            email="ada@example.com",
+            suspended=True,
+            reason="spam",
         )
     with session_scope(db, write=False) as session:
         assert accounts.resolve_session(session, token=token) is None
-        [row] = admin_users.search_users(session, query="ada")
+        [row] = admin_users.search_users(session, admin=admin_proof(session), query="ada")
     assert row.suspended and row.suspended_reason == "spam"
     with pytest.raises(InvalidCredentialsError):
         sign_in_tickets.password_sign_in(db=db, email="ada@example.com", password="correct horse")
@@ -93,12 +107,20 @@ def test_a_suspended_user_cannot_sign_in_and_their_sessions_end(db: Engine) -> N
         )
     with session_scope(db) as session, pytest.raises(ValidationError):
         admin_users.set_suspended(
-            session, actor_user_id=admin, email="admin@example.com", suspended=True, reason="x"
+            session,
+            admin=admin_proof(session, admin),
+            email="admin@example.com",
+            suspended=True,
+            reason="x",
         )
 
     with session_scope(db) as session:
         admin_users.set_suspended(
-            session, actor_user_id=admin, email="ada@example.com", suspended=False, reason="ok"
+            session,
+            admin=admin_proof(session, admin),
+            email="ada@example.com",
+            suspended=False,
+            reason="ok",
         )
     assert (
         sign_in_tickets.password_sign_in(db=db, email="ada@example.com", password="correct horse")
@@ -113,7 +135,7 @@ def test_the_audit_log_names_users_by_email(db: Engine) -> None:
     from stylestudio.models import User, UserRole
     from stylestudio.services import billing_admin, featuring
 
-    admin = _user(db, "admin@example.com")
+    admin = make_admin(db)
     user = _user(db, "ada@example.com")
     with session_scope(db) as session:  # moderation checks the role itself
         row = session.get(User, admin)
@@ -123,14 +145,24 @@ def test_the_audit_log_names_users_by_email(db: Engine) -> None:
     _adjust(db, admin, "ada@example.com", 5, "k1")
     with session_scope(db) as session:
         admin_users.set_suspended(
-            session, actor_user_id=admin, email="ada@example.com", suspended=True, reason="x"
+            session,
+            admin=admin_proof(session, admin),
+            email="ada@example.com",
+            suspended=True,
+            reason="x",
         )
     with session_scope(db) as session:
         featuring.set_publishing(
-            session, actor_user_id=admin, email="ada@example.com", suspended=True, reason="spam"
+            session,
+            admin=admin_proof(session, admin),
+            email="ada@example.com",
+            suspended=True,
+            reason="spam",
         )
     with session_scope(db, write=False) as session:
-        described = [row.what for row in billing_admin.list_audit_log(session)]
+        described = [
+            row.what for row in billing_admin.list_audit_log(session, admin=admin_proof(session))
+        ]
     assert described == [
         "Publishing suspended: ada@example.com",
         "User suspended: ada@example.com",
@@ -140,16 +172,24 @@ def test_the_audit_log_names_users_by_email(db: Engine) -> None:
 
 
 def test_last_sign_in_is_known_for_every_way_in(db: Engine) -> None:
+    make_admin(db)  # the one who reads what the admin page shows
     """Sign-up, a password sign-in and a session opened any other way all count; accounts
     whose sign-ins were never recorded on the user show their newest session."""
     from stylestudio.models import User
 
     user = _user(db, "ada@example.com")
     with session_scope(db) as session:
-        assert admin_users.search_users(session, query="ada")[0].last_login_at == ""
+        assert (
+            admin_users.search_users(session, admin=admin_proof(session), query="ada")[
+                0
+            ].last_login_at
+            == ""
+        )
         accounts.start_session(session, user_id=user)  # e.g. right after sign-up
     with session_scope(db, write=False) as session:
-        first = admin_users.search_users(session, query="ada")[0].last_login_at
+        first = admin_users.search_users(session, admin=admin_proof(session), query="ada")[
+            0
+        ].last_login_at
     assert first != ""
     with session_scope(db) as session:  # an account from before: nothing on the user row
         row = session.get(User, user)
@@ -157,4 +197,9 @@ def test_last_sign_in_is_known_for_every_way_in(db: Engine) -> None:
         row.last_login_at = None
         session.add(row)
     with session_scope(db, write=False) as session:
-        assert admin_users.search_users(session, query="ada")[0].last_login_at == first
+        assert (
+            admin_users.search_users(session, admin=admin_proof(session), query="ada")[
+                0
+            ].last_login_at
+            == first
+        )

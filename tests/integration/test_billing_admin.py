@@ -1,6 +1,6 @@
 """Admins edit packs and billing settings (validated, audited), see purchases and revenue,
 and ask the provider about a purchase — on SQLite and PostgreSQL, through the same
-`require_admin` check the admin page makes on every event."""
+`admin_rights.require_admin` check the admin page makes on every event."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from stylestudio.models import (
     User,
     UserRole,
 )
-from stylestudio.services import accounts, billing, billing_admin, checkout
+from stylestudio.services import accounts, admin_rights, billing, billing_admin, checkout
 from stylestudio.services.errors import ForbiddenError, NotFoundError, ValidationError
+from tests.support.admins import admin_proof, make_admin
 from tests.support.fake_stripe import FakeStripe
 from tests.support.fake_stripe import fake_stripe as fake_stripe
 
@@ -46,19 +47,17 @@ def _save_pack(db: Engine, token: str, code: str = "standard", **changes: Any) -
     """What the admin page's `save_pack` does: the admin check and the change in one
     transaction."""
     with session_scope(db) as session:
-        actor = accounts.require_admin(session, token=token)
-        billing_admin.update_pack(
-            session, actor_user_id=actor.id, code=code, **{**STANDARD, **changes}
-        )
+        admin = admin_rights.require_admin(session, token=token)
+        billing_admin.update_pack(session, admin=admin, code=code, **{**STANDARD, **changes})
 
 
 def _save_settings(db: Engine, token: str, *, free_trial_credits: Any, refund: Any) -> None:
     """What `save_billing` does; values typed `Any`, as a browser may send anything."""
     with session_scope(db) as session:
-        actor = accounts.require_admin(session, token=token)
+        admin = admin_rights.require_admin(session, token=token)
         billing_admin.update_billing_settings(
             session,
-            actor_user_id=actor.id,
+            admin=admin,
             free_trial_credits=free_trial_credits,
             refund_on_failure=refund,
         )
@@ -82,7 +81,7 @@ def test_a_price_change_goes_on_sale_and_is_audited(
 
     with session_scope(db, write=False) as session:
         standard = next(p for p in billing.list_active_packs(session) if p.code == "standard")
-        rows = billing_admin.list_audit_log(session)
+        rows = billing_admin.list_audit_log(session, admin=admin_proof(session))
     assert standard.price == "$12.99"
     [entry] = _audit(db)
     assert entry.actor_user_id == admin_id
@@ -127,11 +126,13 @@ def test_every_field_of_a_pack_and_the_settings_can_change(
     )
     with session_scope(db, write=False) as session:
         assert "standard" not in [p.code for p in billing.list_active_packs(session)]
-        assert "standard" in [p.code for p in billing_admin.list_packs(session)]
+        assert "standard" in [
+            p.code for p in billing_admin.list_packs(session, admin=admin_proof(session))
+        ]
         settings = billing.get_billing_settings(session)
         assert (settings.free_trial_credits, settings.refund_on_failure) == (0, False)
         assert settings.updated_by_id == admin[0]
-        rows = billing_admin.list_audit_log(session)
+        rows = billing_admin.list_audit_log(session, admin=admin_proof(session))
     assert rows[0].what == "Billing settings updated"
     assert rows[0].changes == ["Free-trial credits: 10 → 0", "Refund on failure: on → off"]
     assert rows[1].changes == [
@@ -258,10 +259,11 @@ def _purchase(
 
 
 def test_revenue_is_completed_minus_refunded(db: Engine) -> None:
+    make_admin(db)  # the one who reads what the admin page shows
     user_id, _ = _account(db, "buyer@example.com")
     has_refunded_column = hasattr(Purchase, "refunded_cents")
     with session_scope(db) as session:
-        assert billing_admin.revenue_summary(session) == "$0.00"
+        assert billing_admin.revenue_summary(session, admin=admin_proof(session)) == "$0.00"
         _purchase(session, user_id, PurchaseStatus.COMPLETED, 999)
         _purchase(session, user_id, PurchaseStatus.COMPLETED, 2499)
         refunded = {"refunded_cents": 999} if has_refunded_column else {}
@@ -271,17 +273,18 @@ def test_revenue_is_completed_minus_refunded(db: Engine) -> None:
         _purchase(session, user_id, PurchaseStatus.FAILED, 999)
         _purchase(session, user_id, PurchaseStatus.EXPIRED, 999)
     with session_scope(db, write=False) as session:
-        assert billing_admin.revenue_summary(session) == "$34.98"
+        assert billing_admin.revenue_summary(session, admin=admin_proof(session)) == "$34.98"
     if not has_refunded_column:
         return
     # A partial refund keeps the purchase completed and takes its share off the revenue.
     with session_scope(db) as session:
         _purchase(session, user_id, PurchaseStatus.COMPLETED, 9999, refunded_cents=2500)
     with session_scope(db, write=False) as session:
-        assert billing_admin.revenue_summary(session) == "$109.97"
+        assert billing_admin.revenue_summary(session, admin=admin_proof(session)) == "$109.97"
 
 
 def test_purchases_list_newest_first_with_what_refunds_took(db: Engine) -> None:
+    make_admin(db)  # the one who reads what the admin page shows
     user_id, _ = _account(db, "buyer@example.com")
     reversal = (
         {"refunded_cents": 999, "clawed_back_credits": 20, "uncollected_credits": 30}
@@ -300,7 +303,7 @@ def test_purchases_list_newest_first_with_what_refunds_took(db: Engine) -> None:
             **reversal,
         )
     with session_scope(db, write=False) as session:
-        newest, oldest = billing_admin.list_purchases(session)
+        newest, oldest = billing_admin.list_purchases(session, admin=admin_proof(session))
     assert (newest.user_email, newest.pack_name, newest.amount, newest.status) == (
         "buyer@example.com",
         "Standard",
@@ -333,9 +336,12 @@ def test_checking_a_purchase_with_the_provider_credits_it_once(
     fake_stripe.complete(session_id)
     _, token = admin
     with session_scope(db, write=False) as session:
-        accounts.require_admin(session, token=token)
-        [row] = billing_admin.list_purchases(session)
-        assert billing_admin.checkout_session_of(session, purchase_id=row.id) == session_id
+        proof = admin_rights.require_admin(session, token=token)
+        [row] = billing_admin.list_purchases(session, admin=proof)
+        assert (
+            billing_admin.checkout_session_of(session, admin=proof, purchase_id=row.id)
+            == session_id
+        )
     first = checkout.fulfil_checkout(db=db, provider=provider, session_id=session_id)
     again = checkout.fulfil_checkout(db=db, provider=provider, session_id=session_id)
     assert (first.status, first.credited_now, again.credited_now) == ("completed", True, False)
@@ -343,4 +349,6 @@ def test_checking_a_purchase_with_the_provider_credits_it_once(
         buyer = session.get(User, buyer_id)
         assert buyer is not None and buyer.credits == 10 + 50  # free trial + the pack
         with pytest.raises(NotFoundError):
-            billing_admin.checkout_session_of(session, purchase_id=row.id + 1)
+            billing_admin.checkout_session_of(
+                session, admin=admin_proof(session), purchase_id=row.id + 1
+            )

@@ -16,6 +16,7 @@ from stylestudio.services import admin, featuring, generation_views, showcase
 from stylestudio.services.errors import DomainError, ForbiddenError, NotFoundError
 from stylestudio.services.generation_worker import run_next_generation_job
 from tests.integration.test_generation_flow import _start, _upload, _user
+from tests.support.admins import admin_proof, make_admin
 
 BASE = "http://api.test"
 
@@ -77,23 +78,27 @@ def test_request_approve_explore_reject_withdraw(db: Engine, storage: LocalStora
         featuring.request_featuring(session, user_id=owner, image_id=first, title="  Red  bag ")
         featuring.request_featuring(session, user_id=owner, image_id=second)
     with session_scope(db, write=False) as session:
-        queue = featuring.moderation_queue(session, base_url=BASE)
+        queue = featuring.moderation_queue(session, admin=admin_proof(session), base_url=BASE)
     assert [q.id for q in queue] == [first, second]
     assert queue[0].title == "Red bag" and queue[0].owner == "a@example.com"
     assert queue[0].prompt == "on a marble table" and queue[0].owner_generations == 2
     assert _explore_ids(db) == []
 
     with session_scope(db) as session:
-        featuring.approve(session, actor_user_id=admin_id, image_id=first)
+        featuring.approve(session, admin=admin_proof(session, admin_id), image_id=first)
     assert _explore_ids(db) == [first]
     with session_scope(db, write=False) as session:
         shown = showcase.get_public_image(session, image_id=first, base_url=BASE)
     assert shown.title == "Red bag" and shown.style and shown.prompt == "on a marble table"
 
     with session_scope(db) as session, pytest.raises(DomainError, match="reason"):
-        featuring.reject(session, actor_user_id=admin_id, image_id=second, reason="   ")
+        featuring.reject(
+            session, admin=admin_proof(session, admin_id), image_id=second, reason="   "
+        )
     with session_scope(db) as session:
-        featuring.reject(session, actor_user_id=admin_id, image_id=second, reason="Too dark")
+        featuring.reject(
+            session, admin=admin_proof(session, admin_id), image_id=second, reason="Too dark"
+        )
     with session_scope(db, write=False) as session:
         views = generation_views.list_user_generations(session, user_id=owner, base_url=BASE)
     labels = {v.image_id: (v.moderation, v.feature_label) for v in views}
@@ -119,12 +124,16 @@ def test_take_down_and_suspension_hide_images(db: Engine, storage: LocalStorage)
     admin_id = _admin(db)
     with session_scope(db) as session:
         featuring.request_featuring(session, user_id=owner, image_id=image_id)
-        featuring.approve(session, actor_user_id=admin_id, image_id=image_id)
+        featuring.approve(session, admin=admin_proof(session, admin_id), image_id=image_id)
     assert _explore_ids(db) == [image_id]
 
     with session_scope(db) as session:
         featuring.set_publishing(
-            session, actor_user_id=admin_id, email="A@example.com", suspended=True, reason="spam"
+            session,
+            admin=admin_proof(session, admin_id),
+            email="A@example.com",
+            suspended=True,
+            reason="spam",
         )
     assert _explore_ids(db) == []
     _, other = _result(db, storage, "a@example.com", "r2")
@@ -132,13 +141,13 @@ def test_take_down_and_suspension_hide_images(db: Engine, storage: LocalStorage)
         featuring.request_featuring(session, user_id=owner, image_id=other)
     with session_scope(db) as session:
         featuring.set_publishing(
-            session, actor_user_id=admin_id, email="a@example.com", suspended=False
+            session, admin=admin_proof(session, admin_id), email="a@example.com", suspended=False
         )
     assert _explore_ids(db) == [image_id]
 
     with session_scope(db) as session:
         featuring.take_down(
-            session, actor_user_id=admin_id, image_id=image_id, reason="Shows a logo"
+            session, admin=admin_proof(session, admin_id), image_id=image_id, reason="Shows a logo"
         )
     assert _explore_ids(db) == []
     with session_scope(db, write=False) as session:
@@ -160,6 +169,7 @@ def test_take_down_and_suspension_hide_images(db: Engine, storage: LocalStorage)
 
 
 def test_another_user_can_do_nothing_to_an_image(db: Engine, storage: LocalStorage) -> None:
+    make_admin(db)  # the one who reads what the admin page shows
     owner, image_id = _result(db, storage, "a@example.com")
     intruder = _user(db, "b@example.com")
     before = _image(db, image_id)
@@ -170,11 +180,15 @@ def test_another_user_can_do_nothing_to_an_image(db: Engine, storage: LocalStora
         with session_scope(db) as session, pytest.raises(NotFoundError):
             attempt(session)
     for attempt in (
-        lambda s: featuring.approve(s, actor_user_id=intruder, image_id=image_id),
-        lambda s: featuring.reject(s, actor_user_id=intruder, image_id=image_id, reason="x"),
-        lambda s: featuring.take_down(s, actor_user_id=intruder, image_id=image_id, reason="x"),
+        lambda s: featuring.approve(s, admin=admin_proof(s, intruder), image_id=image_id),
+        lambda s: featuring.reject(
+            s, admin=admin_proof(s, intruder), image_id=image_id, reason="x"
+        ),
+        lambda s: featuring.take_down(
+            s, admin=admin_proof(s, intruder), image_id=image_id, reason="x"
+        ),
         lambda s: featuring.set_publishing(
-            s, actor_user_id=intruder, email="a@example.com", suspended=True, reason="x"
+            s, admin=admin_proof(s, intruder), email="a@example.com", suspended=True, reason="x"
         ),
     ):
         with session_scope(db) as session, pytest.raises(ForbiddenError):
@@ -187,7 +201,7 @@ def test_another_user_can_do_nothing_to_an_image(db: Engine, storage: LocalStora
         assert (
             generation_views.list_user_generations(session, user_id=intruder, base_url=BASE) == []
         )
-        assert admin.overview(session).users == 2
+        assert admin.overview(session, admin=admin_proof(session)).users == 3  # and the admin
     assert owner != intruder
 
 
@@ -201,7 +215,7 @@ def test_hostile_values_are_refused(db: Engine, storage: LocalStorage) -> None:
             featuring.request_featuring(session, user_id=owner, image_id=image_id, title=bad)
     for bad_id in ("1", True, -1, 10**12):
         with session_scope(db) as session, pytest.raises(DomainError):
-            featuring.approve(session, actor_user_id=admin_id, image_id=bad_id)
+            featuring.approve(session, admin=admin_proof(session, admin_id), image_id=bad_id)
     assert _image(db, image_id).moderation_status == ModerationStatus.NONE
 
 
@@ -213,7 +227,7 @@ def test_public_pages_never_show_part_of_an_address(db: Engine, storage: LocalSt
     admin_id = _admin(db)
     with session_scope(db) as session:
         featuring.request_featuring(session, user_id=owner, image_id=image_id)
-        featuring.approve(session, actor_user_id=admin_id, image_id=image_id)
+        featuring.approve(session, admin=admin_proof(session, admin_id), image_id=image_id)
     with session_scope(db, write=False) as session:
         [item] = showcase.list_public_gallery(session, base_url=BASE)
     assert item.author == PUBLIC_AUTHOR_FALLBACK  # the sign-up default name is "jane.doe"
@@ -241,7 +255,7 @@ def test_explore_pages_and_style_filter(db: Engine, storage: LocalStorage) -> No
         images.append(image_id)
         with session_scope(db) as session:
             featuring.request_featuring(session, user_id=owner, image_id=image_id)
-            featuring.approve(session, actor_user_id=admin_id, image_id=image_id)
+            featuring.approve(session, admin=admin_proof(session, admin_id), image_id=image_id)
     with session_scope(db) as session:
         user = session.get(User, owner)
         assert user is not None

@@ -19,6 +19,7 @@ from stylestudio.db import dispose_engines, session_scope
 from stylestudio.models import ProcessedWebhookEvent, Purchase, User
 from stylestudio.services import accounts, admin, checkout
 from stylestudio.settings import get_settings
+from tests.support.admins import admin_proof, make_admin
 from tests.support.fake_stripe import FakeStripe
 from tests.support.fake_stripe import fake_stripe as fake_stripe
 
@@ -183,6 +184,7 @@ def test_stripe_unreachable_asks_for_a_redelivery_and_stores_nothing(
 def test_a_refund_and_a_dispute_arrive_through_the_webhook(
     app: _SyncASGI, db: Engine, fake_stripe: FakeStripe, paid_session: tuple[int, str]
 ) -> None:
+    make_admin(db)  # the one who reads what the admin page shows
     user_id, sid = paid_session
     completed = fake_stripe.event(
         "checkout.session.completed", fake_stripe.sessions[sid], secret=NEW_SECRET
@@ -223,6 +225,6 @@ def test_a_refund_and_a_dispute_arrive_through_the_webhook(
         user = session.get(User, user_id)
         assert user is not None and user.flagged_for_review
         assert user.credits == 10  # the rest of the pack, 24 credits, taken back too
-        flagged = admin.overview(session).flagged_users
+        flagged = admin.overview(session, admin=admin_proof(session)).flagged_users
         assert [f["email"] for f in flagged] == ["payer@example.com"]
         assert "disputed" in str(flagged[0]["reason"]).lower()

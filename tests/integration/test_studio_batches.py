@@ -37,6 +37,7 @@ from stylestudio.services.errors import (
 from stylestudio.services.generation_views import get_generation_views
 from stylestudio.services.generation_worker import run_next_generation_job
 from tests.integration.test_generation_flow import _product_shot, _upload, _user
+from tests.support.admins import admin_proof, make_admin
 
 BASE = "http://api.test"
 FLUX = ModelSpec(
@@ -279,7 +280,7 @@ def test_at_most_four_product_photos_and_only_ones_own(db: Engine, storage: Loca
 def test_an_admin_model_price_is_what_the_next_batch_costs(
     db: Engine, storage: LocalStorage
 ) -> None:
-    admin = _user(db, "admin@example.com")
+    admin = make_admin(db)
     user = _user(db)
     products = (_upload(db, storage, user),)
     spec = _spec(products, styles=("fashion",), variations=1)
@@ -287,7 +288,11 @@ def test_an_admin_model_price_is_what_the_next_batch_costs(
         assert generations.quote_batch(session, spec=spec, models=MODELS) == 1
     with session_scope(db) as session:
         billing_admin.update_model_multiplier(
-            session, actor_user_id=admin, model=LOCAL_MODEL.key, multiplier="2.0", models=MODELS
+            session,
+            admin=admin_proof(session, admin),
+            model=LOCAL_MODEL.key,
+            multiplier="2.0",
+            models=MODELS,
         )
     with session_scope(db, write=False) as session:
         assert generations.quote_batch(session, spec=spec, models=MODELS) == 2
@@ -306,7 +311,11 @@ def test_an_admin_model_price_is_what_the_next_batch_costs(
 
     with session_scope(db) as session:  # saving the same value again writes nothing
         billing_admin.update_model_multiplier(
-            session, actor_user_id=admin, model=LOCAL_MODEL.key, multiplier="2", models=MODELS
+            session,
+            admin=admin_proof(session, admin),
+            model=LOCAL_MODEL.key,
+            multiplier="2",
+            models=MODELS,
         )
     for bad_model, bad_value in (
         ("acme/unknown", "2"),
@@ -315,7 +324,11 @@ def test_an_admin_model_price_is_what_the_next_batch_costs(
     ):
         with session_scope(db) as session, pytest.raises(DomainError):
             billing_admin.update_model_multiplier(
-                session, actor_user_id=admin, model=bad_model, multiplier=bad_value, models=MODELS
+                session,
+                admin=admin_proof(session, admin),
+                model=bad_model,
+                multiplier=bad_value,
+                models=MODELS,
             )
     with session_scope(db, write=False) as session:
         assert session.exec(select(func.count()).select_from(AuditLogEntry)).one() == 1
