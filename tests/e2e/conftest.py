@@ -259,18 +259,36 @@ def record_frames(pg: Any) -> list[str]:
     """Keep every websocket frame the server sends this tab (Reflex's state deltas), so a
     test can prove data never reached the browser — not only that nothing shows it."""
     frames: list[str] = []
+    per_socket: list[int] = []  # frames received, per websocket in the order they opened
 
     def on_socket(ws: Any) -> None:
-        ws.on(
-            "framereceived",
-            lambda payload: frames.append(
+        index = len(per_socket)
+        per_socket.append(0)
+
+        def on_frame(payload: str | bytes) -> None:
+            frames.append(
                 payload if isinstance(payload, str) else payload.decode("utf-8", "replace")
-            ),
-        )
+            )
+            per_socket[index] += 1
+
+        ws.on("framereceived", on_frame)
 
     pg.on("websocket", on_socket)
     pg.frames_received = frames
+    pg.frames_per_socket = per_socket
     return frames
+
+
+def wait_until_connected(pg: Any, opened_before: int, timeout_ms: int = 30_000) -> None:
+    """Until a websocket opened after the first `opened_before` has heard from the server:
+    the page's scripts run and its events reach the backend (a click before that can be a
+    plain form submission that reloads the page)."""
+    per_socket: list[int] = pg.frames_per_socket
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not any(per_socket[opened_before:]):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{pg.url}: no websocket answered in {timeout_ms} ms")
+        pg.wait_for_timeout(25)
 
 
 def received(pg: Any, needle: str) -> bool:
@@ -307,7 +325,10 @@ def product_jpeg(path: Path, color: tuple[int, int, int] = (38, 92, 160)) -> Pat
 
 def open_page(pg: Any, path: str) -> None:
     """Navigate and wait until the page is hydrated and its websocket is talking."""
+    opened = len(getattr(pg, "frames_per_socket", ()))
     pg.goto(f"{BASE}{path}")
+    if hasattr(pg, "frames_per_socket"):
+        wait_until_connected(pg, opened)
     pg.wait_for_load_state("networkidle")
     if path.startswith(("/login", "/signup")):
         # Their form works once this browser holds its sign-in nonce cookie (a browser

@@ -60,7 +60,7 @@ def test_sign_up_upload_generate_and_see_it_in_the_gallery(page, tmp_path: Path)
     assert card.locator(".generation-status").get_attribute("data-status") == "completed"
     assert "Fashion" in card.inner_text()
     img_src = card.locator("img").first.get_attribute("src")
-    assert img_src and httpx.get(img_src).headers["content-type"] == "image/jpeg"
+    assert img_src and httpx.get(img_src, timeout=30).headers["content-type"] == "image/jpeg"
     shot(pg, "gallery")
 
     open_page(pg, "/explore")
