@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 import reflex as rx
 from reflex.vars import ObjectVar
@@ -22,6 +22,7 @@ from stylestudio.components.local_time import local_time
 from stylestudio.components.skeleton import skeleton_block
 from stylestudio.pages.admin_moderation import moderation_section
 from stylestudio.pages.admin_users import users_card
+from stylestudio.services.admin import FlaggedUser, NewUser, StatusCount, Totals
 from stylestudio.services.billing_admin import (
     AuditRow,
     EditableModelPrice,
@@ -355,14 +356,14 @@ def _audit_card() -> rx.Component:
 
 
 def _dashboard() -> rx.Component:
-    # Reflex types a dict field read on the class as ArrayVar[Never]; it is an ObjectVar.
-    stats = cast(ObjectVar[dict[str, Any]], AdminState.stats)
+    # Reflex's typing reads a dataclass field on the class as ArrayVar; it is an ObjectVar.
+    stats = cast(ObjectVar[Totals], AdminState.stats)
     return rx.vstack(
         rx.grid(
-            stat_card("Users", stats["users"], "users"),
-            stat_card("Generations", stats["generations"], "image"),
-            stat_card("Credits spent", stats["credits_spent"], "coins"),
-            stat_card("Credits refunded", stats["credits_refunded"], "undo-2"),
+            stat_card("Users", stats.users, "users"),
+            stat_card("Generations", stats.generations, "image"),
+            stat_card("Credits spent", stats.credits_spent, "coins"),
+            stat_card("Credits refunded", stats.credits_refunded, "undo-2"),
             # Completed purchases minus what was refunded of them.
             stat_card("Revenue", AdminState.revenue, "banknote"),
             columns=rx.breakpoints(initial="2", md="5"),
@@ -378,7 +379,7 @@ def _dashboard() -> rx.Component:
                 data_table(
                     ("Status", "Count"),
                     AdminState.by_status,
-                    lambda r: [rx.table.cell(r["status"]), rx.table.cell(r["count"])],
+                    _status_cells,
                 ),
             ),
             _audit_card(),
@@ -395,11 +396,7 @@ def _dashboard() -> rx.Component:
                         data_table(
                             ("Email", "Why", "Credits"),
                             AdminState.flagged_users,
-                            lambda r: [
-                                rx.table.cell(r["email"]),
-                                rx.table.cell(rx.badge(r["reason"], color_scheme="red")),
-                                rx.table.cell(r["credits"]),
-                            ],
+                            _flagged_cells,
                         ),
                         label="Flagged for review",
                     ),
@@ -435,14 +432,26 @@ def _dashboard() -> rx.Component:
     )
 
 
-def _newest_user(r: ObjectVar[dict[str, Any]]) -> rx.Component:
+def _status_cells(r: ObjectVar[StatusCount]) -> list[rx.Component]:
+    return [rx.table.cell(r.status), rx.table.cell(r.count)]
+
+
+def _flagged_cells(r: ObjectVar[FlaggedUser]) -> list[rx.Component]:
+    return [
+        rx.table.cell(r.email),
+        rx.table.cell(rx.badge(r.reason, color_scheme="red")),
+        rx.table.cell(r.credits),
+    ]
+
+
+def _newest_user(r: ObjectVar[NewUser]) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(r["email"]),
-        rx.table.cell(r["role"]),
-        rx.table.cell(r["credits"]),
-        rx.table.cell(local_time(r["joined"], with_time=False)),
+        rx.table.cell(r.email),
+        rx.table.cell(r.role),
+        rx.table.cell(r.credits),
+        rx.table.cell(local_time(r.joined, with_time=False)),
         class_name="newest-user",
-        data_email=r["email"],
+        data_email=r.email,
     )
 
 

@@ -3,61 +3,60 @@ and the right to publish. Bound to AdminState (a section of pages/admin.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from stylestudio.components.data_table import data_table
 from stylestudio.components.layout import card, empty_state
 from stylestudio.components.local_time import local_time
+from stylestudio.services.featuring import QueueItem
+from stylestudio.services.showcase import ShowcaseItem
 from stylestudio.state.admin import AdminState
 
 
-def _queue_card(r: Any) -> rx.Component:
-    busy = AdminState.moderating == r["id"].to(int)
+def _queue_card(r: ObjectVar[QueueItem]) -> rx.Component:
+    busy = AdminState.moderating == r.id
     return card(
         rx.hstack(
             rx.link(
                 rx.image(
-                    src=r["thumb_url"],
+                    src=r.thumb_url,
                     alt="Image waiting for review",
                     width="140px",
                     height="140px",
                     object_fit="cover",
                     border_radius="8px",
                 ),
-                href=r["image_url"],
+                href=r.image_url,
                 is_external=True,
             ),
             rx.vstack(
                 rx.hstack(
-                    rx.text(
-                        rx.cond(r["title"] != "", r["title"], "Untitled"), weight="bold", size="3"
-                    ),
-                    rx.cond(r["style"] != "", rx.badge(r["style"], variant="soft")),
+                    rx.text(rx.cond(r.title != "", r.title, "Untitled"), weight="bold", size="3"),
+                    rx.cond(r.style != "", rx.badge(r.style, variant="soft")),
                     spacing="2",
                     align="center",
                 ),
-                rx.text(r["prompt"], size="2", color=rx.color("gray", 11)),
+                rx.text(r.prompt, size="2", color=rx.color("gray", 11)),
                 rx.text(
-                    r["owner"],
+                    r.owner,
                     " · ",
-                    r["owner_generations"].to_string(),
+                    r.owner_generations.to_string(),
                     " generations · ",
-                    r["owner_approved"].to_string(),
+                    r.owner_approved.to_string(),
                     " approved · ",
-                    r["owner_rejected"].to_string(),
+                    r.owner_rejected.to_string(),
                     " rejected",
                     size="1",
                     color=rx.color("gray", 11),
                 ),
                 rx.cond(
-                    r["owner_suspended"],
+                    r.owner_suspended,
                     rx.badge("Publishing suspended", color_scheme="red", variant="soft"),
                 ),
                 rx.text(
                     "Requested ",
-                    local_time(r["requested_at"]),
+                    local_time(r.requested_at),
                     size="1",
                     color=rx.color("gray", 11),
                 ),
@@ -68,7 +67,7 @@ def _queue_card(r: Any) -> rx.Component:
                         size="2",
                         color_scheme="green",
                         disabled=busy,
-                        on_click=AdminState.approve(r["id"].to(int)),
+                        on_click=AdminState.approve(r.id),
                     ),
                     rx.button(
                         rx.icon("x", size=14),
@@ -77,7 +76,7 @@ def _queue_card(r: Any) -> rx.Component:
                         variant="soft",
                         color_scheme="red",
                         disabled=busy,
-                        on_click=AdminState.ask_reason("reject", r["id"].to(int)),
+                        on_click=AdminState.ask_reason("reject", r.id),
                     ),
                     spacing="2",
                 ),
@@ -90,15 +89,15 @@ def _queue_card(r: Any) -> rx.Component:
             width="100%",
         ),
         class_name="moderation-item",
-        data_image=r["id"],
+        data_image=r.id,
     )
 
 
-def _featured_row(r: Any) -> list[rx.Component]:
+def _featured_row(r: ObjectVar[ShowcaseItem]) -> list[rx.Component]:
     return [
         rx.table.cell(
             rx.image(
-                src=r["thumb_url"],
+                src=r.thumb_url,
                 alt="Featured",
                 width="56px",
                 height="56px",
@@ -106,16 +105,16 @@ def _featured_row(r: Any) -> list[rx.Component]:
                 border_radius="6px",
             )
         ),
-        rx.table.cell(rx.cond(r["title"] != "", r["title"], "Untitled")),
-        rx.table.cell(r["author"]),
-        rx.table.cell(local_time(r["featured_at"], with_time=False)),
+        rx.table.cell(rx.cond(r.title != "", r.title, "Untitled")),
+        rx.table.cell(r.author),
+        rx.table.cell(local_time(r.featured_at, with_time=False)),
         rx.table.cell(
             rx.button(
                 "Take down",
                 size="1",
                 variant="soft",
                 color_scheme="red",
-                on_click=AdminState.ask_reason("take_down", r["id"].to(int)),
+                on_click=AdminState.ask_reason("take_down", r.id),
             )
         ),
     ]

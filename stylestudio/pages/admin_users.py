@@ -10,28 +10,29 @@ from reflex.vars import ObjectVar
 from stylestudio.components.data_table import scroll_region
 from stylestudio.components.layout import ACCENT, card
 from stylestudio.components.local_time import local_time
+from stylestudio.services.admin_users import UserRow
 from stylestudio.state.admin_users import AdminUsersState
 
 
-def _row(user: ObjectVar[dict[str, Any]]) -> rx.Component:
+def _row(user: ObjectVar[UserRow]) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.text(user["email"], size="2"), rx.text(user["name"], size="1")),
-        rx.table.cell(user["credits"].to_string()),
+        rx.table.cell(rx.text(user.email, size="2"), rx.text(user.name, size="1")),
+        rx.table.cell(user.credits.to_string()),
         rx.table.cell(
             rx.cond(
-                user["suspended"].to(bool),
+                user.suspended,
                 rx.tooltip(
-                    rx.badge("Suspended", color_scheme="red"), content=user["suspended_reason"]
+                    rx.badge("Suspended", color_scheme="red"), content=user.suspended_reason
                 ),
-                rx.badge(user["role"], variant="soft", color_scheme="gray"),
+                rx.badge(user.role, variant="soft", color_scheme="gray"),
             )
         ),
         rx.table.cell(
-            rx.cond(user["last_login_at"] != "", local_time(user["last_login_at"]), "—"),
+            rx.cond(user.last_login_at != "", local_time(user.last_login_at), "—"),
             class_name="last-sign-in",
         ),
         class_name="admin-user-row",
-        data_email=user["email"],
+        data_email=user.email,
     )
 
 

@@ -22,6 +22,43 @@ from stylestudio.services.billing import format_money, get_billing_settings, lis
 
 
 @dataclass(frozen=True)
+class NewUser:
+    """A row of the dashboard's Newest users."""
+
+    email: str
+    credits: int
+    role: str
+    joined: str  # ISO 8601 UTC
+
+
+@dataclass(frozen=True)
+class FlaggedUser:
+    """A row of Flagged for review (a payment dispute, for example)."""
+
+    email: str
+    credits: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    """Generations in one status, as the dashboard labels it."""
+
+    status: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The dashboard's figures."""
+
+    users: int = 0
+    generations: int = 0
+    credits_spent: int = 0
+    credits_refunded: int = 0
+
+
+@dataclass(frozen=True)
 class AdminOverview:
     users: int
     generations: int
@@ -32,12 +69,28 @@ class AdminOverview:
     free_trial_credits: int
     refund_on_failure: bool
     packs: list[dict[str, object]] = field(default_factory=list)
-    recent_users: list[dict[str, object]] = field(default_factory=list)
-    flagged_users: list[dict[str, object]] = field(default_factory=list)
+    recent_users: list[NewUser] = field(default_factory=list)
+    flagged_users: list[FlaggedUser] = field(default_factory=list)
+
+    @property
+    def totals(self) -> Totals:
+        return Totals(
+            users=self.users,
+            generations=self.generations,
+            credits_spent=self.credits_spent,
+            credits_refunded=self.credits_refunded,
+        )
+
+    @property
+    def status_counts(self) -> list[StatusCount]:
+        return [
+            StatusCount(status=k.capitalize(), count=v)
+            for k, v in self.generations_by_status.items()
+        ]
 
 
 def overview(session: Session, *, admin: AdminProof) -> AdminOverview:
-    """Totals and queues for the admin dashboard. Callers must have checked admin rights."""
+    """Totals and queues for the admin dashboard."""
     by_status = {
         str(status): int(count)
         for status, count in session.exec(
@@ -74,16 +127,13 @@ def overview(session: Session, *, admin: AdminProof) -> AdminOverview:
         refund_on_failure=billing.refund_on_failure,
         packs=[p.__dict__ for p in list_active_packs(session)],
         recent_users=[
-            {
-                "email": u.email,
-                "credits": u.credits,
-                "role": str(u.role),
-                "joined": utc_iso(u.created_at),
-            }
+            NewUser(
+                email=u.email, credits=u.credits, role=str(u.role), joined=utc_iso(u.created_at)
+            )
             for u in recent
         ],
         flagged_users=[
-            {"email": u.email, "credits": u.credits, "reason": u.flag_reason or "Flagged"}
+            FlaggedUser(email=u.email, credits=u.credits, reason=u.flag_reason or "Flagged")
             for u in flagged
         ],
     )

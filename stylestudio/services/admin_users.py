@@ -4,7 +4,7 @@ restore them. Every change is audited. Every function takes the caller's `AdminP
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -38,9 +38,6 @@ class UserRow:
     suspended_reason: str
     created_at: str
     last_login_at: str
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def search_users(

@@ -9,7 +9,7 @@ their requests are refused and their images leave /explore until it is restored.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session, col, func, select
@@ -318,9 +318,6 @@ class QueueItem:
     owner_rejected: int
     owner_generations: int
     requested_at: str
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def pending_count(session: Session, *, admin: AdminProof) -> int:

@@ -29,6 +29,8 @@ from stylestudio.services.billing_admin import (
     PurchaseRow,
 )
 from stylestudio.services.errors import DomainError, ForbiddenError, UnauthorizedError
+from stylestudio.services.featuring import QueueItem
+from stylestudio.services.showcase import ShowcaseItem
 from stylestudio.state.arguments import CHECKBOX, FLAG, ROW_ID, checked, choice, form, text
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text as _text
@@ -36,20 +38,36 @@ from stylestudio.state.form_values import is_checked as _checked
 from stylestudio.state.session import SessionState, media_base_url
 
 
-def _rows() -> list[dict[str, Any]]:
+def _totals() -> admin_service.Totals:
+    return admin_service.Totals()
+
+
+def _status_rows() -> list[admin_service.StatusCount]:
     return []
 
 
-def _record() -> dict[str, Any]:
-    return {}
+def _queue_rows() -> list[QueueItem]:
+    return []
+
+
+def _new_user_rows() -> list[admin_service.NewUser]:
+    return []
+
+
+def _flagged_rows() -> list[admin_service.FlaggedUser]:
+    return []
+
+
+def _featured_rows() -> list[ShowcaseItem]:
+    return []
 
 
 @dataclass(frozen=True)
 class _AdminScreen:
     overview: admin_service.AdminOverview
-    queue: list[dict[str, Any]]
+    queue: list[QueueItem]
     pending_reviews: int
-    featured: list[dict[str, Any]]
+    featured: list[ShowcaseItem]
     packs: list[EditablePack]
     settings: billing_admin.EditableBillingSettings
     model_prices: list[billing_admin.EditableModelPrice]
@@ -90,11 +108,13 @@ class AdminState(SessionState):
     """/admin. Every handler re-checks admin rights on the server, in the transaction that
     reads or writes; nothing the browser sends or holds is taken as authority."""
 
-    stats: rx.Field[dict[str, Any]] = rx.field(default_factory=_record)
-    by_status: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
-    queue: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
-    recent_users: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
-    flagged_users: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    stats: rx.Field[admin_service.Totals] = rx.field(default_factory=_totals)
+    by_status: rx.Field[list[admin_service.StatusCount]] = rx.field(default_factory=_status_rows)
+    queue: rx.Field[list[QueueItem]] = rx.field(default_factory=_queue_rows)
+    recent_users: rx.Field[list[admin_service.NewUser]] = rx.field(default_factory=_new_user_rows)
+    flagged_users: rx.Field[list[admin_service.FlaggedUser]] = rx.field(
+        default_factory=_flagged_rows
+    )
     denied: rx.Field[bool] = rx.field(False)
     loaded: rx.Field[bool] = rx.field(False)
     # Billing: the editable packs and settings, purchases, revenue and the audit log.
@@ -113,7 +133,7 @@ class AdminState(SessionState):
     purchase_failed: rx.Field[bool] = rx.field(False)
     checking_purchase: rx.Field[int] = rx.field(0)
     # Moderation: the queue, what is featured now, a decision that needs a reason.
-    featured: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    featured: rx.Field[list[ShowcaseItem]] = rx.field(default_factory=_featured_rows)
     pending_reviews: rx.Field[int] = rx.field(0)  # in the admin navigation, on every tab
     decide_open: rx.Field[bool] = rx.field(False)
     decide_action: rx.Field[str] = rx.field("")  # reject | take_down
@@ -377,14 +397,9 @@ class AdminState(SessionState):
             admin = admin_rights.require_admin(session, token=token)  # on the server, every time
             return _AdminScreen(
                 overview=admin_service.overview(session, admin=admin),
-                queue=[
-                    q.as_dict()
-                    for q in featuring.moderation_queue(session, admin=admin, base_url=base)
-                ],
+                queue=featuring.moderation_queue(session, admin=admin, base_url=base),
                 pending_reviews=featuring.pending_count(session, admin=admin),
-                featured=[
-                    f.as_dict() for f in showcase.list_public_gallery(session, base_url=base)
-                ],
+                featured=showcase.list_public_gallery(session, base_url=base),
                 packs=billing_admin.list_packs(session, admin=admin),
                 settings=billing_admin.billing_settings_form(session, admin=admin),
                 model_prices=billing_admin.model_prices_form(session, admin=admin, models=models),
@@ -400,16 +415,8 @@ class AdminState(SessionState):
             return
         self.denied = False
         overview = data.overview
-        self.stats = {
-            "users": overview.users,
-            "generations": overview.generations,
-            "credits_spent": overview.credits_spent,
-            "credits_refunded": overview.credits_refunded,
-        }
-        self.by_status = [
-            {"status": k.capitalize(), "count": v}
-            for k, v in overview.generations_by_status.items()
-        ]
+        self.stats = overview.totals
+        self.by_status = overview.status_counts
         self.queue = data.queue
         self.pending_reviews = data.pending_reviews
         self.featured = data.featured

@@ -10,6 +10,7 @@ import reflex as rx
 from sqlmodel import Session
 
 from stylestudio.services import accounts, admin_rights, admin_users
+from stylestudio.services.admin_users import UserRow
 from stylestudio.services.errors import DomainError
 from stylestudio.state.admin import AdminState
 from stylestudio.state.arguments import checked, form, text
@@ -18,7 +19,7 @@ from stylestudio.state.form_values import clip_text
 from stylestudio.state.session import SessionState
 
 
-def _rows() -> list[dict[str, Any]]:
+def _rows() -> list[UserRow]:
     return []
 
 
@@ -27,7 +28,7 @@ def _field(form: object, name: str, limit: int) -> str:
 
 
 class AdminUsersState(SessionState):
-    users: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    users: rx.Field[list[UserRow]] = rx.field(default_factory=_rows)
     query: rx.Field[str] = rx.field("")
     message: rx.Field[str] = rx.field("")
     failed: rx.Field[bool] = rx.field(False)
@@ -48,11 +49,9 @@ class AdminUsersState(SessionState):
     async def _search(self) -> None:
         token, query = self.session_token, self.query
 
-        def find(session: Session) -> list[dict[str, Any]]:
+        def find(session: Session) -> list[UserRow]:
             admin = admin_rights.require_admin(session, token=token)
-            return [
-                u.as_dict() for u in admin_users.search_users(session, admin=admin, query=query)
-            ]
+            return admin_users.search_users(session, admin=admin, query=query)
 
         try:
             self.users = await in_session(find, write=False)

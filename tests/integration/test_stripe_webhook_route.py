@@ -226,5 +226,5 @@ def test_a_refund_and_a_dispute_arrive_through_the_webhook(
         assert user is not None and user.flagged_for_review
         assert user.credits == 10  # the rest of the pack, 24 credits, taken back too
         flagged = admin.overview(session, admin=admin_proof(session)).flagged_users
-        assert [f["email"] for f in flagged] == ["payer@example.com"]
-        assert "disputed" in str(flagged[0]["reason"]).lower()
+        assert [f.email for f in flagged] == ["payer@example.com"]
+        assert "disputed" in flagged[0].reason.lower()
