@@ -12,7 +12,7 @@ from stylestudio.components.layout import ACCENT, card, page_header, page_shell
 from stylestudio.components.link_button import link_button
 from stylestudio.components.local_time import local_time
 from stylestudio.services import accounts
-from stylestudio.services.account_self_service import SignInMethod
+from stylestudio.services.account_self_service import SessionRow, SignInMethod
 from stylestudio.state.account import AccountState
 
 
@@ -139,22 +139,22 @@ def _password() -> rx.Component:
     )
 
 
-def _session_row(row: ObjectVar[dict[str, Any]]) -> rx.Component:
+def _session_row(row: ObjectVar[SessionRow]) -> rx.Component:
     return rx.hstack(
         rx.icon("monitor-smartphone", size=16, color=rx.color("gray", 11)),
         rx.vstack(
             rx.hstack(
-                rx.text(row["device"], size="2", weight="medium"),
+                rx.text(row.device, size="2", weight="medium"),
                 rx.cond(
-                    row["current"].to(bool),
+                    row.current,
                     rx.badge("This browser", color_scheme="green", variant="soft"),
                 ),
                 spacing="2",
             ),
             rx.text(
                 "Last seen ",
-                local_time(row["last_seen_at"]),
-                rx.cond(row["ip_address"] != "", " · " + row["ip_address"].to(str), ""),
+                local_time(row.last_seen_at),
+                rx.cond(row.ip_address != "", " · " + row.ip_address, ""),
                 size="1",
                 color=rx.color("gray", 11),
             ),
@@ -167,7 +167,7 @@ def _session_row(row: ObjectVar[dict[str, Any]]) -> rx.Component:
             size="1",
             variant="soft",
             color_scheme="gray",
-            on_click=AccountState.revoke(row["id"].to(int)),
+            on_click=AccountState.revoke(row.id),
         ),
         width="100%",
         align="center",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import reflex as rx
 from reflex.vars import ObjectVar
 
@@ -11,39 +9,40 @@ from stylestudio.components.data_table import scroll_region
 from stylestudio.components.layout import ACCENT, card, page_header, page_shell
 from stylestudio.components.local_time import local_time
 from stylestudio.components.skeleton import skeleton_block, skeleton_cards, skeleton_rows
+from stylestudio.services.billing import PackView
 from stylestudio.state.credits import CreditsState
 from stylestudio.state.session import SessionState
 
 PACK_GRID = rx.breakpoints(initial="1", sm="2", md="4")
 
 
-def _pack_card(pack: ObjectVar[dict[str, Any]]) -> rx.Component:
+def _pack_card(pack: ObjectVar[PackView]) -> rx.Component:
     return card(
         rx.vstack(
-            rx.text(pack["name"], weight="bold", size="4"),
+            rx.text(pack.name, weight="bold", size="4"),
             rx.hstack(
-                rx.text(pack["credits"].to_string(), size="8", weight="bold"),
+                rx.text(pack.credits.to_string(), size="8", weight="bold"),
                 rx.text("credits", color=rx.color("gray", 11)),
                 align="baseline",
             ),
-            rx.text(pack["price"], size="5", weight="medium"),
-            rx.text(pack["per_credit"], " per credit", size="1", color=rx.color("gray", 11)),
+            rx.text(pack.price, size="5", weight="medium"),
+            rx.text(pack.per_credit, " per credit", size="1", color=rx.color("gray", 11)),
             rx.button(
-                rx.cond(CreditsState.buying == pack["code"], rx.spinner(size="2")),
+                rx.cond(CreditsState.buying == pack.code, rx.spinner(size="2")),
                 "Buy",
                 width="100%",
                 color_scheme=ACCENT,
                 disabled=CreditsState.buying != "",
                 # Four buttons read "Buy": the name says which pack, how much and for what.
                 aria_label="Buy "
-                + pack["name"].to(str)
+                + pack.name
                 + " — "
-                + pack["credits"].to_string()
+                + pack.credits.to_string()
                 + " credits for "
-                + pack["price"].to(str),
-                on_click=CreditsState.buy(pack["code"]),
+                + pack.price,
+                on_click=CreditsState.buy(pack.code),
                 class_name="buy-pack",
-                data_pack=pack["code"],
+                data_pack=pack.code,
             ),
             spacing="2",
             align="start",
@@ -143,16 +142,16 @@ def _activity_table() -> rx.Component:
             rx.foreach(
                 CreditsState.history,
                 lambda h: rx.table.row(
-                    rx.table.cell(local_time(h["when"])),
+                    rx.table.cell(local_time(h.when)),
                     rx.table.cell(
                         rx.vstack(
-                            rx.text(h["kind"], weight="medium"),
-                            rx.text(h["description"], size="1", color=rx.color("gray", 11)),
+                            rx.text(h.kind, weight="medium"),
+                            rx.text(h.description, size="1", color=rx.color("gray", 11)),
                             spacing="0",
                         )
                     ),
-                    rx.table.cell(h["amount"]),
-                    rx.table.cell(h["balance_after"], white_space="nowrap"),
+                    rx.table.cell(h.amount),
+                    rx.table.cell(h.balance_after, white_space="nowrap"),
                 ),
             )
         ),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,9 +43,6 @@ class SessionRow:
     created_at: str
     last_seen_at: str
     current: bool
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _device(user_agent: str | None) -> str:

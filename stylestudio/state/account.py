@@ -14,7 +14,7 @@ from stylestudio.api.auth_routes import signed_out_url
 from stylestudio.db import get_engine
 from stylestudio.runtime import get_storage
 from stylestudio.services import account_links, account_self_service, accounts, sign_in_tickets
-from stylestudio.services.account_self_service import SignInMethod
+from stylestudio.services.account_self_service import SessionRow, SignInMethod
 from stylestudio.services.errors import DomainError, InvalidCredentialsError
 from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
@@ -26,7 +26,7 @@ from stylestudio.state.session import SessionState
 log = logging.getLogger(__name__)
 
 
-def _rows() -> list[dict[str, Any]]:
+def _rows() -> list[SessionRow]:
     return []
 
 
@@ -41,7 +41,7 @@ def _get(form: object, name: str) -> object:
 class AccountState(SessionState):
     loaded: rx.Field[bool] = rx.field(False)
     name: rx.Field[str] = rx.field("")
-    sessions: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    sessions: rx.Field[list[SessionRow]] = rx.field(default_factory=_rows)
     methods: rx.Field[list[SignInMethod]] = rx.field(default_factory=_no_methods)
     message: rx.Field[str] = rx.field("")
     failed: rx.Field[bool] = rx.field(False)
@@ -60,13 +60,13 @@ class AccountState(SessionState):
         return None
 
     async def _load(self, user: accounts.CurrentUser) -> None:
-        def load(s: Session) -> tuple[list[dict[str, Any]], list[SignInMethod], bool]:
+        def load(s: Session) -> tuple[list[SessionRow], list[SignInMethod], bool]:
             rows = account_self_service.list_sessions(
                 s, user_id=user.id, current_session_id=user.session_id
             )
             methods = account_self_service.sign_in_methods(s, user_id=user.id)
             return (
-                [r.as_dict() for r in rows],
+                rows,
                 methods,
                 account_self_service.is_verified(s, user_id=user.id),
             )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import reflex as rx
 from sqlmodel import Session
@@ -12,6 +11,8 @@ from stylestudio.adapters.payments import PaymentProviderError
 from stylestudio.db import get_engine
 from stylestudio.runtime import get_checkout_provider
 from stylestudio.services import accounts, billing, checkout, credits
+from stylestudio.services.billing import PackView
+from stylestudio.services.credits import LedgerLine
 from stylestudio.services.errors import DomainError
 from stylestudio.settings import get_settings
 from stylestudio.state.arguments import checked, text
@@ -40,13 +41,17 @@ OUTCOMES = {
 }
 
 
-def _rows() -> list[dict[str, Any]]:
+def _packs() -> list[PackView]:
+    return []
+
+
+def _history() -> list[LedgerLine]:
     return []
 
 
 class CreditsState(SessionState):
-    packs: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
-    history: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    packs: rx.Field[list[PackView]] = rx.field(default_factory=_packs)
+    history: rx.Field[list[LedgerLine]] = rx.field(default_factory=_history)
     can_buy: rx.Field[bool] = rx.field(False)
     buying: rx.Field[str] = rx.field("")  # the pack being sent to checkout
     checkout_message: rx.Field[str] = rx.field("")
@@ -81,9 +86,9 @@ class CreditsState(SessionState):
         return None
 
     async def _load(self, user_id: int) -> None:
-        def load(session: Session) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-            packs = [p.__dict__ for p in billing.list_active_packs(session)]
-            history = [h.__dict__ for h in credits.ledger_history(session, user_id=user_id)]
+        def load(session: Session) -> tuple[list[PackView], list[LedgerLine]]:
+            packs = billing.list_active_packs(session)
+            history = credits.ledger_history(session, user_id=user_id)
             return packs, history
 
         self.packs, self.history = await in_session(load, write=False)
