@@ -124,7 +124,8 @@ def test_a_traceback_without_secrets_has_its_own_field(configure: Any) -> None:
         logging.getLogger("stylestudio.test").exception("failed")
     (line,) = _lines(out)
     assert line["message"] == "failed"
-    assert line["exception"].startswith("Traceback") and "ValueError: bad input" in line["exception"]
+    assert line["exception"].startswith("Traceback")
+    assert "ValueError: bad input" in line["exception"]
 
 
 def test_text_lines_end_with_the_ids(configure: Any) -> None:
@@ -163,4 +164,4 @@ def test_the_format_defaults_to_json_in_production_only(
         monkeypatch.delenv("STYLESTUDIO_LOG_FORMAT", raising=False)
     else:
         monkeypatch.setenv("STYLESTUDIO_LOG_FORMAT", setting)
-    assert Settings(_env_file=None).effective_log_format == expected  # type: ignore[call-arg]
+    assert Settings(_env_file=None).effective_log_format == expected
