@@ -100,7 +100,8 @@ class JsonFormatter(logging.Formatter):
             ),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": redact(record.getMessage()),
+            # Already redacted, with its arguments, by log_redaction's record factory.
+            "message": record.getMessage(),
             "pid": record.process,
         }
         context = getattr(record, _CONTEXT_ATTR, None)

@@ -9,6 +9,7 @@ state/event_observer.py.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -23,6 +24,8 @@ from stylestudio.metrics import HTTP_REQUESTS, HTTP_SECONDS
 log = logging.getLogger("stylestudio.http")
 
 _INCOMING_ID = re.compile(r"[A-Za-z0-9._:-]{8,64}")
+# Label values come from this set only: a client picks the method, not our metrics' size.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Probes and scrapes would drown the access lines; they are counted all the same.
 _QUIET_ROUTES = frozenset({"/api/health", "/api/ready", "/api/metrics"})
 
@@ -51,6 +54,15 @@ def route_of(scope: Scope) -> str:
     return "unmatched"
 
 
+@functools.lru_cache(maxsize=4096)
+def _series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The labelled children (looking them up costs more than counting)."""
+    return (
+        HTTP_REQUESTS.labels(method, route, str(status)),
+        HTTP_SECONDS.labels(method, route),
+    )
+
+
 def request_context(app: ASGIApp) -> ASGIApp:
     """Wrap `app` (Reflex's api_transformer takes it as a callable)."""
 
@@ -77,8 +89,9 @@ def request_context(app: ASGIApp) -> ASGIApp:
             elapsed = time.perf_counter() - started
             method = str(scope.get("method", ""))
             route = route_of(scope)
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_SECONDS.labels(method, route).observe(elapsed)
+            counter, timer = _series(method if method in _METHODS else "other", route, status)
+            counter.inc()
+            timer.observe(elapsed)
             if route not in _QUIET_ROUTES:
                 log.info(
                     "%s %s %d %.1f ms",

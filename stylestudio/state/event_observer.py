@@ -11,8 +11,9 @@ for as long as it watches something: it is counted, not timed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reflex.middleware import Middleware
 from reflex_base.event.context import EventContext
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from reflex_base.event import Event
 
 
+@functools.lru_cache(maxsize=2048)
 def handler_label(event_name: str) -> tuple[str, bool]:
     """(`ClassName.method`, is_background) of a registered handler; only names Reflex has
     registered get here (an unknown name is refused before any middleware runs), so the
@@ -48,13 +50,20 @@ class EventObserver(Middleware):
         except LookupError:
             event_id = ""
         bind(event_id=event_id, event=label)
-        EVENTS.labels(label, "background" if background else "foreground").inc()
+        counter, timer = _series(label, background)
+        counter.inc()
         task = asyncio.current_task()
-        if task is not None and not background:
+        if task is not None and timer is not None:
             started = time.perf_counter()
 
             def observe(_task: asyncio.Task[object]) -> None:
-                EVENT_SECONDS.labels(label).observe(time.perf_counter() - started)
+                timer.observe(time.perf_counter() - started)
 
             task.add_done_callback(observe)
         return None
+
+
+@functools.lru_cache(maxsize=2048)
+def _series(label: str, background: bool) -> tuple[Any, Any]:
+    counter = EVENTS.labels(label, "background" if background else "foreground")
+    return counter, None if background else EVENT_SECONDS.labels(label)

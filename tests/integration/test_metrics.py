@@ -92,6 +92,7 @@ def test_http_requests_are_counted_by_route(sqlite_db: Engine, settings_env: Any
         assert client.request("GET", "/api/health").status_code == 200
     forged = client.request("GET", "/api/media/u/1/secret.jpg", params={"sig": "nope"})
     assert forged.status_code == 403
+    client.request("BREW-COFFEE", "/api/health")  # a method of the client's choosing
     after = client.scrape()
 
     def moved(name: str, **labels: str) -> float:
@@ -102,8 +103,10 @@ def test_http_requests_are_counted_by_route(sqlite_db: Engine, settings_env: Any
     assert moved("stylestudio_http_request_duration_seconds_count", **health) == 2
     media = {"method": "GET", "route": "/api/media/{key:path}"}
     assert moved("stylestudio_http_requests_total", status="403", **media) == 1
-    # The route's template is the label, never the path a client chose.
-    assert not any("secret.jpg" in str(labels) for _, labels in after)
+    # The route's template is the label, never the path or the method a client chose.
+    assert not any("secret.jpg" in str(labels) or "BREW" in str(labels) for _, labels in after)
+    other = {"method": "other", "route": "/api/health"}
+    assert moved("stylestudio_http_requests_total", status="405", **other) == 1
     # Every answer names its request.
     assert len(forged.headers["x-request-id"]) == 32
 
