@@ -53,41 +53,47 @@ async def health(_request: Request) -> JSONResponse:
 
 # A check that takes longer than this counts as failed: the probe answers in time either way.
 READY_TIMEOUT_S = 5.0
+_READY = ("ok", "not configured")
 
 
-async def _check(
-    name: str, fn: Callable[..., dict[str, object]], *args: object
-) -> dict[str, object]:
+async def _check(name: str, fn: Callable[[], dict[str, object]]) -> dict[str, object]:
     try:
-        return await asyncio.wait_for(asyncio.to_thread(fn, *args), timeout=READY_TIMEOUT_S)
+        return await asyncio.wait_for(asyncio.to_thread(fn), timeout=READY_TIMEOUT_S)
     except TimeoutError:
         return {name: "timeout"}
+    except Exception as exc:  # e.g. a DATABASE_URL no engine can be made of
+        return {name: "failing", "detail": type(exc).__name__}
 
 
 async def ready(_request: Request) -> JSONResponse:
     """Ready: the database reachable and at the code's migration head, Redis answering when
     REDIS_URL is set, media storage writable and readable. 200 when all are, else 503 with
-    `failed` naming the parts that are not."""
-    settings = get_settings()
-    checks = [
-        _check("database", database_status, get_engine()),
-        _check("storage", storage_status, get_storage()),
-    ]
-    if settings.redis_url:
-        checks.append(_check("redis", redis_status, settings.redis_url))
-    results = await asyncio.gather(*checks)
+    `failed` naming the parts that are not (and `details`, each one's error class)."""
+    redis_url = get_settings().redis_url
+    checks = {
+        "database": lambda: database_status(get_engine()),
+        "storage": lambda: storage_status(get_storage()),
+    }
+    if redis_url:
+        checks["redis"] = lambda: redis_status(redis_url)
+    results = await asyncio.gather(*(_check(name, fn) for name, fn in checks.items()))
     parts: dict[str, object] = {"redis": "not configured"}
-    for result in results:
+    details: dict[str, object] = {}
+    for name, result in zip(checks, results, strict=True):
+        if "detail" in result:
+            details[name] = result.pop("detail")
         parts.update(result)
     failed = [name for name in ("database", "redis", "storage") if parts[name] not in _READY]
     return JSONResponse(
-        {"status": "not ready" if failed else "ready", "failed": failed, **parts},
+        {
+            "status": "not ready" if failed else "ready",
+            "failed": failed,
+            **parts,
+            **({"details": details} if details else {}),
+        },
         status_code=503 if failed else 200,
         headers={"Cache-Control": "no-store"},
     )
-
-
-_READY = ("ok", "not configured")
 
 
 async def metrics(request: Request) -> Response:

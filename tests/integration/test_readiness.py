@@ -96,7 +96,8 @@ def test_database_unreachable_is_not_ready_but_alive(configure: Any) -> None:
     body = response.json()
     assert response.status_code == 503
     assert body["status"] == "not ready" and body["failed"] == ["database"]
-    assert body["database"] == "unreachable" and body["detail"] == "OperationalError"
+    assert body["database"] == "unreachable"
+    assert body["details"] == {"database": "OperationalError"}
     assert body["storage"] == "ok"
     # Alive all the same: a restart would not bring the database back.
     health = _get("/api/health")
@@ -121,6 +122,7 @@ def test_redis_down_is_not_ready(sqlite_db: Engine, configure: Any) -> None:
     body = response.json()
     assert response.status_code == 503
     assert body["failed"] == ["redis"] and body["redis"] == "unreachable"
+    assert body["details"] == {"redis": "ConnectionError"}
     assert body["database"] == "ok" and body["storage"] == "ok"
 
 
@@ -142,6 +144,19 @@ def test_everything_down_names_every_part(configure: Any, tmp_path: Path) -> Non
     configure(DEAD_POSTGRES, data_dir=blocker, redis_url=DEAD_REDIS)
     body = _get("/api/ready").json()
     assert body["failed"] == ["database", "redis", "storage"]
+    assert body["details"] == {
+        "database": "OperationalError",
+        "redis": "ConnectionError",
+        "storage": "NotADirectoryError",
+    }
+
+
+def test_a_database_url_nothing_can_connect_with_is_not_ready(configure: Any) -> None:
+    configure("nosuchdialect://somewhere/db")
+    response = _get("/api/ready")
+    body = response.json()
+    assert response.status_code == 503 and body["failed"] == ["database"]
+    assert body["database"] == "failing" and body["details"]["database"] == "NoSuchModuleError"
 
 
 class _DictStorage:
