@@ -14,7 +14,7 @@ from alembic.config import Config
 from sqlmodel import Session, select
 
 from stylestudio.db import session_scope
-from stylestudio.log_redaction import configure_logging
+from stylestudio.log_output import configure_logging
 from stylestudio.models import User, UserRole
 from stylestudio.runtime import get_storage
 from stylestudio.services import accounts, media_sweep

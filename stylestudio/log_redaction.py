@@ -59,6 +59,14 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+_SECRET_NAME = re.compile(rf"(?i)(?:{_NAMES}|set-cookie|proxy-authorization)")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a field called `name` holds a credential as a whole (`token`, `cookie`, …)."""
+    return _SECRET_NAME.fullmatch(name) is not None
+
+
 def redact(text: str) -> str:
     """`text` with every secret it holds replaced by `[redacted]`."""
     for pattern, replacement in _PATTERNS:
@@ -82,6 +90,14 @@ def _safe_str(value: Any) -> str:
 
 
 def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+    if record.args and isinstance(record.msg, str) and redact(record.msg) != record.msg:
+        # The format string itself holds a secret's name (`"cookie=%s"`): redacting it alone
+        # would swallow its placeholders and the line would fail to format. Redact the line.
+        try:
+            rendered = record.getMessage()
+        except Exception:
+            rendered = record.msg
+        record.msg, record.args = redact(rendered), ()
     record.msg = _redact_value(record.msg)
     if isinstance(record.args, tuple):
         record.args = tuple(_redact_value(a) for a in record.args)
@@ -117,6 +133,7 @@ def install() -> None:
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """The processes' logging: timestamped lines on stderr, redacted."""
-    install()
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """The processes' logging, redacted: see `stylestudio.log_output.configure_logging`."""
+    from stylestudio.log_output import configure_logging as configure
+
+    configure(level)

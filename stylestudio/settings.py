@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     public_url: str = Field("http://localhost:3000", alias="STYLESTUDIO_PUBLIC_URL")
     api_url: str = Field("http://localhost:8000", alias="STYLESTUDIO_API_URL")
     session_days: int = Field(30, alias="STYLESTUDIO_SESSION_DAYS")
+    # Log lines as text or one JSON object each; None: JSON in production, text elsewhere.
+    log_format: Literal["text", "json"] | None = Field(None, alias="STYLESTUDIO_LOG_FORMAT")
+    # When set, GET /api/metrics answers only `Authorization: Bearer <it>`. (Several backend
+    # processes share their metrics when PROMETHEUS_MULTIPROC_DIR is set in the environment:
+    # prometheus-client reads it itself, at import, so it is not a setting of ours.)
+    metrics_token: str = Field("", alias="STYLESTUDIO_METRICS_TOKEN")
     # Email: smtp://user:pass@host:port (add ?starttls=1 to upgrade) or smtps:// (implicit
     # TLS). Empty: development writes each mail to <data_dir>/outbox; production cannot send.
     smtp_url: str = Field("", alias="SMTP_URL")
@@ -137,6 +143,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'stylestudio.db').resolve()}"
+
+    @property
+    def effective_log_format(self) -> Literal["text", "json"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.environment == "production" else "text"
 
     @property
     def media_dir(self) -> Path:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import reflex as rx
 
+from stylestudio.api.request_context import request_context
 from stylestudio.api.routes import build_api
 from stylestudio.components.upload_credentials import upload_credentials_script
-from stylestudio.log_redaction import configure_logging
+from stylestudio.log_output import configure_logging
 from stylestudio.pages.account import account_page
 from stylestudio.pages.admin import admin_moderation_page, admin_page
 from stylestudio.pages.auth import (
@@ -27,6 +28,7 @@ from stylestudio.state.account import AccountState
 from stylestudio.state.admin import AdminState
 from stylestudio.state.auth import AuthState
 from stylestudio.state.credits import CreditsState
+from stylestudio.state.event_observer import EventObserver
 from stylestudio.state.explore import ExploreState
 from stylestudio.state.gallery import GalleryState
 from stylestudio.state.session import SessionState, TabOwnerCheck
@@ -36,21 +38,24 @@ from stylestudio.state.upload_guard import upload_guard
 from stylestudio.worker import run_in_app, sweep_in_app
 
 # Every log record of this process is redacted (no cookie, token, ticket, key or signature
-# in a log line), and our own loggers print like the worker's.
-configure_logging()
+# in a log line), and our own loggers print like the worker's (STYLESTUDIO_LOG_FORMAT).
+configure_logging(serving=True)
 
 STYLESHEET = "/styles.css"
 
 app = rx.App(
     stylesheets=[STYLESHEET],
     head_components=[upload_credentials_script()],
-    # In order: our routes beside Reflex's, then the guard in front of its /_upload.
-    api_transformer=[build_api(), upload_guard],
+    # In order: our routes beside Reflex's, the guard in front of its /_upload, then request
+    # ids, access lines and HTTP metrics around all of it.
+    api_transformer=[build_api(), upload_guard, request_context],
 )
 # The session cookie stays out of what Reflex persists and logs; a tab token without its
 # owner's cookie gets a reset tab.
 socket_sessions.install(app)
 app.add_middleware(TabOwnerCheck(), index=0)
+# First of all: the event's id is on every line logged from here on, the tab check's too.
+app.add_middleware(EventObserver(), index=0)
 
 app.add_page(home_page, route="/", title="Style Studio", on_load=SessionState.load_public)
 app.add_page(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import logging
 import os
@@ -31,6 +32,7 @@ from stylestudio.adapters.generation_engine import GenerationEngine
 from stylestudio.adapters.replicate_engine import PredictionEngine
 from stylestudio.adapters.storage import MediaStorage
 from stylestudio.db import get_engine, session_scope
+from stylestudio.log_output import bind
 from stylestudio.models import Generation, GenerationStatus
 from stylestudio.runtime import (
     get_checkout_provider,
@@ -125,12 +127,15 @@ class GenerationWorker:
         self.claimed = 0
 
     async def _blocking(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # With the caller's context (as asyncio.to_thread does): the job's log ids go along.
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db_pool, functools.partial(fn, *args, **kwargs))
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await loop.run_in_executor(self._db_pool, call)
 
     async def _render(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._render_pool, functools.partial(fn, *args, **kwargs))
+        call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await loop.run_in_executor(self._render_pool, call)
 
     @property
     def in_flight(self) -> int:
@@ -206,6 +211,8 @@ class GenerationWorker:
         task.add_done_callback(forget)
 
     async def _run_one(self, work: Work) -> None:
+        # This task's own context: every line logged for the job names it.
+        bind(job_id=work.lease.job_id, generation_id=work.generation_id)
         try:
             await run_work(
                 work,

@@ -17,6 +17,7 @@ import base64
 import contextvars
 import io
 import logging
+import time
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from stylestudio.adapters.generation_engine import (
     ModelSpec,
 )
 from stylestudio.adapters.replicate_models import model_for
+from stylestudio.metrics import PROVIDER_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -242,22 +244,26 @@ class ReplicateEngine:
         created = await self._call(
             self._client.models.predictions.async_create(
                 model=model.name, input=model.build_input(request, images), **params
-            )
+            ),
+            operation="create",
         )
         return Prediction.from_payload(_as_dict(created))
 
     async def get(self, prediction_id: str) -> Prediction:
-        found = await self._call(self._client.predictions.async_get(prediction_id))
+        found = await self._call(self._client.predictions.async_get(prediction_id), operation="get")
         return Prediction.from_payload(_as_dict(found))
 
     async def cancel(self, prediction_id: str) -> None:
-        await self._call(self._client.predictions.async_cancel(prediction_id))
+        await self._call(self._client.predictions.async_cancel(prediction_id), operation="cancel")
 
     async def download(self, url: str) -> tuple[bytes, str]:
         if url.startswith("data:"):
             header, _, encoded = url.partition(",")
             data = base64.b64decode(encoded)
             return data, header[5:].split(";")[0] or _sniff(data)
+        return await self._call(self._fetch(url), operation="download")
+
+    async def _fetch(self, url: str) -> tuple[bytes, str]:
         try:
             async with self._downloads.stream("GET", url) as response:
                 if response.status_code == 429 or response.status_code >= 500:
@@ -282,7 +288,9 @@ class ReplicateEngine:
 
     async def webhook_secret(self) -> str:
         if not self._webhook_secret:
-            secret = await self._call(self._client.webhooks.default.async_secret())
+            secret = await self._call(
+                self._client.webhooks.default.async_secret(), operation="webhook_secret"
+            )
             self._webhook_secret = str(secret.key)
         return self._webhook_secret
 
@@ -303,11 +311,34 @@ class ReplicateEngine:
         uploaded = await self._call(
             self._client.files.async_create(
                 io.BytesIO(data), filename=f"input.{extension}", content_type=content_type
-            )
+            ),
+            operation="upload",
         )
         return str(uploaded.urls["get"])
 
-    async def _call(self, awaitable: Any) -> Any:
+    async def _call(self, awaitable: Any, *, operation: str) -> Any:
+        """Run one client call, timed (provider latency by operation and outcome)."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = await self._translated(awaitable)
+            outcome = "ok"
+            return result
+        except ProviderBusy as exc:
+            outcome = "busy"
+            log.warning(
+                "replicate %s: provider busy (%s), again in %.1fs",
+                operation,
+                exc,
+                exc.retry_after,
+                extra={"provider": "replicate", "operation": operation},
+            )
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            PROVIDER_SECONDS.labels("replicate", operation, outcome).observe(elapsed)
+
+    async def _translated(self, awaitable: Any) -> Any:
         """Run one client call; translate its failures into our two kinds."""
         _retry_after.set(None)
         try:

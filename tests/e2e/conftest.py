@@ -135,7 +135,7 @@ class RunningApp:
             str(BACKEND_PORT),
             env={**self.env, **overrides},
         )
-        self._wait(f"{API}/api/health", self.backend, 180)
+        self._wait(f"{API}/api/ready", self.backend, 180)
 
     def stop_backend(self) -> None:
         _stop(self.backend)

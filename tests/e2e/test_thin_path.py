@@ -109,6 +109,10 @@ def test_admin_sees_the_dashboard(page) -> None:
     shot(pg, "admin")
 
 
-def test_health_reports_ok(app_server: RunningApp) -> None:
-    body = httpx.get(f"{API}/api/health").json()
-    assert body["status"] == "ok" and body["database"] == "ok"
+def test_health_and_readiness_report_ok(app_server: RunningApp) -> None:
+    assert httpx.get(f"{API}/api/health").json() == {"status": "ok"}
+    ready = httpx.get(f"{API}/api/ready")
+    body = ready.json()
+    assert ready.status_code == 200, body
+    assert body["status"] == "ready" and body["failed"] == []
+    assert (body["database"], body["redis"], body["storage"]) == ("ok", "ok", "ok")

@@ -70,15 +70,22 @@ class _Namespace:
 class AppEvents:
     """The app's event processor in this process (use `async with`)."""
 
-    def __init__(self, *, timeout: float = 30) -> None:
+    def __init__(self, *, timeout: float = 30, app_middleware: bool = False) -> None:
+        """`app_middleware`: run the app's own middleware before each handler, as the
+        running app does (stylestudio.py adds it)."""
         app_event_handlers()
         self.timeout = timeout
         # mypy takes its overloaded methods for abstract ones; Reflex's tests build it so.
         self.manager = StateManagerMemory()  # type: ignore[abstract]
         self._namespace = _Namespace()
         self._raised: dict[str, list[BaseException]] = {}
+        middleware = None
+        if app_middleware:
+            from stylestudio.stylestudio import app
+
+            middleware = app
         self.processor = BaseStateEventProcessor(
-            backend_exception_handler=self._on_exception
+            backend_exception_handler=self._on_exception, middleware=middleware
         ).configure(state_manager=self.manager, event_namespace=self._namespace)  # type: ignore[arg-type]
         self._current: str = ""
 

@@ -4,7 +4,7 @@ without saying why at its top.
 
 Layers, lowest first (a module may import its own layer and those below):
 
-    settings, log_redaction  <  models, db  <  adapters  <  services  <  runtime
+    settings, logging, metrics  <  models, db  <  adapters  <  services  <  runtime
     <  api  <  state  <  components  <  pages  <  worker, cli, the app module
 
 `runtime` builds the configured adapters for the processes above it; `api` holds the HTTP
@@ -27,7 +27,7 @@ MAX_LINES = 500
 REASON_MARK = "# Over 500 lines:"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("settings", "log_redaction"),
+    ("settings", "log_redaction", "log_output", "metrics"),
     ("models", "db"),
     ("adapters",),
     ("services",),
