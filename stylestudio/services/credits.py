@@ -7,9 +7,12 @@ update that goes with it, run only when the row went in. A replayed key (even a 
 one, which waits on the unique index and then does nothing) and a balance too small insert
 nothing and change nothing, so no savepoint and no lookup before the write are needed:
 
-- PostgreSQL: one statement. The insert's SELECT locks the user's row (FOR UPDATE, which
-  under READ COMMITTED reads the newest balance), and a data-modifying CTE sets the balance
-  to the row's `balance_after` while the lock is held.
+- PostgreSQL: one statement. The insert's SELECT locks the user's row (FOR NO KEY UPDATE,
+  which under READ COMMITTED reads the newest balance), and a data-modifying CTE sets the
+  balance to the row's `balance_after` while the lock is held. NO KEY: the lock an UPDATE
+  of the balance takes; FOR UPDATE would also wait for the key-share locks that inserting
+  rows referring to the user (a batch's generations) holds, and two such transactions
+  spending at once deadlocked.
 - SQLite: two statements in one write transaction. Writes are serialized (BEGIN IMMEDIATE,
   or a deferred transaction that cannot take the write lock past a newer commit), so the
   balance the insert read is the one the update changes; the update returns the new balance
@@ -275,7 +278,7 @@ _POSTGRESQL_MOVE = sa.text(
     "CAST(:generation_id AS INTEGER), CAST(:purchase_id AS INTEGER), "
     "CAST(:description AS VARCHAR), CAST(:created_at AS TIMESTAMPTZ) "
     "FROM users WHERE id = CAST(:user_id AS INTEGER) "
-    "AND credits + CAST(:amount AS INTEGER) >= 0 FOR UPDATE "
+    "AND credits + CAST(:amount AS INTEGER) >= 0 FOR NO KEY UPDATE "
     "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, user_id, balance_after"
     "), moved AS ("
     "UPDATE users SET credits = entry.balance_after, "
