@@ -45,7 +45,7 @@ def _timed(fn: Callable[[str], None], prefix: str, count: int) -> float:
     return time.perf_counter() - start
 
 
-def bench(engine: Engine) -> dict[str, float]:
+def bench(engine: Engine) -> dict[str, object]:
     ledger_user = _user(engine, "ledger@bench.local")
     bare_user = _user(engine, "bare@bench.local")
 

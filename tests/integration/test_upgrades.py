@@ -145,7 +145,9 @@ def _entry(
     }
 
 
-def _purchase(pid: int, uid: int, pack: str, credits_: int, cents: int, status: str) -> dict[str, Any]:
+def _purchase(
+    pid: int, uid: int, pack: str, credits_: int, cents: int, status: str
+) -> dict[str, Any]:
     return {
         "id": pid,
         "user_id": uid,
@@ -442,7 +444,8 @@ def _rows(conn: sa.Connection, schema: dict[str, list[str]]) -> dict[str, list[t
         listed = ", ".join(columns)
         order = ", ".join(key)
         found[table] = [
-            tuple(r) for r in conn.execute(sa.text(f"SELECT {listed} FROM {table} ORDER BY {order}"))
+            tuple(r)
+            for r in conn.execute(sa.text(f"SELECT {listed} FROM {table} ORDER BY {order}"))
         ]
     return found
 
@@ -477,7 +480,9 @@ def test_a_database_at_an_earlier_revision_upgrades_with_its_data(
         engine = create_db_engine(url)
         try:
             with engine.connect() as conn:
-                assert _rows(conn, schema) == before  # every row, every column it had
+                after = _rows(conn, schema)
+            for table, rows in before.items():  # every row, in every column it had
+                assert after[table] == rows, f"{table} changed upgrading from {revision}"
             with session_scope(engine, write=False) as session:
                 for user_id, held in BALANCES.items():
                     assert credits.balance(session, user_id=user_id) == held
@@ -504,8 +509,6 @@ def test_a_database_at_an_earlier_revision_upgrades_with_its_data(
                 session.flush()
                 assert newcomer.id is not None and newcomer.id > 3
             with session_scope(engine, write=False) as session:
-                assert credits.ledger_sum(session, user_id=2) == credits.balance(
-                    session, user_id=2
-                )
+                assert credits.ledger_sum(session, user_id=2) == credits.balance(session, user_id=2)
         finally:
             engine.dispose()
