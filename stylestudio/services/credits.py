@@ -173,16 +173,17 @@ def clawback(
     be taken (amount 0), so the key is remembered and a replay takes nothing.
 
     RETURNING only yields the new balance (SQLite; PostgreSQL before 18), and `taken` needs
-    the old one, so the balance is read under the row lock (FOR UPDATE on PostgreSQL, the
-    write lock a `session_scope` transaction holds from BEGIN IMMEDIATE on SQLite) and the
-    UPDATE is conditional on it still being that value.
+    the old one, so the balance is read under the row lock (FOR NO KEY UPDATE on PostgreSQL,
+    the write lock a `session_scope` transaction holds from BEGIN IMMEDIATE on SQLite) and
+    the UPDATE is conditional on it still being that value.
     """
     if amount < 0:
         raise ValidationError("A clawback cannot add credits.")
 
     def change() -> CreditLedgerEntry:
         held = session.execute(
-            select(User.credits).where(col(User.id) == user_id).with_for_update()
+            # FOR NO KEY UPDATE, the lock the UPDATE takes (see the module's docstring).
+            select(User.credits).where(col(User.id) == user_id).with_for_update(key_share=True)
         ).scalar_one_or_none()
         if held is None:
             raise NotFoundError("User not found.")
