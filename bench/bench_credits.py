@@ -2,7 +2,9 @@
 
 Prints JSON. The baseline (one UPDATE ... WHERE credits >= n per transaction, no ledger row,
 no idempotency check) runs in the same process on the same database, so the ratio says what
-the ledger costs, whatever the machine.
+the ledger costs, whatever the machine. The two alternate in rounds (which one goes first
+alternates too), so a neighbour's burst of load or a slow fsync lands on both alike; the
+ratio is total ledgered time over total bare time, with each round's ratio beside it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from stylestudio.db import create_db_engine, session_scope
 from stylestudio.services import accounts, credits
 from tests.support.databases import empty_database, migrate, postgres_available
 
-N = 500
+ROUNDS = 6
+PER_ROUND = 150
+WARM_UP = 20
 
 
 def _user(engine: Engine, email: str) -> int:
@@ -34,35 +38,49 @@ def _user(engine: Engine, email: str) -> int:
         return user.id
 
 
-def _timed(fn: Callable[[int], None]) -> float:
+def _timed(fn: Callable[[str], None], prefix: str, count: int) -> float:
     start = time.perf_counter()
-    for i in range(N):
-        fn(i)
+    for i in range(count):
+        fn(f"{prefix}:{i}")
     return time.perf_counter() - start
 
 
-def bench(engine: Engine) -> dict[str, float]:
+def bench(engine: Engine) -> dict[str, object]:
     ledger_user = _user(engine, "ledger@bench.local")
     bare_user = _user(engine, "bare@bench.local")
 
-    def ledgered(i: int) -> None:
+    def ledgered(key: str) -> None:
         with session_scope(engine) as session:
-            credits.spend(session, user_id=ledger_user, amount=1, idempotency_key=f"bench:{i}")
+            credits.spend(session, user_id=ledger_user, amount=1, idempotency_key=key)
 
-    def bare(_i: int) -> None:
+    def bare(_key: str) -> None:
         with session_scope(engine) as session:
             session.execute(
                 sa.text("UPDATE users SET credits = credits - 1 WHERE id = :u AND credits >= 1"),
                 {"u": bare_user},
             )
 
-    bare_s = _timed(bare)
-    ledger_s = _timed(ledgered)
+    _timed(bare, "warm", WARM_UP)
+    _timed(ledgered, "warm", WARM_UP)
+    bare_s = ledger_s = 0.0
+    rounds = []
+    for r in range(ROUNDS):
+        if r % 2:
+            one_ledger = _timed(ledgered, f"bench:{r}", PER_ROUND)
+            one_bare = _timed(bare, f"bench:{r}", PER_ROUND)
+        else:
+            one_bare = _timed(bare, f"bench:{r}", PER_ROUND)
+            one_ledger = _timed(ledgered, f"bench:{r}", PER_ROUND)
+        bare_s += one_bare
+        ledger_s += one_ledger
+        rounds.append(round(one_ledger / one_bare, 2))
+    n = ROUNDS * PER_ROUND
     return {
-        "spends": N,
-        "baseline_bare_update_per_s": round(N / bare_s, 1),
-        "ledgered_spend_per_s": round(N / ledger_s, 1),
+        "spends": n,
+        "baseline_bare_update_per_s": round(n / bare_s, 1),
+        "ledgered_spend_per_s": round(n / ledger_s, 1),
         "ledger_cost_ratio": round(ledger_s / bare_s, 2),
+        "ratio_per_round": rounds,
     }
 
 

@@ -213,6 +213,19 @@ def fetch_prebuilt(
         cursor.close()
 
 
+def write_prebuilt(
+    session: Session, stmt: sa.ClauseElement, values: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """`fetch_prebuilt` for a prebuilt write: the session's pending objects are flushed first
+    (a row written here may refer to them), and a read-only session refuses, as a flush
+    would (see _refuse_writes). Objects of the session do not see what the statement
+    changed: the caller refreshes those it keeps."""
+    if session.info.get(_READ_ONLY):
+        raise RuntimeError("a read-only session (write=False) cannot write; use write=True")
+    session.flush()
+    return fetch_prebuilt(session, stmt, values)
+
+
 @contextmanager
 def session_scope(engine: Engine | None = None, *, write: bool = True) -> Iterator[Session]:
     """A session committed on success and rolled back on error.

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from stylestudio.db import create_db_engine
@@ -149,3 +150,67 @@ def migrated_engine(kind: str, tmp_path: Path) -> Iterator[Engine]:
             yield engine
         finally:
             engine.dispose()
+
+
+# Templates at earlier revisions (upgrade tests), built each from the one before it: every
+# revision's migration runs once per kind and test process, not once per test.
+_REVISION_TEMPLATES: dict[tuple[str, str], str] = {}
+
+
+def revisions() -> list[str]:
+    """Every migration's revision, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config(POSTGRES_ADMIN_URL))
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+def _url_of(kind: str, template: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{template}"
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{template}"
+
+
+def _template_at(kind: str, revision: str) -> str:
+    """A database of `kind` migrated to `revision` and no further (path or database name)."""
+    found = _REVISION_TEMPLATES.get((kind, revision))
+    if found is not None:
+        return found
+    order = revisions()
+    before = order.index(revision) - 1
+    if kind == "sqlite":
+        folder = Path(tempfile.mkdtemp(prefix=f"ss-at-{revision}-"))
+        atexit.register(shutil.rmtree, folder, True)
+        template = str(folder / "template.db")
+        if before >= 0:
+            shutil.copyfile(_template_at(kind, order[before]), template)
+    else:
+        require_postgres()
+        template = f"ss_at_{revision}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        clone = f' TEMPLATE "{_template_at(kind, order[before])}"' if before >= 0 else ""
+        with _admin() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{template}"{clone}')
+        atexit.register(_drop, template)
+    command.upgrade(alembic_config(_url_of(kind, template)), revision)
+    if kind == "sqlite":
+        with sqlite3.connect(template) as raw:  # everything in the main file, nothing in a WAL
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    _REVISION_TEMPLATES[(kind, revision)] = template
+    return template
+
+
+@contextmanager
+def database_at(kind: str, tmp_path: Path, revision: str) -> Iterator[str]:
+    """The URL of a new database of `kind` migrated to `revision` only (a clone), dropped
+    after: a database as an older release left it, to upgrade."""
+    template = _template_at(kind, revision)
+    if kind == "sqlite":
+        path = tmp_path / f"at-{revision}-{uuid.uuid4().hex[:8]}.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    name = f"ss_test_{uuid.uuid4().hex[:12]}"
+    with _admin() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _url_of(kind, name)
+    finally:
+        _drop(name)
