@@ -34,6 +34,13 @@ class Settings(BaseSettings):
         "local", alias="STYLESTUDIO_GENERATION_ENGINE"
     )
     run_worker_in_app: bool = Field(True, alias="STYLESTUDIO_IN_PROCESS_WORKER")
+    # `stylestudio serve --prod`: Reflex backend processes (sharing REDIS_URL) and separate
+    # generation worker processes (0: none here, e.g. when they run as their own service),
+    # and the one address the app is served on (behind a TLS proxy: 127.0.0.1).
+    web_processes: int = Field(2, ge=1, le=64, alias="STYLESTUDIO_WEB_PROCESSES")
+    worker_processes: int = Field(2, ge=0, le=64, alias="STYLESTUDIO_WORKER_PROCESSES")
+    bind_host: str = Field("127.0.0.1", alias="STYLESTUDIO_HOST")
+    port: int = Field(8000, ge=1, le=65535, alias="STYLESTUDIO_PORT")
     public_url: str = Field("http://localhost:3000", alias="STYLESTUDIO_PUBLIC_URL")
     api_url: str = Field("http://localhost:8000", alias="STYLESTUDIO_API_URL")
     session_days: int = Field(30, alias="STYLESTUDIO_SESSION_DAYS")
