@@ -30,14 +30,16 @@ DEMO_ADMIN_EMAIL = "admin@stylestudio.local"
 log = logging.getLogger(__name__)
 
 
-def migrate() -> None:
-    """Bring the configured database to the newest schema."""
+def migrate(*, alembic_logging: bool = True) -> None:
+    """Bring the configured database to the newest schema. `alembic_logging=False` keeps the
+    process's own logging (alembic.ini's would reset the root logger to warnings only)."""
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "alembic"))
     cfg.set_main_option("sqlalchemy.url", settings.effective_database_url)
+    cfg.attributes["configure_logger"] = alembic_logging
     command.upgrade(cfg, "head")
 
 
@@ -191,7 +193,7 @@ def serve(args: argparse.Namespace) -> int:
         plan.host,
         plan.port,
     )
-    migrate()
+    migrate(alembic_logging=False)
     log.info("database is up to date; building the frontend and starting the processes")
     supervisor = production.Supervisor(
         children=production.children_for(plan),
