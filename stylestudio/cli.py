@@ -93,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument(
         "--prod", action="store_true", help="required: production mode (development: make run)"
     )
-    serve_parser.add_argument("--web-processes", type=int, help="default: STYLESTUDIO_WEB_PROCESSES")
+    serve_parser.add_argument(
+        "--web-processes", type=int, help="default: STYLESTUDIO_WEB_PROCESSES"
+    )
     serve_parser.add_argument("--workers", type=int, help="default: STYLESTUDIO_WORKER_PROCESSES")
     serve_parser.add_argument("--host", help="default: STYLESTUDIO_HOST")
     serve_parser.add_argument("--port", type=int, help="default: STYLESTUDIO_PORT")
@@ -168,7 +170,10 @@ def main(argv: list[str] | None = None) -> int:
 def serve(args: argparse.Namespace) -> int:
     """`serve --prod`: refuse a configuration that would break, migrate, then supervise."""
     if not args.prod:
-        print("error: serve runs production only: pass --prod (development: make run)", file=sys.stderr)
+        print(
+            "error: serve runs production only: pass --prod (development: make run)",
+            file=sys.stderr,
+        )
         return 2
     settings = get_settings()
     default = production.Plan.from_settings(settings)

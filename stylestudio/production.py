@@ -221,9 +221,7 @@ class Supervisor:
                 next_check = now + 1.0
                 if _is_healthy(self.health_url):
                     healthy = True
-                    log.info(
-                        "healthy after %.1f s: %s answers ok", now - started, self.health_url
-                    )
+                    log.info("healthy after %.1f s: %s answers ok", now - started, self.health_url)
             time.sleep(0.2)
 
     def stop_all(self) -> None:

@@ -21,8 +21,8 @@ from stylestudio.settings import get_settings
 from stylestudio.state.arguments import ROW_ID, checked, form, text
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text
-from stylestudio.state.session import SessionState
 from stylestudio.state.navigation import load_document
+from stylestudio.state.session import SessionState
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from stylestudio.settings import get_settings
 from stylestudio.state import socket_sessions
 from stylestudio.state.arguments import checked, form
 from stylestudio.state.calls import in_session
-from stylestudio.state.session import SessionState
 from stylestudio.state.navigation import load_document
+from stylestudio.state.session import SessionState
 
 log = logging.getLogger(__name__)
 ACCOUNT_DELETED = (

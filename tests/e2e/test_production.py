@@ -234,9 +234,8 @@ def test_production_command_serves_the_whole_flow(
     pg.get_by_role("button", name="Pay", exact=True).click()
     pg.wait_for_url(re.compile(re.escape(f"{base}/credits") + r"/?\?session_id=.+"))
     pg.locator("#checkout-message").get_by_text("50 credits added").wait_for()
-    pg.wait_for_function(
-        f"document.querySelector('#credit-balance')?.innerText === '{after_generating + 50} credits'"
-    )
+    paid = f"{after_generating + 50} credits"
+    pg.wait_for_function(f"document.querySelector('#credit-balance')?.innerText === '{paid}'")
 
     _open(pg, base, "/gallery")
     card = pg.locator(".generation-card").first
