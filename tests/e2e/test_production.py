@@ -261,6 +261,16 @@ def test_production_command_serves_the_whole_flow(
     src = card.locator("img").first.get_attribute("src")
     assert src and src.startswith(base)
     assert httpx.get(src).headers["content-type"] == "image/jpeg"
+    # Backend routes on the page's own address still reach the backend (not the page router).
+    with pg.expect_download() as download:
+        card.locator(".download-link").click()
+    assert download.value.suggested_filename.endswith(".jpg")
+
+    pg.get_by_role("button", name="Account menu").click()
+    pg.get_by_role("menuitem", name="Sign out", exact=True).click()
+    pg.wait_for_url(_at(base, "/login"))
+    _open(pg, base, "/gallery")
+    assert pg.locator(".generation-card").count() == 0
 
 
 def test_a_dead_worker_stops_the_whole_command(production: Production) -> None:
