@@ -198,7 +198,11 @@ def serve(args: argparse.Namespace) -> int:
         plan.host,
         plan.port,
     )
-    migrate(alembic_logging=False)
+    try:
+        migrate(alembic_logging=False)
+    except Exception:
+        log.exception("could not migrate the database: nothing was started")
+        return 1
     log.info("database is up to date; building the frontend and starting the processes")
     supervisor = production.Supervisor(
         children=production.children_for(plan),
