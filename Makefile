@@ -1,4 +1,5 @@
-# Style Studio: `make run` serves the app, `make test` checks everything.
+# Style Studio: `make run` serves the app, `make test` checks everything, `make prod` runs
+# it in production (settings in .env or the environment; see the README's Production).
 # Both set up what they need first (idempotent): virtualenv, package, bun, database.
 
 SHELL := /bin/bash
@@ -13,7 +14,7 @@ export REFLEX_TELEMETRY_ENABLED := false
 # Hot reload watches the code only, not data/ (the SQLite file and media change constantly).
 export REFLEX_HOT_RELOAD_OVERRIDE_PATHS := $(CURDIR)/stylestudio
 
-.PHONY: setup run test test-fast lint typecheck pytest bench chromium worker clean
+.PHONY: setup run prod test test-fast lint typecheck pytest bench chromium worker clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +31,11 @@ setup: $(BIN)/.installed $(BUN)
 
 run: setup
 	$(BIN)/reflex run --frontend-port 3000 --backend-port 8000
+
+# Production on this machine: checks the settings (refusing what would break), migrates,
+# builds the frontend, then runs and supervises the backend processes and the workers.
+prod: $(BIN)/.installed $(BUN)
+	$(BIN)/stylestudio serve --prod
 
 worker: setup
 	$(BIN)/stylestudio worker

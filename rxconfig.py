@@ -22,6 +22,8 @@ config = rx.Config(
     api_url=settings.api_url,
     deploy_url=settings.public_url,
     cors_allowed_origins=[settings.public_url],
+    # Behind a TLS proxy: the visitor's address from X-Forwarded-For (rate limits by address).
+    trusted_proxy_hops=settings.trusted_proxy_hops,
     telemetry_enabled=False,
     show_built_with_reflex=False,
     disable_plugins=[rx.plugins.SitemapPlugin],

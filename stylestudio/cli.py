@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
+import os
 import secrets
 import sys
 from datetime import timedelta
@@ -11,8 +13,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from pydantic import ValidationError
 from sqlmodel import Session, select
 
+from stylestudio import production
 from stylestudio.db import session_scope
 from stylestudio.log_output import configure_logging
 from stylestudio.models import User, UserRole
@@ -23,16 +27,19 @@ from stylestudio.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_ADMIN_EMAIL = "admin@stylestudio.local"
+log = logging.getLogger(__name__)
 
 
-def migrate() -> None:
-    """Bring the configured database to the newest schema."""
+def migrate(*, alembic_logging: bool = True) -> None:
+    """Bring the configured database to the newest schema. `alembic_logging=False` keeps the
+    process's own logging (alembic.ini's would reset the root logger to warnings only)."""
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     settings.media_dir.mkdir(parents=True, exist_ok=True)
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "alembic"))
     cfg.set_main_option("sqlalchemy.url", settings.effective_database_url)
+    cfg.attributes["configure_logger"] = alembic_logging
     command.upgrade(cfg, "head")
 
 
@@ -78,6 +85,20 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("bootstrap", help="migrate, then create a demo admin if there is none")
     sub.add_parser("worker", help="run a generation worker until interrupted")
+    serve_parser = sub.add_parser(
+        "serve",
+        help="production: check the settings, migrate, build the frontend, then run and "
+        "supervise the backend processes and the generation workers on one address",
+    )
+    serve_parser.add_argument(
+        "--prod", action="store_true", help="required: production mode (development: make run)"
+    )
+    serve_parser.add_argument(
+        "--web-processes", type=int, help="default: STYLESTUDIO_WEB_PROCESSES"
+    )
+    serve_parser.add_argument("--workers", type=int, help="default: STYLESTUDIO_WORKER_PROCESSES")
+    serve_parser.add_argument("--host", help="default: STYLESTUDIO_HOST")
+    serve_parser.add_argument("--port", type=int, help="default: STYLESTUDIO_PORT")
 
     users = sub.add_parser("users", help="manage users").add_subparsers(
         dest="action", required=True
@@ -109,7 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     args = parser.parse_args(argv)
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            print(f"refused: {error['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return 2
     configure_logging()
+    if args.command == "serve":
+        return serve(args)
     try:
         if args.command == "migrate":
             migrate()
@@ -136,6 +165,52 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    """`serve --prod`: refuse a configuration that would break, migrate, then supervise."""
+    if not args.prod:
+        print(
+            "error: serve runs production only: pass --prod (development: make run)",
+            file=sys.stderr,
+        )
+        return 2
+    settings = get_settings()
+    default = production.Plan.from_settings(settings)
+    plan = production.Plan(
+        web_processes=default.web_processes if args.web_processes is None else args.web_processes,
+        worker_processes=default.worker_processes if args.workers is None else args.workers,
+        host=args.host or default.host,
+        port=args.port or default.port,
+    )
+    if plan.web_processes < 1 or plan.worker_processes < 0:
+        print("error: at least one backend process, and zero or more workers", file=sys.stderr)
+        return 2
+    problems = production.refusals(settings, plan)
+    for problem in problems:
+        print(f"refused: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    log.info(
+        "production: %s backend and %s worker processes on %s:%s; migrating",
+        plan.web_processes,
+        plan.worker_processes,
+        plan.host,
+        plan.port,
+    )
+    try:
+        migrate(alembic_logging=False)
+    except Exception:
+        log.exception("could not migrate the database: nothing was started")
+        return 1
+    log.info("database is up to date; building the frontend and starting the processes")
+    supervisor = production.Supervisor(
+        children=production.children_for(plan),
+        env=production.child_environment(plan, os.environ),
+        cwd=ROOT,
+        health_url=production.health_url(plan),
+    )
+    return supervisor.run()
 
 
 def sweep_media(*, delete: bool, older_than_minutes: int) -> str:

@@ -34,6 +34,17 @@ class Settings(BaseSettings):
         "local", alias="STYLESTUDIO_GENERATION_ENGINE"
     )
     run_worker_in_app: bool = Field(True, alias="STYLESTUDIO_IN_PROCESS_WORKER")
+    # `stylestudio serve --prod`: Reflex backend processes (sharing REDIS_URL) and separate
+    # generation worker processes (0: none here, e.g. when they run as their own service),
+    # and the one address the app is served on (behind a TLS proxy: 127.0.0.1).
+    web_processes: int = Field(2, ge=1, le=64, alias="STYLESTUDIO_WEB_PROCESSES")
+    worker_processes: int = Field(2, ge=0, le=64, alias="STYLESTUDIO_WORKER_PROCESSES")
+    bind_host: str = Field("127.0.0.1", alias="STYLESTUDIO_HOST")
+    port: int = Field(8000, ge=1, le=65535, alias="STYLESTUDIO_PORT")
+    # Reverse proxies in front of the app that append to X-Forwarded-For (a TLS proxy: 1).
+    # 0 ignores the header, which any client can write; then every visitor behind a proxy
+    # has the proxy's address (and shares its per-address sign-in and sign-up limits).
+    trusted_proxy_hops: int = Field(0, ge=0, le=10, alias="STYLESTUDIO_TRUSTED_PROXY_HOPS")
     public_url: str = Field("http://localhost:3000", alias="STYLESTUDIO_PUBLIC_URL")
     api_url: str = Field("http://localhost:8000", alias="STYLESTUDIO_API_URL")
     session_days: int = Field(30, alias="STYLESTUDIO_SESSION_DAYS")
@@ -143,6 +154,16 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'stylestudio.db').resolve()}"
+
+    def client_address(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        """The visitor's address: the peer's, or behind `trusted_proxy_hops` proxies the one
+        the outermost trusted proxy saw (X-Forwarded-For, counted from the right as Reflex
+        does for the websocket)."""
+        if self.trusted_proxy_hops and forwarded_for:
+            hops = [ip.strip() for ip in forwarded_for.split(",") if ip.strip()]
+            if len(hops) >= self.trusted_proxy_hops:
+                return hops[-self.trusted_proxy_hops]
+        return peer
 
     @property
     def effective_log_format(self) -> Literal["text", "json"]:

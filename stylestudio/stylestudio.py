@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import reflex as rx
 
 from stylestudio.api.request_context import request_context
@@ -40,6 +42,9 @@ from stylestudio.worker import run_in_app, sweep_in_app
 # Every log record of this process is redacted (no cookie, token, ticket, key or signature
 # in a log line), and our own loggers print like the worker's (STYLESTUDIO_LOG_FORMAT).
 configure_logging(serving=True)
+# /api/ready reads the migration revision on every call (a proxy or container probe every
+# few seconds) and alembic logs its context each time; this process never migrates.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 STYLESHEET = "/styles.css"
 

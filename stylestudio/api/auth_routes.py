@@ -44,7 +44,10 @@ def session_request(request: Request) -> accounts.SessionRequest:
     """Where a sign-in comes from, as recorded on its session (device, address)."""
     return accounts.SessionRequest(
         days=get_settings().session_days,
-        ip_address=request.client.host if request.client else None,
+        ip_address=get_settings().client_address(
+            request.client.host if request.client else None,
+            request.headers.get("x-forwarded-for"),
+        ),
         user_agent=request.headers.get("user-agent"),
     )
 

@@ -140,7 +140,10 @@ async def _sign_in(
     )
     session_request = SessionRequest(
         days=get_settings().session_days,
-        ip_address=request.client.host if request.client else None,
+        ip_address=get_settings().client_address(
+            request.client.host if request.client else None,
+            request.headers.get("x-forwarded-for"),
+        ),
         user_agent=request.headers.get("user-agent"),
     )
     return await asyncio.to_thread(

@@ -144,7 +144,12 @@ def _providers() -> rx.Component:
                     "Continue with ",
                     p["label"],
                     href=p["url"],
-                    link_props={"class_name": "oauth-provider", "data_provider": p["key"]},
+                    # A backend route: a full page load, also where it shares the page's host.
+                    link_props={
+                        "class_name": "oauth-provider",
+                        "data_provider": p["key"],
+                        "reload_document": True,
+                    },
                     variant="outline",
                     color_scheme="gray",
                     size="3",

@@ -72,7 +72,8 @@ def _gallery_actions(item: Any) -> rx.Component:
                     rx.icon("download", size=14),
                     "Download",
                     href=item["download_url"],
-                    link_props={"class_name": "download-link"},
+                    # A backend route: a full page load, also on the page's own host.
+                    link_props={"class_name": "download-link", "reload_document": True},
                     size="1",
                     variant="soft",
                     color_scheme="gray",

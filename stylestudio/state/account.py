@@ -21,6 +21,7 @@ from stylestudio.settings import get_settings
 from stylestudio.state.arguments import ROW_ID, checked, form, text
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text
+from stylestudio.state.navigation import load_document
 from stylestudio.state.session import SessionState
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ class AccountState(SessionState):
             return None
         if session_id == user.session_id:
             await self._forget_user_data()
-            return rx.redirect(signed_out_url())
+            return load_document(signed_out_url())
         await self._load(user)
         self._say("Session ended.")
         return None
@@ -227,4 +228,4 @@ class AccountState(SessionState):
             except Exception:  # `stylestudio media sweep` finds any file left behind
                 log.exception("could not delete %s of a deleted account", key)
         await self._forget_user_data()
-        return rx.redirect(signed_out_url(account_deleted=True))
+        return load_document(signed_out_url(account_deleted=True))

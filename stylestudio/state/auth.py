@@ -21,6 +21,7 @@ from stylestudio.settings import get_settings
 from stylestudio.state import socket_sessions
 from stylestudio.state.arguments import checked, form
 from stylestudio.state.calls import in_session
+from stylestudio.state.navigation import load_document
 from stylestudio.state.session import SessionState
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class AuthState(SessionState):
             self.form_error = NO_COOKIES
             return None
         query = "&".join(q for q in (url.query, urlencode({_CHECKED: "checked"})) if q)
-        return rx.redirect(begin_url(f"{url.path or '/login'}?{query}"))
+        return load_document(begin_url(f"{url.path or '/login'}?{query}"))
 
     @rx.event
     def clear_messages(self) -> None:
@@ -219,4 +220,4 @@ class AuthState(SessionState):
             self.form_error = exc.message
             return None
         await self._forget_user_data()
-        return rx.redirect(session_url(ticket, "/upload"))
+        return load_document(session_url(ticket, "/upload"))

@@ -29,6 +29,7 @@ from stylestudio.settings import get_settings
 from stylestudio.state import socket_sessions
 from stylestudio.state.arguments import CheckedSetVar
 from stylestudio.state.calls import in_session
+from stylestudio.state.navigation import load_document
 
 if TYPE_CHECKING:
     from reflex.app import App
@@ -155,7 +156,7 @@ class SessionState(rx.State):
         await in_session(lambda s: accounts.end_session(s, token=token))
         await self._forget_user_data()
         self._show(None)
-        return rx.redirect(signed_out_url())
+        return load_document(signed_out_url())
 
     @rx.event
     async def sign_out_everywhere(self):
@@ -165,7 +166,7 @@ class SessionState(rx.State):
             await in_session(lambda s: sign_in_tickets.end_all_sessions(s, user_id=user.id))
         await self._forget_user_data()
         self._show(None)
-        return rx.redirect(signed_out_url())
+        return load_document(signed_out_url())
 
 
 class TabOwnerCheck(Middleware):

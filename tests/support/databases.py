@@ -177,7 +177,7 @@ def _template_at(kind: str, revision: str) -> str:
     order = revisions()
     before = order.index(revision) - 1
     if kind == "sqlite":
-        folder = Path(tempfile.mkdtemp(prefix=f"ss-at-{revision}-"))
+        folder = Path(tempfile.mkdtemp(prefix=f"ss-at-{revision}-", dir=_TEMPLATE_PARENT))
         atexit.register(shutil.rmtree, folder, True)
         template = str(folder / "template.db")
         if before >= 0:

@@ -103,7 +103,9 @@ class ReflexTab:
         """After a sign-in or sign-up event: do what the browser does with its redirect —
         load the backend's session URL (which sets the HttpOnly cookie), then reopen the
         websocket with that cookie. Returns the cookie header it now sends."""
-        match = re.search(r'"(https?://[^"]+/api/auth/session\?[^"]+)"', frames)
+        # The page is sent there by a script (a full page load): the URL is a JSON string
+        # inside the frame's JSON, its quotes escaped.
+        match = re.search(r'\\?"(https?://[^"\\]+/api/auth/session\?[^"\\]+)\\?"', frames)
         assert match, f"no sign-in redirect in: {frames[-500:]}"
         answer = httpx.get(
             match.group(1).encode().decode("unicode_escape"),

@@ -1,0 +1,264 @@
+"""`stylestudio serve --prod`: the whole app on one address, on one machine.
+
+What it runs (the same commands a container recipe runs one per service):
+
+- `reflex run --env prod` on one port: Reflex builds the frontend and serves it from the
+  backend, whose Granian server runs `STYLESTUDIO_WEB_PROCESSES` processes sharing the Redis
+  state manager (`REDIS_URL`); none of them runs the in-process generation worker;
+- `STYLESTUDIO_WORKER_PROCESSES` x `stylestudio worker`.
+
+Supervision is fail-fast: a child that exits (or one of Granian's processes, which takes its
+server down with it) is logged by name and status, the others are stopped and the command
+exits 1, for the service manager above it (systemd `Restart=on-failure`, compose `restart:`)
+to start it again, migrations included. Restarting the web child in place would mean
+rebuilding the frontend, and a half-running app (workers without web, or the reverse) is
+harder to notice than one that is down. SIGTERM or SIGINT stops every child (SIGTERM, then
+SIGKILL after a grace period) and the command exits 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from stylestudio.settings import DEVELOPMENT_SECRET_KEY, Settings
+
+log = logging.getLogger(__name__)
+MIN_SECRET_KEY_LENGTH = 32
+STOP_GRACE_SECONDS = 20.0
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many processes of each kind, on which address."""
+
+    web_processes: int
+    worker_processes: int
+    host: str
+    port: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Plan:
+        return cls(
+            web_processes=settings.web_processes,
+            worker_processes=settings.worker_processes,
+            host=settings.bind_host,
+            port=settings.port,
+        )
+
+    @property
+    def in_process_worker(self) -> bool:
+        """One backend process and no separate worker: that process runs the jobs itself."""
+        return self.web_processes == 1 and self.worker_processes == 0
+
+
+def refusals(settings: Settings, plan: Plan) -> list[str]:
+    """Why production must not start with this configuration: one line per problem, each
+    naming what to set. Empty when it may start."""
+    problems: list[str] = []
+    if settings.environment == "development":
+        problems.append(
+            "STYLESTUDIO_ENV is development: set STYLESTUDIO_ENV=production "
+            "(or test, for a staging run that allows the offline test checkout)"
+        )
+    key = settings.secret_key.strip()
+    if not key or key == DEVELOPMENT_SECRET_KEY:
+        what = "empty" if not key else "the development default"
+        problems.append(
+            f"STYLESTUDIO_SECRET_KEY is {what}: set it to a long random value, e.g. the "
+            "output of python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+    elif len(key) < MIN_SECRET_KEY_LENGTH:
+        problems.append(
+            f"STYLESTUDIO_SECRET_KEY has {len(key)} characters: set one of at least "
+            f"{MIN_SECRET_KEY_LENGTH} (e.g. python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))')"
+        )
+    if plan.web_processes > 1 and not settings.redis_url:
+        problems.append(
+            f"REDIS_URL is not set, but {plan.web_processes} backend processes were asked "
+            "for: set REDIS_URL (e.g. redis://127.0.0.1:6379/0) so that they share the tabs' "
+            "state, or STYLESTUDIO_WEB_PROCESSES=1"
+        )
+    processes = plan.web_processes + plan.worker_processes
+    if settings.effective_database_url.startswith("sqlite") and processes > 1:
+        problems.append(
+            f"the database is SQLite, but {plan.web_processes} backend and "
+            f"{plan.worker_processes} worker processes were asked for: set DATABASE_URL "
+            "(e.g. postgresql://user:password@127.0.0.1:5432/stylestudio), or run one "
+            "process with STYLESTUDIO_WEB_PROCESSES=1 and STYLESTUDIO_WORKER_PROCESSES=0 "
+            "(the generation worker then runs inside it)"
+        )
+    public, api = settings.public_url.rstrip("/"), settings.api_url.rstrip("/")
+    if public != api:
+        problems.append(
+            f"STYLESTUDIO_PUBLIC_URL ({public}) and STYLESTUDIO_API_URL ({api}) differ, but "
+            "production serves the pages and the backend on one address: set both to the "
+            "address browsers use (e.g. https://studio.example.com behind a TLS proxy, or "
+            f"http://localhost:{plan.port})"
+        )
+    return problems
+
+
+def child_environment(plan: Plan, base: Mapping[str, str]) -> dict[str, str]:
+    """The environment every child runs with."""
+    env = dict(base)
+    env["GRANIAN_WORKERS"] = str(plan.web_processes)
+    env["REFLEX_TELEMETRY_ENABLED"] = "false"
+    env["PYTHONUNBUFFERED"] = "1"
+    if not plan.in_process_worker:
+        # Generation workers are their own processes, never one in every backend process.
+        env["STYLESTUDIO_IN_PROCESS_WORKER"] = "false"
+    return env
+
+
+def web_command(plan: Plan) -> list[str]:
+    """Reflex in production mode: build the frontend, then serve it and the backend on one
+    port (Granian, `GRANIAN_WORKERS` processes)."""
+    port = str(plan.port)
+    return [
+        *(sys.executable, "-m", "reflex", "run", "--env", "prod"),
+        *("--backend-host", plan.host, "--frontend-port", port, "--backend-port", port),
+    ]
+
+
+def worker_command() -> list[str]:
+    return [sys.executable, "-m", "stylestudio.cli", "worker"]
+
+
+def health_url(plan: Plan) -> str:
+    host = "127.0.0.1" if plan.host in ("0.0.0.0", "::", "") else plan.host
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{plan.port}/api/health"
+
+
+@dataclass
+class Child:
+    name: str
+    argv: Sequence[str]
+    process: subprocess.Popen[bytes] | None = None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, get SIGTERM if the supervisor itself dies (even by
+    SIGKILL), so that no orphaned server keeps the port."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@dataclass
+class Supervisor:
+    """Runs the children, each in its own process group, until one exits or a signal comes."""
+
+    children: list[Child]
+    env: Mapping[str, str]
+    cwd: Path
+    health_url: str | None = None
+    grace_s: float = STOP_GRACE_SECONDS
+    _signal: int | None = field(default=None, init=False)
+
+    def run(self) -> int:
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        started = time.monotonic()
+        try:
+            for child in self.children:
+                if self._signal is None:
+                    self._start(child)
+            return self._watch(started)
+        finally:
+            self.stop_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signal = signum
+
+    def _start(self, child: Child) -> None:
+        child.process = subprocess.Popen(
+            list(child.argv),
+            cwd=self.cwd,
+            env=dict(self.env),
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+        log.info("started %s (pid %s)", child.name, child.process.pid)
+
+    def _watch(self, started: float) -> int:
+        healthy = self.health_url is None
+        next_check = 0.0
+        while True:
+            if self._signal is not None:
+                log.info("%s received: stopping every process", signal.Signals(self._signal).name)
+                return 0
+            for child in self.children:
+                code = child.process.poll() if child.process else None
+                if code is not None:
+                    log.error(
+                        "%s (pid %s) exited with status %s: stopping the others",
+                        child.name,
+                        child.process.pid if child.process else "?",
+                        code,
+                    )
+                    return 1
+            now = time.monotonic()
+            if not healthy and now >= next_check and self.health_url:
+                next_check = now + 1.0
+                if _is_healthy(self.health_url):
+                    healthy = True
+                    log.info("healthy after %.1f s: %s answers ok", now - started, self.health_url)
+            time.sleep(0.2)
+
+    def stop_all(self) -> None:
+        running = [c for c in self.children if c.process and c.process.poll() is None]
+        for child in running:
+            _signal_group(child, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace_s
+        for child in running:
+            assert child.process is not None
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in %.0f s: killing it", child.name, self.grace_s)
+                _signal_group(child, signal.SIGKILL)
+                child.process.wait(timeout=10)
+        for child in self.children:
+            # What the child's own processes left behind in its group (e.g. a build step).
+            _signal_group(child, signal.SIGKILL)
+
+
+def _signal_group(child: Child, sig: int) -> None:
+    if child.process is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.process.pid, sig)
+
+
+def _is_healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def children_for(plan: Plan) -> list[Child]:
+    children = [Child(name="web", argv=web_command(plan))]
+    children += [
+        Child(name=f"worker-{i + 1}", argv=worker_command()) for i in range(plan.worker_processes)
+    ]
+    return children
