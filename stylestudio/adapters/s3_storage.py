@@ -28,6 +28,7 @@ def s3_client(
     region: str = "",
     addressing_style: AddressingStyle = "auto",
     max_connections: int = 32,
+    max_attempts: int = 4,
 ) -> S3Client:
     """A boto3 S3 client (thread-safe; make one per process). An empty `endpoint_url` is
     AWS; an empty `region` is boto3's (AWS_REGION, AWS_DEFAULT_REGION, the profile)."""
@@ -40,7 +41,7 @@ def s3_client(
     config = Config(
         connect_timeout=5,
         read_timeout=30,
-        retries={"mode": "standard", "max_attempts": 4},
+        retries={"mode": "standard", "max_attempts": max_attempts},
         max_pool_connections=max_connections,
         s3={"addressing_style": addressing_style},
         # Checksums only where S3 requires them: several S3-compatible stores refuse the
@@ -71,6 +72,7 @@ class S3Storage:
         self.client = client
         self.bucket = bucket
         self.prefix = normalize_prefix(prefix)
+        self.list_page_size = 1000  # S3's largest ListObjectsV2 page
 
     def __repr__(self) -> str:
         return f"S3Storage(bucket={self.bucket!r}, prefix={self.prefix!r})"
@@ -133,7 +135,9 @@ class S3Storage:
         whole or not at all, so nothing half-written is listed. Folder markers (`x/`, as
         some consoles create) are not media and are left out."""
         pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.prefix
+            Bucket=self.bucket,
+            Prefix=self.prefix,
+            PaginationConfig={"PageSize": self.list_page_size},
         )
         with _store_errors(self.prefix or "/", "list"):
             for page in pages:
