@@ -3,6 +3,7 @@ spoken to by the real boto3 client over HTTP, with fake credentials in boto3's o
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,8 @@ def moto_server() -> Iterator[str]:
     """Start a moto S3 server on a free port; yield its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
+    # Its request lines (werkzeug's) would bury a failing test's own log.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
