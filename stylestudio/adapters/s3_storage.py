@@ -13,7 +13,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from stylestudio.adapters.storage import CHUNK_BYTES, OpenedFile, StorageError, StoredFile
+from stylestudio.adapters.storage import (
+    CHUNK_BYTES,
+    OpenedFile,
+    StorageError,
+    StorageUnavailable,
+    StoredFile,
+)
 
 S3Client = Any  # boto3's client class is generated at run time
 
@@ -160,7 +166,8 @@ class _Missing(StorageError):
 
 @contextmanager
 def _store_errors(key: str, verb: str) -> Iterator[None]:
-    """Turns boto3's errors into StorageError (a missing object into `no such media`)."""
+    """Turns boto3's errors into StorageError: a missing object is `no such media`, any
+    other failure StorageUnavailable."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
@@ -169,11 +176,11 @@ def _store_errors(key: str, verb: str) -> Iterator[None]:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in _MISSING:
             raise _Missing(f"no such media: {key}") from None
-        raise StorageError(f"could not {verb} {key}: S3 answered {code}") from None
+        raise StorageUnavailable(f"could not {verb} {key}: S3 answered {code}") from None
     except BotoCoreError as exc:
         # The class name says enough (EndpointConnectionError, NoCredentialsError, ...);
         # the message could carry the endpoint's address.
-        raise StorageError(f"could not {verb} {key}: {type(exc).__name__}") from None
+        raise StorageUnavailable(f"could not {verb} {key}: {type(exc).__name__}") from None
 
 
 def _body_chunks(body: Any, key: str) -> Iterator[bytes]:

@@ -22,6 +22,11 @@ class StorageError(Exception):
     answer; the message names the key, never a credential."""
 
 
+class StorageUnavailable(StorageError):
+    """The store did not answer as it should (network, throttling, credentials, a missing
+    bucket): the object may well be there, so the work is worth trying again later."""
+
+
 @dataclass(frozen=True)
 class StoredFile:
     """One stored object, as a listing reports it (S3's Key, Size and LastModified)."""

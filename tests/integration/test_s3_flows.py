@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import socket
 import uuid
 import zipfile
 from collections.abc import AsyncIterator, Iterator
@@ -22,19 +23,26 @@ from sqlmodel import col, select
 
 from stylestudio import runtime
 from stylestudio.adapters.local_engine import LocalEngine
-from stylestudio.adapters.s3_storage import S3Storage
+from stylestudio.adapters.s3_storage import S3Storage, s3_client
 from stylestudio.api.routes import build_api
 from stylestudio.api.session_cookie import SESSION_COOKIE
 from stylestudio.cli import main
 from stylestudio.db import dispose_engines, session_scope
-from stylestudio.models import Image, ImageCategory
+from stylestudio.models import GenerationStatus, Image, ImageCategory, Job, LedgerKind, utcnow
 from stylestudio.services import generation_views, media, sharing
-from stylestudio.services.generation_worker import run_next_generation_job
+from stylestudio.services.generation_worker import STORAGE_UNAVAILABLE, run_next_generation_job
 from stylestudio.settings import get_settings
 from stylestudio.state.account import AccountState
 from stylestudio.state.gallery import GalleryState
 from stylestudio.state.studio_inputs import StudioInputsState
-from tests.integration.test_generation_flow import _product_shot, _start, _user
+from tests.integration.test_generation_flow import (
+    _balance,
+    _generation,
+    _ledger,
+    _product_shot,
+    _start,
+    _user,
+)
 from tests.integration.test_page_loading import _send, _signed_in
 from tests.integration.test_page_loading import state_manager as state_manager
 from tests.support.s3 import REGION, Bucket, client_for
@@ -311,3 +319,43 @@ def test_the_region_and_endpoint_reach_the_client(s3_app: S3Storage, s3_bucket: 
     assert s3_app.client.meta.region_name == REGION
     assert s3_app.client.meta.endpoint_url == s3_bucket.endpoint_url
     assert s3_app.client.meta.config.s3["addressing_style"] == "path"
+
+
+def test_a_store_that_does_not_answer_delays_the_generation_without_failing_it(
+    s3_bucket: Bucket, db: Engine
+) -> None:
+    """The photos are in the bucket but the worker cannot reach it: the job waits for
+    another attempt (no refund, no "upload them again"); once the store answers, it runs."""
+    storage = s3_bucket.storage()
+    user_id = _user(db)
+    with session_scope(db) as session:
+        upload = media.store_upload(
+            session,
+            storage=storage,
+            user_id=user_id,
+            data=_product_shot(),
+            filename="a.jpg",
+            category=ImageCategory.PRODUCT,
+        )
+    generation_id = _start(db, user_id=user_id, image_id=upload.id or 0)
+    spent = _balance(db, user_id)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    away = S3Storage(
+        client=s3_client(endpoint_url=f"http://127.0.0.1:{port}", region=REGION, max_attempts=1),
+        bucket=s3_bucket.name,
+        prefix=s3_bucket.prefix,
+    )
+    assert run_next_generation_job(db=db, storage=away, engine=LocalEngine(), worker_id="w")
+    assert _generation(db, generation_id).status == GenerationStatus.PENDING
+    assert _balance(db, user_id) == spent  # still spent, not refunded
+    with session_scope(db) as session:
+        job = session.exec(select(Job)).one()
+        assert job.attempts == 1 and job.last_error == STORAGE_UNAVAILABLE
+        job.run_after = utcnow()  # its retry delay is over
+        session.add(job)
+
+    assert run_next_generation_job(db=db, storage=storage, engine=LocalEngine(), worker_id="w")
+    assert _generation(db, generation_id).status == GenerationStatus.COMPLETED
+    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 0
