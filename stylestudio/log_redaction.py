@@ -20,7 +20,7 @@ REDACTED = "[redacted]"
 
 _NAMES = (
     r"[\w-]*(?:token|ticket|secret|signature|password|passwd|api[_-]?key|session|cookie"
-    r"|authorization|code_verifier|nonce)s?|code|state|sig|ss_session"
+    r"|authorization|code_verifier|nonce|access[_-]?key|credential)s?|code|state|sig|ss_session"
 )
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -46,6 +46,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {REDACTED}"),
     (re.compile(r"\b(?:whsec|sk|rk|pk)_(?:live_|test_)?[A-Za-z0-9]{8,}"), REDACTED),
     (re.compile(r"\br8_[A-Za-z0-9]{16,}"), REDACTED),
+    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), REDACTED),  # AWS access key ids
     (re.compile(r"\bv1,[A-Za-z0-9+/=]{20,}"), REDACTED),  # Standard Webhooks signatures
     # Reflex tab tokens (canonical UUIDs; our own ids are hex or integers).
     (

@@ -4,15 +4,19 @@ paging, its privacy and its errors."""
 
 from __future__ import annotations
 
+import io
+import logging
+import re
 import socket
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
+from stylestudio import log_redaction
 from stylestudio.adapters.s3_storage import S3Storage, normalize_prefix, s3_client
 from stylestudio.adapters.storage import MediaStorage, StorageError, StoredFile
-from tests.support.s3 import REGION, Bucket
+from tests.support.s3 import FAKE_CREDENTIALS, REGION, Bucket
 
 KEY = "product/7/0123456789abcdef.jpg"
 THUMB = "product/7/0123456789abcdef.thumb.jpg"
@@ -185,3 +189,35 @@ def test_the_stored_file_is_what_list_reports(s3_storage: S3Storage) -> None:
     (listed,) = s3_storage.list_files()
     assert isinstance(listed, StoredFile)
     assert listed.modified_at.utcoffset() == timedelta(0)
+
+
+def test_boto3s_debug_log_names_no_credential(
+    s3_bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Even with botocore logging every request at DEBUG, the redacted log holds neither the
+    secret key, nor the access key id, nor a request's signature."""
+    monkeypatch.setattr(log_redaction, "_installed", False)
+    previous = logging.getLogRecordFactory()
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    botocore_log = logging.getLogger("botocore")
+    old_level = botocore_log.level
+    try:
+        log_redaction.install()
+        botocore_log.addHandler(handler)
+        botocore_log.setLevel(logging.DEBUG)
+        storage = S3Storage(
+            client=s3_client(endpoint_url=s3_bucket.endpoint_url, region=REGION),
+            bucket=s3_bucket.name,
+        )
+        storage.put(KEY, b"x", content_type="image/jpeg")
+        assert storage.get(KEY) == b"x"
+    finally:
+        botocore_log.removeHandler(handler)
+        botocore_log.setLevel(old_level)
+        logging.setLogRecordFactory(previous)
+    text = out.getvalue()
+    assert "Signature=" in text or "signature" in text.lower()  # it did log the requests
+    for secret in FAKE_CREDENTIALS.values():
+        assert secret not in text
+    assert not re.search(r"Signature=[0-9a-f]{64}", text)
