@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Iterator, Mapping
 from email.utils import format_datetime
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.staticfiles import NotModifiedResponse
@@ -35,7 +36,7 @@ async def stored_media_response(
     }
     if _matches(request.headers.get("if-none-match", ""), opened.etag):
         opened.close()
-        return NotModifiedResponse(validators)
+        return NotModifiedResponse(Headers(validators))
     return StreamingResponse(
         _chunks(opened),
         media_type=media_type,
