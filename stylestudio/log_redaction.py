@@ -34,7 +34,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     # name=value in query strings, cookies and key=value text.
     (
-        re.compile(rf"""(?i)(?<![\w-])({_NAMES})=([^&\s'",;)\]}}]+)"""),
+        # (Not an already redacted value: redacting twice must change nothing.)
+        re.compile(rf"""(?i)(?<![\w-])({_NAMES})=(?!\[redacted\])([^&\s'",;)\]}}]+)"""),
         rf"\1={REDACTED}",
     ),
     # 'name': 'value' / "name": "value" in reprs and JSON.

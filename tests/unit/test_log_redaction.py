@@ -101,3 +101,14 @@ def test_a_traceback_that_holds_a_secret_is_printed_redacted(captured: io.String
     text = captured.getvalue()
     assert TAB not in text
     assert "KeyError" in text and "event failed" in text
+
+
+def test_redacting_twice_changes_nothing() -> None:
+    """A record may pass two factories (the CLI installed one, a test another)."""
+    for line in (
+        f"GET /api/auth/session?ticket={TICKET}&next=/upload",
+        f"/_event/?token={TAB}&EIO=4 X-Amz-Credential=AKIAIOSFODNN7EXAMPLE",
+        f"Cookie: ss_session={SESSION}",
+    ):
+        once = log_redaction.redact(line)
+        assert log_redaction.redact(once) == once and TICKET not in once
