@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator, Mapping
 from email.utils import format_datetime
 
@@ -12,7 +13,17 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.staticfiles import NotModifiedResponse
 
-from stylestudio.adapters.storage import MediaStorage, OpenedFile, StorageError
+from stylestudio.adapters.storage import (
+    MediaStorage,
+    OpenedFile,
+    StorageError,
+    StorageUnavailable,
+)
+
+log = logging.getLogger(__name__)
+# The store is away (S3 down, throttled, misconfigured): not a missing image, and never
+# cached; the browser may ask again shortly.
+_UNAVAILABLE_HEADERS = {"Cache-Control": "no-store", "Retry-After": "5"}
 
 
 async def stored_media_response(
@@ -23,10 +34,14 @@ async def stored_media_response(
     media_type: str,
     headers: Mapping[str, str],
 ) -> Response | None:
-    """The object's bytes (200), or 304 when the request's If-None-Match holds its ETag;
-    None when there is no such object (or the store cannot be read): the caller says 404."""
+    """The object's bytes (200), or 304 when the request's If-None-Match holds its ETag, or
+    503 when the store does not answer; None when there is no such object: the caller says
+    404."""
     try:
         opened = await asyncio.to_thread(storage.open, key)
+    except StorageUnavailable as exc:
+        log.warning("media store unavailable: %s", exc)
+        return Response(status_code=503, headers=_UNAVAILABLE_HEADERS)
     except StorageError:
         return None
     validators = {

@@ -359,3 +359,27 @@ def test_a_store_that_does_not_answer_delays_the_generation_without_failing_it(
     assert run_next_generation_job(db=db, storage=storage, engine=LocalEngine(), worker_id="w")
     assert _generation(db, generation_id).status == GenerationStatus.COMPLETED
     assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 0
+
+
+async def test_a_store_that_does_not_answer_is_a_503_not_a_404(
+    s3_bucket: Bucket, db: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for name, value in s3_bucket.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("STYLESTUDIO_S3_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("DATABASE_URL", db.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    runtime.reset()
+    try:
+        transport = httpx.ASGITransport(app=build_api())
+        async with httpx.AsyncClient(transport=transport, base_url=API_URL) as client:
+            answer = await client.get(media.media_url("product/1/a.jpg", base_url=API_URL))
+    finally:
+        dispose_engines()
+        get_settings.cache_clear()
+        runtime.reset()
+    assert answer.status_code == 503 and answer.headers["cache-control"] == "no-store"
+    assert "media store unavailable: could not read product/1/a.jpg" in caplog.text
