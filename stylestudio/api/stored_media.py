@@ -21,6 +21,8 @@ from stylestudio.adapters.storage import (
 )
 
 log = logging.getLogger(__name__)
+# Up to this size an object is read whole (display images and thumbnails); beyond, streamed.
+READ_WHOLE_BYTES = 4 * 1024 * 1024
 # The store is away (S3 down, throttled, misconfigured): not a missing image, and never
 # cached; the browser may ask again shortly.
 _UNAVAILABLE_HEADERS = {"Cache-Control": "no-store", "Retry-After": "5"}
@@ -37,8 +39,9 @@ async def stored_media_response(
     """The object's bytes (200), or 304 when the request's If-None-Match holds its ETag, or
     503 when the store does not answer; None when there is no such object: the caller says
     404."""
+    if_none_match = request.headers.get("if-none-match", "")
     try:
-        opened = await asyncio.to_thread(storage.open, key)
+        opened, body = await asyncio.to_thread(_open, storage, key, if_none_match)
     except StorageUnavailable as exc:
         log.warning("media store unavailable: %s", exc)
         return Response(status_code=503, headers=_UNAVAILABLE_HEADERS)
@@ -49,14 +52,30 @@ async def stored_media_response(
         "ETag": opened.etag,
         "Last-Modified": format_datetime(opened.modified_at, usegmt=True),
     }
-    if _matches(request.headers.get("if-none-match", ""), opened.etag):
-        opened.close()
+    if _matches(if_none_match, opened.etag):
         return NotModifiedResponse(Headers(validators))
+    if body is not None:
+        return Response(body, media_type=media_type, headers=validators)
     return StreamingResponse(
         _chunks(opened),
         media_type=media_type,
         headers={**validators, "Content-Length": str(opened.size_bytes)},
     )
+
+
+def _open(storage: MediaStorage, key: str, if_none_match: str) -> tuple[OpenedFile, bytes | None]:
+    """The object, and (unless the browser has it already) its bytes when it is small: one
+    thread hop for the common image instead of one per chunk. A large one is streamed."""
+    opened = storage.open(key)
+    if _matches(if_none_match, opened.etag):
+        opened.close()
+        return opened, None
+    if opened.size_bytes > READ_WHOLE_BYTES:
+        return opened, None
+    try:
+        return opened, b"".join(opened.chunks)
+    finally:
+        opened.close()
 
 
 def _matches(if_none_match: str, etag: str) -> bool:

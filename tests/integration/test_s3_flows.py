@@ -20,10 +20,13 @@ import reflex as rx
 from reflex.istate.manager import StateManager
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
 
 from stylestudio import runtime
 from stylestudio.adapters.local_engine import LocalEngine
 from stylestudio.adapters.s3_storage import S3Storage, s3_client
+from stylestudio.api import stored_media
 from stylestudio.api.routes import build_api
 from stylestudio.api.session_cookie import SESSION_COOKIE
 from stylestudio.cli import main
@@ -383,3 +386,31 @@ async def test_a_store_that_does_not_answer_is_a_503_not_a_404(
         runtime.reset()
     assert answer.status_code == 503 and answer.headers["cache-control"] == "no-store"
     assert "media store unavailable: could not read product/1/a.jpg" in caplog.text
+
+
+async def test_a_large_object_is_streamed_in_chunks(
+    s3_app: S3Storage, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past READ_WHOLE_BYTES the route streams the object chunk by chunk from the bucket;
+    below, it is read whole (one thread hop)."""
+    data = bytes(range(256)) * 1000  # 256 KB: four 64 KB chunks
+    key = "generated/1/large.jpg"
+    s3_app.put(key, data, content_type="image/jpeg")
+    request = Request({"type": "http", "method": "GET", "headers": [], "query_string": b""})
+    monkeypatch.setattr(stored_media, "READ_WHOLE_BYTES", 64 * 1024)
+    streamed = await stored_media.stored_media_response(
+        request, s3_app, key, media_type="image/jpeg", headers={}
+    )
+    assert isinstance(streamed, StreamingResponse)
+    assert streamed.headers["content-length"] == str(len(data))
+    chunks = [bytes(c) async for c in streamed.body_iterator]
+    assert b"".join(chunks) == data and len(chunks) == 4
+    url = media.media_url(key, base_url=API_URL)
+    assert (await client.get(url)).content == data  # and through the route
+
+    monkeypatch.setattr(stored_media, "READ_WHOLE_BYTES", 1024 * 1024)
+    whole = await stored_media.stored_media_response(
+        request, s3_app, key, media_type="image/jpeg", headers={}
+    )
+    assert whole is not None and not isinstance(whole, StreamingResponse)
+    assert whole.body == data and whole.headers["content-length"] == str(len(data))
