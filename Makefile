@@ -77,6 +77,7 @@ bench: setup
 	$(BIN)/python bench/bench_gallery_scale.py
 	$(BIN)/python bench/bench_upload_pipeline.py
 	$(BIN)/python bench/bench_observability.py
+	$(BIN)/python bench/bench_media_route.py
 
 clean:
 	rm -rf .web test-artifacts .mypy_cache .ruff_cache .pytest_cache

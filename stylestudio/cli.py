@@ -35,7 +35,8 @@ def migrate(*, alembic_logging: bool = True) -> None:
     process's own logging (alembic.ini's would reset the root logger to warnings only)."""
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    settings.media_dir.mkdir(parents=True, exist_ok=True)
+    if settings.storage == "local":
+        settings.media_dir.mkdir(parents=True, exist_ok=True)
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "alembic"))
     cfg.set_main_option("sqlalchemy.url", settings.effective_database_url)

@@ -20,7 +20,7 @@ REDACTED = "[redacted]"
 
 _NAMES = (
     r"[\w-]*(?:token|ticket|secret|signature|password|passwd|api[_-]?key|session|cookie"
-    r"|authorization|code_verifier|nonce)s?|code|state|sig|ss_session"
+    r"|authorization|code_verifier|nonce|access[_-]?key|credential)s?|code|state|sig|ss_session"
 )
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -34,7 +34,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     # name=value in query strings, cookies and key=value text.
     (
-        re.compile(rf"""(?i)(?<![\w-])({_NAMES})=([^&\s'",;)\]}}]+)"""),
+        # (Not an already redacted value: redacting twice must change nothing.)
+        re.compile(rf"""(?i)(?<![\w-])({_NAMES})=(?!\[redacted\])([^&\s'",;)\]}}]+)"""),
         rf"\1={REDACTED}",
     ),
     # 'name': 'value' / "name": "value" in reprs and JSON.
@@ -46,6 +47,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), rf"\1 {REDACTED}"),
     (re.compile(r"\b(?:whsec|sk|rk|pk)_(?:live_|test_)?[A-Za-z0-9]{8,}"), REDACTED),
     (re.compile(r"\br8_[A-Za-z0-9]{16,}"), REDACTED),
+    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), REDACTED),  # AWS access key ids
     (re.compile(r"\bv1,[A-Za-z0-9+/=]{20,}"), REDACTED),  # Standard Webhooks signatures
     # Reflex tab tokens (canonical UUIDs; our own ids are hex or integers).
     (

@@ -18,7 +18,22 @@ from stylestudio.settings import get_settings
 
 @lru_cache
 def get_storage() -> MediaStorage:
-    return LocalStorage(get_settings().media_dir)
+    """Local files under the data folder, or the S3 bucket (one client per process)."""
+    settings = get_settings()
+    if settings.storage == "s3":
+        from stylestudio.adapters.s3_storage import S3Storage, s3_client
+
+        client = s3_client(
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            addressing_style=settings.s3_addressing_style,
+            # The worker's jobs and the web process's media threads share it.
+            max_connections=max(32, 2 * settings.worker_concurrency),
+        )
+        return S3Storage(
+            client=client, bucket=settings.s3_bucket.strip(), prefix=settings.s3_prefix
+        )
+    return LocalStorage(settings.media_dir)
 
 
 @lru_cache

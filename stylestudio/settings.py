@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     # 0 ignores the header, which any client can write; then every visitor behind a proxy
     # has the proxy's address (and shares its per-address sign-in and sign-up limits).
     trusted_proxy_hops: int = Field(0, ge=0, le=10, alias="STYLESTUDIO_TRUSTED_PROXY_HOPS")
+    # Media: files under <data_dir>/media, or objects in a private S3-compatible bucket.
+    # S3 credentials come from boto3's own chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+    # AWS_PROFILE, an instance role), never from here.
+    storage: Literal["local", "s3"] = Field("local", alias="STYLESTUDIO_STORAGE")
+    s3_bucket: str = Field("", alias="STYLESTUDIO_S3_BUCKET")
+    s3_prefix: str = Field("", alias="STYLESTUDIO_S3_PREFIX")  # e.g. `media/`; "" = whole bucket
+    # MinIO, R2 and other S3-compatible stores; empty for AWS S3.
+    s3_endpoint_url: str = Field("", alias="STYLESTUDIO_S3_ENDPOINT_URL")
+    s3_region: str = Field("", alias="STYLESTUDIO_S3_REGION")  # empty: boto3's (AWS_REGION)
+    # auto: path-style with an endpoint URL (MinIO), virtual-hosted on AWS.
+    s3_addressing_style: Literal["auto", "path", "virtual"] = Field(
+        "auto", alias="STYLESTUDIO_S3_ADDRESSING_STYLE"
+    )
     public_url: str = Field("http://localhost:3000", alias="STYLESTUDIO_PUBLIC_URL")
     api_url: str = Field("http://localhost:8000", alias="STYLESTUDIO_API_URL")
     session_days: int = Field(30, alias="STYLESTUDIO_SESSION_DAYS")
@@ -117,6 +130,17 @@ class Settings(BaseSettings):
                 raise ValueError("SMTP_URL must look like smtp://user:pass@host:587?starttls=1")
         return value
 
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _check_s3_endpoint(cls, value: str) -> str:
+        if value and (
+            urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc
+        ):
+            raise ValueError(
+                "STYLESTUDIO_S3_ENDPOINT_URL must look like https://minio.example:9000"
+            )
+        return value
+
     @field_validator(
         "limit_sign_in_account",
         "limit_sign_in_address",
@@ -146,6 +170,8 @@ class Settings(BaseSettings):
             raise ValueError("STYLESTUDIO_PAYMENTS=stripe needs STRIPE_SECRET_KEY")
         if self.generation_engine == "replicate" and not self.replicate_api_token:
             raise ValueError("STYLESTUDIO_GENERATION_ENGINE=replicate needs REPLICATE_API_TOKEN")
+        if self.storage == "s3" and not self.s3_bucket.strip():
+            raise ValueError("STYLESTUDIO_STORAGE=s3 needs STYLESTUDIO_S3_BUCKET")
         return self
 
     @property

@@ -1,21 +1,30 @@
-"""Where media bytes live. Local files now; an S3-compatible store later, same protocol."""
+"""Where media bytes live: the protocol, and local files under a folder. The S3-compatible
+store (`s3_storage`) implements the same protocol."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 _TEMP_PREFIX = ".tmp-"
+CHUNK_BYTES = 64 * 1024
 
 
 class StorageError(Exception):
-    pass
+    """A key that is not one (outside the store), a missing object, or a store that did not
+    answer; the message names the key, never a credential."""
+
+
+class StorageUnavailable(StorageError):
+    """The store did not answer as it should (network, throttling, credentials, a missing
+    bucket): the object may well be there, so the work is worth trying again later."""
 
 
 @dataclass(frozen=True)
@@ -27,9 +36,25 @@ class StoredFile:
     modified_at: datetime  # timezone-aware UTC
 
 
+@dataclass(frozen=True)
+class OpenedFile:
+    """One stored object opened for reading: its size and validators, then its bytes in
+    chunks (read once). `close` releases it when the chunks are not read to the end."""
+
+    size_bytes: int
+    etag: str  # quoted, as HTTP's ETag header carries it
+    modified_at: datetime  # timezone-aware UTC
+    chunks: Iterator[bytes]
+    close: Callable[[], None]
+
+
 class MediaStorage(Protocol):
     def put(self, key: str, data: bytes, *, content_type: str) -> None: ...
     def get(self, key: str) -> bytes: ...
+    def open(self, key: str) -> OpenedFile:
+        """The object for streaming (the media routes); StorageError if there is none."""
+        ...
+
     def delete(self, key: str) -> None: ...
     def exists(self, key: str) -> bool: ...
     def list_files(self) -> Iterator[StoredFile]:
@@ -67,6 +92,25 @@ class LocalStorage:
         except FileNotFoundError:
             raise StorageError(f"no such media: {key}") from None
 
+    def open(self, key: str) -> OpenedFile:
+        path = self._path(key)
+        try:
+            if not path.is_file():  # not a folder, nor a FIFO that would block the open
+                raise FileNotFoundError(key)
+            file = path.open("rb")
+        except OSError:
+            raise StorageError(f"no such media: {key}") from None
+        info = os.fstat(file.fileno())
+        # Starlette's FileResponse validator (mtime and size), so caches stay valid.
+        tag = hashlib.md5(f"{info.st_mtime}-{info.st_size}".encode(), usedforsecurity=False)
+        return OpenedFile(
+            size_bytes=info.st_size,
+            etag=f'"{tag.hexdigest()}"',
+            modified_at=datetime.fromtimestamp(info.st_mtime, tz=UTC),
+            chunks=_read_chunks(file),
+            close=file.close,
+        )
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
@@ -94,5 +138,11 @@ class LocalStorage:
                 )
 
     def path_of(self, key: str) -> Path:
-        """The file behind `key` (local storage only; the media route streams it)."""
+        """The file behind `key` (local storage only)."""
         return self._path(key)
+
+
+def _read_chunks(file: BinaryIO) -> Iterator[bytes]:
+    with file:
+        while chunk := file.read(CHUNK_BYTES):
+            yield chunk

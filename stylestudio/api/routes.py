@@ -10,7 +10,7 @@ from collections.abc import Callable
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from stylestudio.adapters.generation_engine import GenerationEngineError
@@ -20,11 +20,11 @@ from stylestudio.adapters.payments import (
     verify_stripe_event,
 )
 from stylestudio.adapters.replicate_engine import ProviderBusy
-from stylestudio.adapters.storage import LocalStorage, StorageError
 from stylestudio.api.auth_routes import auth_routes
 from stylestudio.api.download_routes import download_routes
 from stylestudio.api.oauth_routes import oauth_routes
 from stylestudio.api.share_page import share_routes
+from stylestudio.api.stored_media import stored_media_response
 from stylestudio.api.workload_metrics import WorkloadCollector
 from stylestudio.db import get_engine
 from stylestudio.metrics import WEBHOOKS, exposition
@@ -120,15 +120,6 @@ async def media(request: Request) -> Response:
     key = request.path_params["key"]
     if not verify_media_signature(key, request.query_params.get("sig")):
         return Response(status_code=403, headers={"Cache-Control": "no-store"})
-    storage = get_storage()
-    if not isinstance(storage, LocalStorage):
-        return Response(status_code=404)
-    try:
-        path = storage.path_of(key)
-    except StorageError:
-        return Response(status_code=404)
-    if not path.is_file():
-        return Response(status_code=404)
     ext = key.rsplit(".", 1)[-1].lower()
     headers = {
         # As long as a signed URL's time bucket: the same URL is issued for 10 minutes.
@@ -140,9 +131,14 @@ async def media(request: Request) -> Response:
         # `Download`: the browser saves the file (full size, as stored) under the name the
         # page asked for (`fashion-red-mug-42-1`), if it is a plain one.
         headers["Content-Disposition"] = f'attachment; filename="{safe_stem(download)}.{ext}"'
-    return FileResponse(
-        path, media_type=_CONTENT_TYPES.get(ext, "application/octet-stream"), headers=headers
+    response = await stored_media_response(
+        request,
+        get_storage(),
+        key,
+        media_type=_CONTENT_TYPES.get(ext, "application/octet-stream"),
+        headers=headers,
     )
+    return response or Response(status_code=404)
 
 
 # Stripe's events are a few KB; anything far larger is not one of them.

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from stat import S_ISREG
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
-from starlette.staticfiles import NotModifiedResponse
 
-from stylestudio.adapters.storage import LocalStorage, StorageError
+from stylestudio.api.stored_media import stored_media_response
 from stylestudio.db import get_engine, session_scope
 from stylestudio.runtime import get_storage
 from stylestudio.services import sharing
@@ -100,37 +97,24 @@ async def shared_image(request: Request) -> Response:
     """The image of a live link, looked up through the token on every request: 404 from
     the moment the link is revoked or expires, like the page."""
     token = str(request.path_params.get("token", ""))
-    found = await asyncio.to_thread(_load_file, token)
+    found = await asyncio.to_thread(_shared_file, token)
     if found is None:
         return Response(status_code=404, headers=_GONE_HEADERS)
-    path, content_type, stat = found
-    response = FileResponse(path, media_type=content_type, headers=_IMAGE_HEADERS, stat_result=stat)
     # The link is live (checked above): a browser that still holds this file revalidates
     # for a 304 instead of downloading it again.
-    etag = response.headers.get("etag", "")
-    asked = request.headers.get("if-none-match", "")
-    if etag and etag in [tag.strip().removeprefix("W/") for tag in asked.split(",")]:
-        return NotModifiedResponse(response.headers)
-    return response
+    response = await stored_media_response(
+        request,
+        get_storage(),
+        found.storage_key,
+        media_type=found.content_type,
+        headers=_IMAGE_HEADERS,
+    )
+    return response or Response(status_code=404, headers=_GONE_HEADERS)
 
 
-def _load_file(token: str) -> tuple[Path, str, os.stat_result] | None:
+def _shared_file(token: str) -> sharing.SharedFile | None:
     with session_scope(get_engine(), write=False) as session:
-        shared = sharing.shared_image_file(session, token=token)
-    if shared is None:
-        return None
-    storage = get_storage()
-    if not isinstance(storage, LocalStorage):
-        return None
-    try:
-        path = storage.path_of(shared.storage_key)
-    except StorageError:
-        return None
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return (path, shared.content_type, stat) if S_ISREG(stat.st_mode) else None
+        return sharing.shared_image_file(session, token=token)
 
 
 async def favicon(_request: Request) -> Response:

@@ -35,7 +35,7 @@ from stylestudio.adapters.generation_engine import (
     GenerationRequest,
 )
 from stylestudio.adapters.replicate_engine import Prediction, PredictionEngine, ProviderBusy
-from stylestudio.adapters.storage import MediaStorage
+from stylestudio.adapters.storage import MediaStorage, StorageUnavailable
 from stylestudio.db import session_scope
 from stylestudio.models import (
     Generation,
@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 RETRY_DELAY_SECONDS = 5.0
 UNEXPECTED_ERROR = "The generation failed unexpectedly. Please try again."
 INPUTS_UNREADABLE = "The uploaded images could not be read. Upload them again."
+STORAGE_UNAVAILABLE = "The image storage did not answer; trying again shortly."
 TIMED_OUT = "This generation took too long, so we stopped it. Your credits were refunded."
 CANCELLED = "Cancelled. Your credits were refunded."
 NO_OUTPUT = "The AI model returned no image. Your credits were refunded; please try again."
@@ -541,6 +542,12 @@ async def run_work(
     the worker); `render` runs a local engine's CPU work."""
     try:
         work = await blocking(load_inputs, work, storage)
+    except StorageUnavailable as exc:
+        # The photos are not lost, the store is away (S3 down, throttled, misconfigured):
+        # the job waits and spends an attempt; a missing photo fails and refunds (below).
+        log.warning("inputs of generation %s not readable now: %s", work.generation_id, exc)
+        await blocking(fail_work, db=db, work=work, error=STORAGE_UNAVAILABLE, retryable=True)
+        return
     except Exception:
         log.exception("inputs of generation %s unreadable", work.generation_id)
         await blocking(_end_with, db, work, INPUTS_UNREADABLE)

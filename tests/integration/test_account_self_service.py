@@ -6,14 +6,13 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
 from stylestudio.adapters.local_engine import LocalEngine
-from stylestudio.adapters.storage import LocalStorage
+from stylestudio.adapters.storage import MediaStorage
 from stylestudio.db import session_scope
 from stylestudio.models import (
     AuditLogEntry,
@@ -42,8 +41,8 @@ def _current(db: Engine, token: str) -> accounts.CurrentUser:
     return user
 
 
-def _files(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+def _files(storage: MediaStorage) -> set[str]:
+    return {f.key for f in storage.list_files()}
 
 
 def test_sessions_listed_revoked_and_ended_by_a_new_password(db: Engine) -> None:
@@ -120,7 +119,8 @@ def test_sign_in_tickets_are_single_use_and_short_lived(db: Engine) -> None:
         assert session.exec(select(func.count()).select_from(UserSession)).one() == 1
 
 
-def test_export_holds_every_image_and_the_json(db: Engine, storage: LocalStorage) -> None:
+def test_export_holds_every_image_and_the_json(db: Engine, any_storage: MediaStorage) -> None:
+    storage = any_storage  # local files, then an S3 bucket
     user = _user(db, "me@example.com")
     for n in range(2):
         _start(db, user_id=user, image_id=_upload(db, storage, user), key=f"g{n}")
@@ -142,8 +142,9 @@ def test_export_holds_every_image_and_the_json(db: Engine, storage: LocalStorage
 
 
 def test_delete_account_removes_files_and_rows_and_keeps_the_books(
-    db: Engine, storage: LocalStorage, tmp_path: Path
+    db: Engine, any_storage: MediaStorage
 ) -> None:
+    storage = any_storage  # local files, then an S3 bucket
     user = _user(db, "leaving@example.com")
     stays = _user(db, "stays@example.com")
     for who, key in ((user, "a"), (stays, "b")):
@@ -161,8 +162,7 @@ def test_delete_account_removes_files_and_rows_and_keeps_the_books(
         ledger_before = session.exec(
             select(func.count()).where(col(CreditLedgerEntry.user_id) == user)
         ).one()
-    root = storage.root
-    before = _files(root)
+    before = _files(storage)
     with session_scope(db) as session, pytest.raises(ValidationError):
         account_self_service.delete_account(session, user_id=user, confirm_email="wrong@x.y")
     with session_scope(db) as session:
@@ -172,7 +172,7 @@ def test_delete_account_removes_files_and_rows_and_keeps_the_books(
     for key in keys:
         storage.delete(key)
     assert sorted(keys) == sorted(mine)
-    assert _files(root) == before - set(mine)  # the other user's files are all there
+    assert _files(storage) == before - set(mine)  # the other user's files are all there
     with session_scope(db, write=False) as session:
         gone = session.get(User, user)
         assert gone is not None and gone.email == f"deleted-{user}@deleted.invalid"

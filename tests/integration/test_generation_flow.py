@@ -23,7 +23,7 @@ from stylestudio.adapters.generation_engine import (
     ModelSpec,
 )
 from stylestudio.adapters.local_engine import LocalEngine
-from stylestudio.adapters.storage import LocalStorage
+from stylestudio.adapters.storage import LocalStorage, MediaStorage
 from stylestudio.db import session_scope
 from stylestudio.models import (
     BillingSettings,
@@ -82,7 +82,7 @@ def _user(db: Engine, email: str = "maker@example.com") -> int:
         return user.id
 
 
-def _upload(db: Engine, storage: LocalStorage, user_id: int, data: bytes | None = None) -> int:
+def _upload(db: Engine, storage: MediaStorage, user_id: int, data: bytes | None = None) -> int:
     with session_scope(db) as session:
         image = media.store_upload(
             session,
@@ -206,7 +206,7 @@ class TakeoverEngine:
 
 
 def _run(
-    db: Engine, storage: LocalStorage, engine: GenerationEngine, worker_id: str = "w1"
+    db: Engine, storage: MediaStorage, engine: GenerationEngine, worker_id: str = "w1"
 ) -> bool:
     return run_next_generation_job(
         db=db,
@@ -533,7 +533,10 @@ def test_no_refund_when_refunds_are_switched_off(db: Engine, storage: LocalStora
     assert _ledger(db, user_id, LedgerKind.REFUND) == []
 
 
-def test_lost_upload_fails_the_generation_and_refunds(db: Engine, storage: LocalStorage) -> None:
+def test_lost_upload_fails_the_generation_and_refunds(
+    db: Engine, any_storage: MediaStorage
+) -> None:
+    storage = any_storage  # local files, then an S3 bucket
     user_id = _user(db)
     image_id = _upload(db, storage, user_id)
     generation_id = _start(db, user_id=user_id, image_id=image_id)

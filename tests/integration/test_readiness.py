@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from stylestudio import runtime
-from stylestudio.adapters.storage import LocalStorage, StoredFile
+from stylestudio.adapters.storage import LocalStorage, OpenedFile, StoredFile
 from stylestudio.api.routes import build_api
 from stylestudio.db import dispose_engines
 from stylestudio.services.health import storage_status
@@ -173,6 +174,16 @@ class _DictStorage:
 
     def get(self, key: str) -> bytes:
         return self.objects[key]
+
+    def open(self, key: str) -> OpenedFile:
+        data = self.objects[key]
+        return OpenedFile(
+            size_bytes=len(data),
+            etag='"x"',
+            modified_at=datetime.now(UTC),
+            chunks=iter([data]),
+            close=lambda: None,
+        )
 
     def delete(self, key: str) -> None:
         self.objects.pop(key, None)

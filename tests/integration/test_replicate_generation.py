@@ -20,7 +20,7 @@ from sqlmodel import col, func, select
 
 from stylestudio.adapters.replicate_engine import Prediction, ReplicateEngine
 from stylestudio.adapters.replicate_models import compose_prompt
-from stylestudio.adapters.storage import LocalStorage
+from stylestudio.adapters.storage import LocalStorage, MediaStorage
 from stylestudio.db import session_scope
 from stylestudio.models import (
     GenerationInput,
@@ -79,7 +79,7 @@ def _grant(db: Engine, user_id: int, amount: int) -> None:
         credits.grant(session, user_id=user_id, amount=amount, idempotency_key=f"test:{amount}")
 
 
-def _make(db: Engine, storage: LocalStorage, n: int) -> tuple[int, list[int]]:
+def _make(db: Engine, storage: MediaStorage, n: int) -> tuple[int, list[int]]:
     user_id = _user(db)
     _grant(db, user_id, 2 * n)
     image_id = _upload(db, storage, user_id)
@@ -87,7 +87,7 @@ def _make(db: Engine, storage: LocalStorage, n: int) -> tuple[int, list[int]]:
     return user_id, ids
 
 
-def _stored_product(db: Engine, storage: LocalStorage, generation_id: int) -> bytes:
+def _stored_product(db: Engine, storage: MediaStorage, generation_id: int) -> bytes:
     with session_scope(db, write=False) as session:
         image = session.exec(
             select(Image)
@@ -134,8 +134,9 @@ async def _run_worker_until_done(
 
 
 def test_a_generation_completes_with_the_providers_image(
-    db: Engine, storage: LocalStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
+    db: Engine, any_storage: MediaStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
 ) -> None:
+    storage = any_storage  # local files, then an S3 bucket
     user_id, [gid] = _make(db, storage, 1)
     assert run_next_generation_job(
         db=db, storage=storage, engine=engine, worker_id="w1", options=FAST

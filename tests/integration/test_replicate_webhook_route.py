@@ -58,7 +58,7 @@ def _finished_prediction(db: Engine, fake: FakeReplicate) -> tuple[int, str]:
     """A generation whose prediction has finished at the provider, not yet seen by us."""
     storage = runtime.get_storage()
     user_id = _user(db)
-    gid = _start(db, user_id=user_id, image_id=_upload(db, storage, user_id))  # type: ignore[arg-type]
+    gid = _start(db, user_id=user_id, image_id=_upload(db, storage, user_id))
     [work] = claim_work(db=db, worker_id="w", limit=1)
     engine = runtime.get_prediction_engine()
     assert engine is not None

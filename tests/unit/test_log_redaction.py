@@ -79,13 +79,17 @@ def test_access_lines_keep_their_shape_without_tickets_or_tokens(captured: io.St
         "webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
         f"{{'password': 'hunter22-{SESSION}'}}",
         f'{{"client_token": "{SESSION}"}}',
+        f"AWS_SECRET_ACCESS_KEY={SESSION}",
+        f"{{'aws_secret_access_key': '{SESSION}', 'region': 'eu-west-1'}}",
+        "?X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20261203%2Feu-west-1&X-Amz-Expires=60",
+        "access key id AKIAIOSFODNN7EXAMPLE from the environment",
     ],
 )
 def test_credentials_in_any_form_are_redacted(captured: io.StringIO, secret_line: str) -> None:
     logging.getLogger("ours").warning(secret_line)
     text = captured.getvalue()
     assert "[redacted]" in text
-    for secret in (SESSION, "whsec_a1B2", "sk_test_a1B2", "K5oZfzN95Z9"):
+    for secret in (SESSION, "whsec_a1B2", "sk_test_a1B2", "K5oZfzN95Z9", "AKIAIOSFODNN7"):
         assert secret not in text
 
 
@@ -97,3 +101,14 @@ def test_a_traceback_that_holds_a_secret_is_printed_redacted(captured: io.String
     text = captured.getvalue()
     assert TAB not in text
     assert "KeyError" in text and "event failed" in text
+
+
+def test_redacting_twice_changes_nothing() -> None:
+    """A record may pass two factories (the CLI installed one, a test another)."""
+    for line in (
+        f"GET /api/auth/session?ticket={TICKET}&next=/upload",
+        f"/_event/?token={TAB}&EIO=4 X-Amz-Credential=AKIAIOSFODNN7EXAMPLE",
+        f"Cookie: ss_session={SESSION}",
+    ):
+        once = log_redaction.redact(line)
+        assert log_redaction.redact(once) == once and TICKET not in once
