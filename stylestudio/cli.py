@@ -205,6 +205,7 @@ def serve(args: argparse.Namespace) -> int:
         log.exception("could not migrate the database: nothing was started")
         return 1
     log.info("database is up to date; building the frontend and starting the processes")
+    production.empty_metrics_folder(os.environ)
     supervisor = production.Supervisor(
         children=production.children_for(plan),
         env=production.child_environment(plan, os.environ),

@@ -125,6 +125,20 @@ def child_environment(plan: Plan, base: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def empty_metrics_folder(env: Mapping[str, str]) -> Path | None:
+    """prometheus-client's multiprocess mode adds up the files of every process that ever
+    wrote to PROMETHEUS_MULTIPROC_DIR: a start must begin with it empty, or the counters of
+    the last run's (dead) processes are counted again. Created when missing."""
+    folder = env.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if not folder:
+        return None
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    for entry in path.glob("*.db"):
+        entry.unlink(missing_ok=True)
+    return path
+
+
 def web_command(plan: Plan) -> list[str]:
     """Reflex in production mode: build the frontend, then serve it and the backend on one
     port (Granian, `GRANIAN_WORKERS` processes)."""

@@ -180,3 +180,16 @@ def test_the_visitors_address_behind_trusted_proxies(
     hops: int, peer: str, forwarded: str | None, address: str
 ) -> None:
     assert settings(trusted_proxy_hops=hops).client_address(peer, forwarded) == address
+
+
+def test_a_start_empties_the_metrics_folder_of_the_last_run(tmp_path: Path) -> None:
+    from stylestudio.production import empty_metrics_folder
+
+    folder = tmp_path / "prometheus"
+    assert empty_metrics_folder({}) is None
+    assert empty_metrics_folder({"PROMETHEUS_MULTIPROC_DIR": str(folder)}) == folder
+    assert folder.is_dir()  # created when missing
+    (folder / "counter_123.db").write_bytes(b"old run")
+    (folder / "README").write_text("not ours")
+    empty_metrics_folder({"PROMETHEUS_MULTIPROC_DIR": str(folder)})
+    assert sorted(p.name for p in folder.iterdir()) == ["README"]
