@@ -1,6 +1,7 @@
 """`stylestudio serve --prod` from nothing: PostgreSQL (empty: the command migrates it), Redis,
-two backend processes and two generation workers on one address; a shopper signs up, uploads,
-generates, buys a pack and sees the result in Chromium. Then a worker is killed: the whole
+media in an S3 bucket (moto's server, spoken to by boto3), two backend processes and two
+generation workers on one address; a shopper signs up, uploads, generates, buys a pack and sees
+the result in Chromium. Then a worker is killed: the whole
 command stops and says which child died.
 
 It runs the production command as an operator would, with its own frontend folder (a fresh
@@ -33,6 +34,7 @@ from tests.e2e.conftest import (
     record_measurement,
 )
 from tests.support.databases import empty_database
+from tests.support.s3 import FAKE_CREDENTIALS, Bucket, client_for, moto_server, new_bucket
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +84,8 @@ class Production:
     base: str
     log: Path
     startup_s: float
+    bucket: Bucket
+    data_dir: Path
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -94,7 +98,20 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
     folder = tmp_path_factory.mktemp("production")
     port = _free_port()
     base = f"http://localhost:{port}"
-    with empty_database("postgresql", folder) as database_url:
+    with (
+        empty_database("postgresql", folder) as database_url,
+        moto_server() as s3_endpoint,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        aws = {
+            **FAKE_CREDENTIALS,
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        for name, value in aws.items():  # this process lists the bucket too
+            patch.setenv(name, value)
+        bucket = new_bucket(s3_endpoint)
         env = {
             **os.environ,
             # test, not production: the offline test checkout is refused in production
@@ -116,6 +133,8 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
             "STYLESTUDIO_LIMIT_SIGN_UP_ADDRESS": "1000/hour",
             "REFLEX_WEB_WORKDIR": str(folder / "web"),
             "REFLEX_TELEMETRY_ENABLED": "false",
+            **aws,
+            **bucket.env(),
         }
         log = folder / "serve.log"
         with log.open("wb") as out:
@@ -134,7 +153,14 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
                 "production_command_to_healthy",
                 {"seconds": round(startup_s, 1), "web_processes": 2, "worker_processes": 2},
             )
-            yield Production(process=process, base=base, log=log, startup_s=startup_s)
+            yield Production(
+                process=process,
+                base=base,
+                log=log,
+                startup_s=startup_s,
+                bucket=bucket,
+                data_dir=folder / "data",
+            )
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -225,7 +251,14 @@ def test_production_command_serves_the_whole_flow(
 
     # Pages and the backend on one address.
     assert httpx.get(f"{base}/").status_code == 200
-    assert httpx.get(f"{base}/api/health").json()["database"] == "ok"
+    assert httpx.get(f"{base}/api/health").json() == {"status": "ok"}
+    ready = httpx.get(f"{base}/api/ready", timeout=30).json()
+    assert (ready["status"], ready["database"], ready["redis"], ready["storage"]) == (
+        "ready",
+        "ok",
+        "ok",
+        "ok",
+    )
 
     _open(pg, base, "/signup")
     # The form works once the browser holds its sign-in nonce (after a detour to the backend).
@@ -260,7 +293,20 @@ def test_production_command_serves_the_whole_flow(
     assert card.locator(".generation-status").get_attribute("data-status") == "completed"
     src = card.locator("img").first.get_attribute("src")
     assert src and src.startswith(base)
-    assert httpx.get(src).headers["content-type"] == "image/jpeg"
+    assert httpx.get(src, timeout=30).headers["content-type"] == "image/jpeg"
+    # The media are objects in the bucket (the upload, the result, their previews), none on
+    # this host's disk; the bucket itself answers a stranger with 403.
+    bucket = production.bucket
+    listed = client_for(bucket.endpoint_url).list_objects_v2(
+        Bucket=bucket.name, Prefix=bucket.prefix
+    )
+    keys = [o["Key"] for o in listed.get("Contents", [])]
+    assert len(keys) >= 4, keys
+    assert not (production.data_dir / "media").exists() or not any(
+        p.is_file() for p in (production.data_dir / "media").rglob("*")
+    )
+    stranger = httpx.get(f"{bucket.endpoint_url}/{bucket.name}/{keys[0]}", timeout=30)
+    assert stranger.status_code == 403
     # Backend routes on the page's own address still reach the backend (not the page router).
     with pg.expect_download() as download:
         card.locator(".download-link").click()
