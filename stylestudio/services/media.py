@@ -83,6 +83,20 @@ def _discard_pending_files(session: Session, transaction: SessionTransaction) ->
             log.exception("could not delete %s after a rolled-back transaction", key)
 
 
+def delete_files_after_commit(storage: MediaStorage, keys: Sequence[str], *, what: str) -> int:
+    """Delete the files of rows already deleted and committed (never before the commit: a
+    rollback would leave rows without files). A file that cannot be deleted now is logged and
+    left to `stylestudio media sweep`, which finds files no row names. Returns how many went."""
+    deleted = 0
+    for key in keys:
+        try:
+            storage.delete(key)
+            deleted += 1
+        except Exception:
+            log.exception("could not delete %s of %s; the media sweep will", key, what)
+    return deleted
+
+
 class StoredPreviews(NamedTuple):
     thumbnail_key: str
     blur_data_url: str | None

@@ -13,10 +13,14 @@ from stylestudio.adapters.mailer import get_mailer
 from stylestudio.api.auth_routes import signed_out_url
 from stylestudio.db import get_engine
 from stylestudio.runtime import get_storage
-from stylestudio.services import account_links, account_self_service, accounts, sign_in_tickets
+from stylestudio.services import (
+    account_flows,
+    account_self_service,
+    accounts,
+    sign_in_tickets,
+)
 from stylestudio.services.account_self_service import SessionRow, SignInMethod
 from stylestudio.services.errors import DomainError, InvalidCredentialsError
-from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
 from stylestudio.state.arguments import ROW_ID, checked, form, text
 from stylestudio.state.calls import in_session
@@ -141,8 +145,7 @@ class AccountState(SessionState):
             return rx.redirect("/login")
 
         def send() -> bool:
-            get_limiter().verification_email(user_id=user.id)
-            return account_links.send_verification(
+            return account_flows.resend_verification(
                 db=get_engine(),
                 user_id=user.id,
                 mailer=get_mailer(),
@@ -212,20 +215,16 @@ class AccountState(SessionState):
         if user is None:
             return rx.redirect("/login")
         typed = clip_text(_get(form, "confirm_email"), accounts.MAX_EMAIL_LENGTH + 1)
-        storage = get_storage()
         try:
-            keys = await in_session(
-                lambda s: account_self_service.delete_account(
-                    s, user_id=user.id, confirm_email=typed
-                )
+            await asyncio.to_thread(
+                account_flows.delete_account,
+                db=get_engine(),
+                storage=get_storage(),
+                user_id=user.id,
+                confirm_email=typed,
             )
         except DomainError as exc:
             self._say(exc.message, failed=True)
             return None
-        for key in keys:  # after the commit: the rows are gone, now the files
-            try:
-                await asyncio.to_thread(storage.delete, key)
-            except Exception:  # `stylestudio media sweep` finds any file left behind
-                log.exception("could not delete %s of a deleted account", key)
         await self._forget_user_data()
         return load_document(signed_out_url(account_deleted=True))

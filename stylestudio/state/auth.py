@@ -13,10 +13,9 @@ import reflex as rx
 from stylestudio.adapters.mailer import get_mailer
 from stylestudio.api.auth_routes import begin_url, session_url
 from stylestudio.db import get_engine
-from stylestudio.services import account_links, accounts, sign_in_tickets
+from stylestudio.services import account_flows, account_links, accounts, sign_in_tickets
 from stylestudio.services.errors import DomainError
 from stylestudio.services.oauth_accounts import OAUTH_ERRORS, configured_providers
-from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
 from stylestudio.state import socket_sessions
 from stylestudio.state.arguments import checked, form
@@ -113,20 +112,14 @@ class AuthState(SessionState):
         address = self.router.session.client_ip
 
         def create() -> int:
-            get_limiter().sign_up(ip_address=address)
-            user_id = sign_in_tickets.password_sign_up(
-                db=get_engine(), email=email, password=password, ip_address=address
+            return account_flows.password_sign_up(
+                db=get_engine(),
+                email=email,
+                password=password,
+                ip_address=address,
+                mailer=get_mailer(),
+                base_url=get_settings().public_url,
             )
-            try:  # the account exists either way; the mail can be sent again from /account
-                account_links.send_verification(
-                    db=get_engine(),
-                    user_id=user_id,
-                    mailer=get_mailer(),
-                    base_url=get_settings().public_url,
-                )
-            except DomainError:
-                log.warning("verification mail for user %s not sent", user_id, exc_info=True)
-            return user_id
 
         return await self._sign_in_as(create)
 
@@ -137,10 +130,9 @@ class AuthState(SessionState):
         address = self.router.session.client_ip
 
         def check() -> int:
-            with get_limiter().sign_in_attempt(email=email, ip_address=address):
-                return sign_in_tickets.password_sign_in(
-                    db=get_engine(), email=email, password=password
-                )
+            return account_flows.password_sign_in(
+                db=get_engine(), email=email, password=password, ip_address=address
+            )
 
         return await self._sign_in_as(check)
 
@@ -153,10 +145,10 @@ class AuthState(SessionState):
         self.form_error, self.notice = "", ""
 
         def send() -> None:
-            get_limiter().password_reset_request(email=email, ip_address=address)
-            account_links.request_password_reset(
+            account_flows.request_password_reset(
                 db=get_engine(),
                 email=email,
+                ip_address=address,
                 mailer=get_mailer(),
                 base_url=get_settings().public_url,
             )
