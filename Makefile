@@ -70,6 +70,7 @@ bench: setup
 	$(BIN)/python bench/bench_replicate_workers.py
 	$(BIN)/python bench/bench_gallery_scale.py
 	$(BIN)/python bench/bench_upload_pipeline.py
+	$(BIN)/python bench/bench_status_push.py
 
 clean:
 	rm -rf .web test-artifacts .mypy_cache .ruff_cache .pytest_cache
