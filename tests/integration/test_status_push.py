@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import reflex as rx
 import sqlalchemy as sa
+from reflex.state import BaseState
 from reflex_base.event import Event
 from sqlalchemy.engine import Engine
 
@@ -31,6 +33,8 @@ from stylestudio.services.generation_status_feed import (
 from stylestudio.settings import get_settings
 from stylestudio.state import generation_watch, socket_sessions
 from stylestudio.state.gallery import GalleryState
+from stylestudio.state.session import SessionState
+from stylestudio.state.studio import StudioState
 from tests.integration.test_generation_flow import _start, _upload, _user
 from tests.support.event_processing import AppEvents, event_name, new_tab
 
@@ -237,10 +241,16 @@ class Tab:
         self.sid = f"push-{self.token}"
         socket_sessions.connect(self.sid, f"{SESSION_COOKIE}={session}")
 
-    async def post(self, handler: str, payload: dict[str, Any] | None = None) -> None:
+    async def post(
+        self,
+        handler: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        state: type[BaseState] = GalleryState,
+    ) -> None:
         router = {"pathname": "/gallery", "asPath": "/gallery", "headers": {}}
         router |= {"sid": self.sid, "token": self.token}
-        name = event_name(GalleryState, handler)
+        name = event_name(state, handler)
         event = Event(name=name, payload=payload or {}, router_data=router)
         future = await self.app.processor.enqueue(self.token, event)
         await asyncio.wait_for(future, WITHIN)
@@ -333,3 +343,39 @@ def test_many_changes_fit_in_notify_payloads() -> None:
     assert len(payloads) > 1 and all(len(p.encode()) < 8000 for p in payloads)
     assert frozenset().union(*(parse_payload(p) for p in payloads)) == set(ids)
     assert parse_payload("12,x,,7") == {12, 7}  # a stray part is skipped, never raised
+
+
+async def test_the_studio_shows_a_pushed_ending_and_the_refund(
+    app_db: Engine, storage: LocalStorage
+) -> None:
+    user_id = _user(app_db)
+    generation = _start(app_db, user_id=user_id, image_id=_upload(app_db, storage, user_id))
+    with session_scope(app_db) as session:
+        cookie = accounts.start_session(session, user_id=user_id)
+        _user_seen, views = generation_watch.views_for_token(
+            session, token=cookie, ids=[generation], base="http://test"
+        )
+    try:
+        async with AppEvents() as app:
+            tab = Tab(app, cookie)
+            async with app.manager.modify_state(
+                rx.BaseStateToken(ident=tab.token, cls=StudioState)
+            ) as root:
+                (await root.get_state(SessionState))._user_id = user_id
+                studio = await root.get_state(StudioState)
+                studio.results, studio.watching = views, True
+            watching = asyncio.ensure_future(tab.post("watch_generation", state=StudioState))
+            await _until(lambda: _true(len(generation_watch.LIVE_WATCHES) == 1), "it watches")
+
+            await asyncio.to_thread(_cancel, app_db, user_id, generation)
+
+            async def shown() -> bool:
+                studio = await app.state_of(tab.token, StudioState)
+                return studio["results"][0]["status"] == "cancelled" and not studio["watching"]
+
+            await _until(shown, "the result shows the ending and the watch stops")
+            # The refund reached the header with the same read (no query under the lock).
+            assert (await app.state_of(tab.token, SessionState))["credits"] == 10
+            await asyncio.wait_for(watching, WITHIN)
+    finally:
+        await close_feeds()
