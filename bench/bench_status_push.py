@@ -6,9 +6,9 @@ generation's view every 0.25 s), then wait as they do now (`generation_watch.run
 on the process's status feed). Counted over an idle window: statements this process sent
 (SQLAlchemy's before_cursor_execute) and, on PostgreSQL, the database's committed and
 rolled-back transactions and rows returned (pg_stat_database, read from another database so
-the reading is not counted; PostgreSQL publishes a backend's counters up to ~10 s late, so
-the window is long and starts after a quiet spell; a window with no watcher at all gives
-the floor: autovacuum and the statistics' own lag). Then, with the 500 pushed watchers
+the reading is not counted; a backend may publish its counters seconds late, but always as
+it exits, so each window starts with the pool's connections closed; a window with no
+watcher at all gives the floor). Then, with the 500 pushed watchers
 still waiting, 20 generations are cancelled one by one from another engine (another
 session; on PostgreSQL another connection): the time from the cancel's start to the
 watcher's fresh read of it.
@@ -45,7 +45,6 @@ from tests.support.databases import POSTGRES_ADMIN_URL, migrated_database, postg
 
 WATCHERS = 500
 IDLE_S = 10.0
-QUIET_S = 11.0  # PostgreSQL flushes an idle backend's statistics within 10 s
 POLL_S = 0.25  # what the studio and the gallery used to wait between reads
 CHANGES = 20
 BASE = "http://bench.local"
@@ -116,7 +115,12 @@ def _pg_stats(name: str) -> tuple[int, int]:
         admin.dispose()
 
 
-async def _window(counter: Counter, db_name: str | None) -> dict[str, float]:
+async def _window(counter: Counter, db_name: str | None, *pools: Engine) -> dict[str, float]:
+    # A PostgreSQL backend publishes its counters when it exits: closing the pooled
+    # connections first keeps earlier work out of the window.
+    for pool in pools:
+        pool.dispose()
+    await asyncio.sleep(1.0)
     before_pg = await asyncio.to_thread(_pg_stats, db_name) if db_name else None
     before = counter.count
     await asyncio.sleep(IDLE_S)
@@ -139,8 +143,7 @@ async def _measure(url: str, kind: str, media: Path) -> dict[str, Any]:
     read = functools.partial(generation_watch.views_for_token, token=token, base=BASE)
     if db_name:  # nothing left for autovacuum to do during the windows
         await asyncio.to_thread(_vacuum, url)
-    await asyncio.sleep(QUIET_S)
-    nobody = await _window(counter, db_name)  # the floor: no watcher at all
+    nobody = await _window(counter, db_name, engine, setup_engine)  # the floor: no watcher
 
     # Before: every watcher reads its generation every 0.25 s.
     stop = asyncio.Event()
@@ -152,16 +155,18 @@ async def _measure(url: str, kind: str, media: Path) -> dict[str, Any]:
 
     pollers = [asyncio.create_task(poll(gid)) for gid in ids]
     await asyncio.sleep(2.0)
-    polled = await _window(counter, db_name)
+    polled = await _window(counter, db_name, setup_engine)
     stop.set()
     await asyncio.gather(*pollers)
 
     # Now: every watcher waits on the process's feed.
     done: dict[int, float] = {}
+    first_reads: set[int] = set()
 
     def refresher(gid: int) -> Any:
         async def refresh(_changed: frozenset[int]) -> dict[int, str] | None:
             _user, views = await in_session(functools.partial(read, ids=[gid]), write=False)
+            first_reads.add(gid)
             statuses = generation_watch.open_statuses(views)
             if not statuses:
                 done[gid] = time.perf_counter()
@@ -181,8 +186,9 @@ async def _measure(url: str, kind: str, media: Path) -> dict[str, Any]:
         )
         for gid in ids
     ]
-    await asyncio.sleep(QUIET_S)  # the first reads, then quiet
-    pushed = await _window(counter, db_name)
+    while len(first_reads) < WATCHERS:  # each reads its card once, then waits
+        await asyncio.sleep(0.05)
+    pushed = await _window(counter, db_name, engine, setup_engine)
 
     latencies = []
     for gid in ids[:CHANGES]:
