@@ -164,7 +164,6 @@ class GenerationStatusFeed:
         if self.is_postgresql:
             self._tasks.append(loop.create_task(self._listen_forever()))
         else:
-
             mine = database_key(self.engine)
 
             def from_commit(database: str, ids: frozenset[int]) -> None:
