@@ -106,6 +106,7 @@ class GenerationStatusFeed:
         self.rechecks = 0
         self.probes = 0
         self.delivered = 0
+        self.connects = 0  # LISTEN connections made (PostgreSQL)
 
     # -- watches -------------------------------------------------------------------------
 
@@ -206,6 +207,7 @@ class GenerationStatusFeed:
             wait = min(wait * 2, _RECONNECT_MAX_S)
 
     def _on_listening(self) -> None:
+        self.connects += 1
         self.listening.set()
         # Whatever was committed while no connection listened is found by one read.
         task = asyncio.get_running_loop().create_task(self._recheck_logged())

@@ -379,3 +379,38 @@ async def test_the_studio_shows_a_pushed_ending_and_the_refund(
             await asyncio.wait_for(watching, WITHIN)
     finally:
         await close_feeds()
+
+
+async def test_a_change_made_while_the_listener_reconnects_is_not_lost(
+    db: Engine, storage: LocalStorage
+) -> None:
+    """PostgreSQL: the LISTEN connection is cut (a server restart, a proxy); whatever was
+    committed meanwhile is found by the one read the feed makes when it listens again."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("LISTEN is PostgreSQL's")
+    user_id = _user(db)
+    watched = _start(db, user_id=user_id, image_id=_upload(db, storage, user_id))
+    feed = GenerationStatusFeed(engine=db, recheck_s=NEVER, probe_s=NEVER)
+    feed.start()
+    try:
+        await asyncio.wait_for(feed.listening.wait(), WITHIN)
+        watch = feed.watch()
+        watch.follow({watched: "pending"})
+        await watch.wait(timeout=0)
+
+        with db.connect() as conn:  # the server drops the listener's connection
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'stylestudio-status-listener'"
+                    " AND datname = current_database()"
+                )
+            )
+            conn.commit()
+        await _until(lambda: _true(not feed.listening.is_set()), "the listener notices")
+        await asyncio.to_thread(_cancel, db, user_id, watched)  # nobody listens now
+
+        assert await watch.wait(timeout=WITHIN) == {watched}
+        assert feed.connects == 2 and feed.rechecks >= 1
+    finally:
+        await feed.close()
