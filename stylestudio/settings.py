@@ -106,6 +106,12 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(8, ge=1, le=256, alias="STYLESTUDIO_WORKER_CONCURRENCY")
     # A dead worker's jobs are taken over this long after its last heartbeat (every third).
     worker_lease_s: int = Field(30, ge=3, le=600, alias="STYLESTUDIO_WORKER_LEASE_S")
+    # Watching tabs are woken by pushed status changes; each backend process also re-reads
+    # the statuses of everything watched this often, so a lost notification never sticks.
+    status_recheck_s: float = Field(15.0, gt=0, alias="STYLESTUDIO_STATUS_RECHECK_S")
+    # SQLite only: how often each process asks whether another process (a separate
+    # `stylestudio worker`) committed (PRAGMA data_version; reads no table).
+    status_probe_s: float = Field(0.5, gt=0, alias="STYLESTUDIO_STATUS_PROBE_S")
     # Sign-in with a provider: each is offered only when its client id and secret are set.
     google_client_id: str = Field("", alias="GOOGLE_CLIENT_ID")
     google_client_secret: str = Field("", alias="GOOGLE_CLIENT_SECRET")

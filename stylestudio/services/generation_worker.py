@@ -52,6 +52,7 @@ from stylestudio.models import (
 )
 from stylestudio.services import credits, jobs
 from stylestudio.services.billing import get_billing_settings
+from stylestudio.services.generation_events import note_status_changed
 from stylestudio.services.imaging import Previews, prepare_for_storage
 from stylestudio.services.media import new_storage_key, put_with_previews
 from stylestudio.services.usage import record_usage
@@ -275,6 +276,7 @@ def _claim_ending(
     )
     if not ended.rowcount:  # type: ignore[attr-defined]
         return False
+    note_status_changed(session, [generation_id])
     if lease is None:
         jobs.finish_for_generation(
             session, generation_id=generation_id, status=job_status, error=error
@@ -445,7 +447,7 @@ def fail_work(
                 error=error,
                 delay_seconds=delay_s,
             ):
-                session.execute(
+                requeued = session.execute(
                     sa.update(Generation)
                     .where(
                         col(Generation.id) == work.generation_id,
@@ -453,6 +455,8 @@ def fail_work(
                     )
                     .values(status=GenerationStatus.PENDING, updated_at=utcnow())
                 )
+                if requeued.rowcount:  # type: ignore[attr-defined]
+                    note_status_changed(session, [work.generation_id])
             return
         end_generation(session, generation_id=work.generation_id, error=error, lease=work.lease)
 

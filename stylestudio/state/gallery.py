@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -25,10 +26,11 @@ from stylestudio.services.collections import CollectionView
 from stylestudio.services.errors import DomainError
 from stylestudio.services.ids import is_row_id
 from stylestudio.services.stats import UserStats, no_stats, user_stats
+from stylestudio.state import generation_watch as watch
 from stylestudio.state.arguments import FLAG, ROW_ID, ROW_ID_OR_ZERO, checked, choice, form, text
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text as _text
-from stylestudio.state.generation_watch import cancel_for_user, tab_is_connected
+from stylestudio.state.generation_watch import cancel_for_user
 from stylestudio.state.infinite_scroll import INFINITE_SCROLL_JS
 from stylestudio.state.session import SessionState, media_base_url
 
@@ -36,7 +38,6 @@ log = logging.getLogger(__name__)
 
 GALLERY_PAGE_SIZE = 24
 _STATUSES = {"pending", "processing", "completed", "failed", "cancelled"}
-FOLLOW_SECONDS = 0.25
 FOLLOW_FOR_SECONDS = 15 * 60
 
 
@@ -450,7 +451,9 @@ class GalleryState(SessionState):
         return [int(item["id"]) for item in self.items if not item.get("is_terminal")]
 
     def _follow_if_open(self):
-        if self._open_ids() and not self._follow_id:
+        """Start following the open cards, or point the running follower at them."""
+        statuses = watch.open_statuses(self.items)
+        if statuses and not watch.follow(self._follow_id, statuses):
             return GalleryState.follow_open
         return None
 
@@ -477,25 +480,62 @@ class GalleryState(SessionState):
 
     @rx.event(background=True)
     async def follow_open(self) -> None:
-        """Keep queued and running cards live (status within a second) until they end."""
+        """Keep queued and running cards live until they end: woken by each pushed status
+        change of one of them (idle, it costs no query and holds no lock)."""
         follow_id = uuid.uuid4().hex
         async with self:
-            if self._follow_id:
+            if watch.is_live(self._follow_id):
                 return
-            self._follow_id = follow_id
+            replaces, self._follow_id = self._follow_id, follow_id
             client_token = self.router.session.client_token
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + FOLLOW_FOR_SECONDS
+            statuses = watch.open_statuses(self.items)
+        base = media_base_url()
+
+        async def refresh(_changed: frozenset[int]) -> watch.Statuses | None:
+            async with self:
+                if self._follow_id != follow_id:
+                    return None
+                token = self.session_token
+                open_ids = list(watch.open_statuses(self.items))
+            if not open_ids:
+                return None
+            user, views = await in_session(
+                functools.partial(watch.views_for_token, token=token, ids=open_ids, base=base),
+                write=False,
+            )
+            ended = any(v["is_terminal"] for v in views)
+            stats = (
+                await in_session(lambda s: user_stats(s, user_id=user.id), write=False)
+                if ended
+                else None
+            )
+            async with self:
+                if self._follow_id != follow_id or user.id != self._user_id:
+                    return None
+                held_by = {int(i["id"]): i.get("in_collections", []) for i in self.items}
+                fresh = {
+                    int(v["id"]): {**v, "in_collections": held_by.get(int(v["id"]), [])}
+                    for v in views
+                }
+                self.items = [fresh.get(int(item["id"]), item) for item in self.items]
+                if stats is not None:  # a followed generation ended: the numbers moved
+                    self.stats = stats
+                    self._show(user)  # and a refund shows in the header
+                return watch.open_statuses(self.items)
+
         try:
-            while loop.time() < deadline and tab_is_connected(client_token):
-                await asyncio.sleep(FOLLOW_SECONDS)
-                async with self:
-                    if self._follow_id != follow_id:
-                        return
-                    user = await self._current_user()
-                    if user is None or not self._open_ids():
-                        return
-                    await self._refresh_open(user.id)
+            await watch.run_watch(
+                watch_id=follow_id,
+                replaces=replaces,
+                client_token=client_token,
+                statuses=statuses,
+                refresh=refresh,
+                timeout_s=FOLLOW_FOR_SECONDS,
+            )
+        except DomainError as exc:  # signed out, or the generations are gone
+            log.info("stopped following the gallery: %s", exc.message)
+        except Exception:
+            log.exception("following the gallery failed")
         finally:
             async with self:
                 if self._follow_id == follow_id:

@@ -1,27 +1,102 @@
 """Following generations from a tab, and cancelling them: shared by the studio and the
-gallery."""
+gallery.
+
+A watcher costs nothing while nothing changes: it awaits its `StatusWatch`, which the
+process's status feed wakes when one of its generations changes status (pushed, see
+services/generation_status_feed.py). It then takes the tab's state lock only to copy what it
+needs and, after reading outside it, to apply the fresh cards — never across a query."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from sqlmodel import Session
 
 from stylestudio.runtime import get_prediction_engine
 from stylestudio.services import accounts, generations
+from stylestudio.services.accounts import CurrentUser
+from stylestudio.services.generation_status_feed import StatusWatch, get_feed
 from stylestudio.services.generation_views import get_generation_views
 from stylestudio.state.calls import in_session
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.25
 # A generation outlasting this is still running in the worker; the gallery will show it.
 WATCH_TIMEOUT_SECONDS = 15 * 60
 TAB_GONE_SECONDS = 30.0
-# Watchers running in this process. A tab whose `_watch_id` is not here (the backend
-# restarted, or the watcher died) has nobody watching, whatever `watching` says.
-LIVE_WATCHERS: set[str] = set()
+# How often an idle watcher looks at its tab (still connected? past its deadline?): memory
+# only, no query and no lock.
+CHECK_TAB_SECONDS = 5.0
+# Watchers running in this process, by id. A tab whose watcher id is not here (the backend
+# restarted, or the watcher died) has nobody watching, whatever its state says.
+LIVE_WATCHES: dict[str, StatusWatch] = {}
+
+Statuses = dict[int, str]
+
+
+def open_statuses(rows: Iterable[Mapping[str, Any]]) -> Statuses:
+    """The status each open (not yet ended) card shows, by generation id."""
+    return {int(r["id"]): str(r["status"]) for r in rows if not r.get("is_terminal")}
+
+
+def is_live(watch_id: str) -> bool:
+    return bool(watch_id) and watch_id in LIVE_WATCHES
+
+
+def follow(watch_id: str, statuses: Statuses) -> bool:
+    """Point a live watcher at these open cards (new ones are read once at once); False
+    when no watcher of that id runs in this process."""
+    watch = LIVE_WATCHES.get(watch_id) if watch_id else None
+    if watch is None:
+        return False
+    watch.follow(statuses)
+    return True
+
+
+async def run_watch(
+    *,
+    watch_id: str,
+    replaces: str,
+    client_token: str,
+    statuses: Statuses,
+    refresh: Callable[[frozenset[int]], Awaitable[Statuses | None]],
+    timeout_s: float | None = None,
+) -> None:
+    """Wait for changes of these cards and `refresh` on each (it reads, applies and returns
+    the cards still open, or None to stop). Ends when none is open, the tab has been gone
+    TAB_GONE_SECONDS, WATCH_TIMEOUT_SECONDS have passed, or `replaces`'s successor starts."""
+    old = LIVE_WATCHES.pop(replaces, None) if replaces else None
+    if old is not None:
+        old.close()
+    watch = LIVE_WATCHES[watch_id] = get_feed().watch()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (WATCH_TIMEOUT_SECONDS if timeout_s is None else timeout_s)
+    gone_since: float | None = None
+    try:
+        watch.follow(statuses)  # every card counts as new: read once, now
+        while not watch.closed and loop.time() < deadline:
+            if tab_is_connected(client_token):
+                gone_since = None
+                wait = CHECK_TAB_SECONDS
+            else:
+                gone_since = loop.time() if gone_since is None else gone_since
+                wait = TAB_GONE_SECONDS - (loop.time() - gone_since)
+                if wait <= 0:
+                    return
+            changed = await watch.wait(timeout=min(wait, CHECK_TAB_SECONDS))
+            if not changed or watch.closed:
+                continue
+            still_open = await refresh(changed)
+            if not still_open:
+                return
+            watch.follow(still_open)
+    finally:
+        watch.close()
+        if LIVE_WATCHES.get(watch_id) is watch:
+            del LIVE_WATCHES[watch_id]
 
 
 async def cancel_for_user(user_id: int, generation_id: int) -> None:
@@ -47,9 +122,8 @@ def tab_is_connected(client_token: str) -> bool:
 
 def views_for_token(
     session: Session, *, token: str | None, ids: list[int], base: str
-) -> list[dict[str, Any]]:
+) -> tuple[CurrentUser, list[dict[str, Any]]]:
+    """The signed-in user (the header's numbers) and the views of their generations `ids`."""
     user = accounts.require_user(session, token=token)
-    return [
-        v.as_dict()
-        for v in get_generation_views(session, user_id=user.id, generation_ids=ids, base_url=base)
-    ]
+    views = get_generation_views(session, user_id=user.id, generation_ids=ids, base_url=base)
+    return user, [v.as_dict() for v in views]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import uuid
@@ -177,8 +176,8 @@ class StudioState(StudioInputsState):
         if all(r.get("is_terminal") for r in self.results):
             self.watching = False
             return None
-        if self._watch_id in watch.LIVE_WATCHERS:
-            return None
+        if watch.follow(self._watch_id, watch.open_statuses(self.results)):
+            return None  # its watcher runs here, and now follows these cards too
         self.watching = True
         return StudioState.watch_generation
 
@@ -264,7 +263,7 @@ class StudioState(StudioInputsState):
     async def generate(self):
         self.generate_error = ""
         self.needs_credits = False
-        if self.submitting or (self.watching and self._watch_id in watch.LIVE_WATCHERS):
+        if self.submitting or (self.watching and watch.is_live(self._watch_id)):
             return  # one batch at a time: the button is disabled meanwhile
         if not self.products:
             self.generate_error = "Upload a product image first."
@@ -416,49 +415,50 @@ class StudioState(StudioInputsState):
     async def watch_generation(self) -> None:
         """Follow this tab's open generations until they end. The jobs run in the worker.
 
-        One watcher per tab: a newer one (started after a reconnect) replaces it. It stops
-        when every generation has ended, after WATCH_TIMEOUT_SECONDS, when the tab has been
-        gone for TAB_GONE_SECONDS, or on any error; `watching` is cleared however it stops.
+        One watcher per tab: a newer one (started after a reconnect) replaces it. Idle, it
+        awaits a pushed status change (no query, no lock). It stops when every generation
+        has ended, after WATCH_TIMEOUT_SECONDS, when the tab has been gone for
+        TAB_GONE_SECONDS, or on any error; `watching` is cleared however it stops.
         """
         watch_id = uuid.uuid4().hex
         async with self:
-            self._watch_id = watch_id
+            replaces, self._watch_id = self._watch_id, watch_id
             client_token = self.router.session.client_token
-        watch.LIVE_WATCHERS.add(watch_id)
+            statuses = watch.open_statuses(self.results)
         base = media_base_url()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + watch.WATCH_TIMEOUT_SECONDS
-        gone_since: float | None = None
+
+        async def refresh(_changed: frozenset[int]) -> watch.Statuses | None:
+            async with self:  # the cookie of the tab's current connection, every time
+                if self._watch_id != watch_id:
+                    return None  # replaced by a newer watcher
+                token = self.session_token
+                open_ids = list(watch.open_statuses(self.results))
+            if not open_ids:
+                return None
+            user, views = await in_session(
+                functools.partial(watch.views_for_token, token=token, ids=open_ids, base=base),
+                write=False,
+            )
+            async with self:
+                if self._watch_id != watch_id:
+                    return None
+                if self._merge(views) and user.id == self._user_id:
+                    self._show(user)  # a refund shows in the header
+                return watch.open_statuses(self.results)
+
         try:
-            while loop.time() < deadline:
-                async with self:  # the cookie of the tab's current connection, every time
-                    token = self.session_token
-                    open_ids = [int(r["id"]) for r in self.results if not r.get("is_terminal")]
-                if not open_ids:
-                    return
-                if watch.tab_is_connected(client_token):
-                    gone_since = None
-                elif gone_since is None:
-                    gone_since = loop.time()
-                elif loop.time() - gone_since > watch.TAB_GONE_SECONDS:
-                    return
-                views = await in_session(
-                    functools.partial(watch.views_for_token, token=token, ids=open_ids, base=base),
-                    write=False,
-                )
-                async with self:
-                    if self._watch_id != watch_id:
-                        return  # replaced by a newer watcher
-                    ended = self._merge(views)
-                    if ended:
-                        await self._current_user()  # a refund shows in the header
-                await asyncio.sleep(watch.POLL_SECONDS)
+            await watch.run_watch(
+                watch_id=watch_id,
+                replaces=replaces,
+                client_token=client_token,
+                statuses=statuses,
+                refresh=refresh,
+            )
         except DomainError as exc:  # signed out, or the generations are gone
             log.info("stopped watching generations: %s", exc.message)
         except Exception:
             log.exception("watching generations failed")
         finally:
-            watch.LIVE_WATCHERS.discard(watch_id)
             async with self:
                 if self._watch_id == watch_id:
                     self.watching = False

@@ -25,7 +25,6 @@ from stylestudio.db import session_scope
 from stylestudio.models import Generation, ShareLink, User, UserRole, UserSession
 from stylestudio.services import accounts, pricing
 from stylestudio.settings import get_settings
-from stylestudio.state import gallery as gallery_module
 from stylestudio.state import generation_watch
 from stylestudio.state.account import AccountState
 from stylestudio.state.admin import AdminState
@@ -76,7 +75,6 @@ def app_db(db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setenv("STYLESTUDIO_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("STYLESTUDIO_RATE_LIMITS_ENABLED", "false")
     get_settings.cache_clear()
-    monkeypatch.setattr(gallery_module, "tab_is_connected", lambda token: False)
     monkeypatch.setattr(generation_watch, "tab_is_connected", lambda token: False)
     monkeypatch.setattr(generation_watch, "TAB_GONE_SECONDS", 0.0)
     yield db
