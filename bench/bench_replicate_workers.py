@@ -55,7 +55,7 @@ from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import create_db_engine, session_scope
 from stylestudio.models import Generation, GenerationStatus, ImageCategory, Job
 from stylestudio.services import accounts, credits, generations, media, pricing
-from stylestudio.services.generation_worker import Options
+from stylestudio.services.generation_work import Options
 from stylestudio.worker import GenerationWorker
 from tests.support.databases import empty_database, migrate, postgres_available
 from tests.support.fake_replicate import FakeReplicateControl

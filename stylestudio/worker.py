@@ -44,8 +44,11 @@ from stylestudio.runtime import (
 )
 from stylestudio.services import jobs
 from stylestudio.services.checkout import reconcile_open_checkouts
+from stylestudio.services.generation_claims import claim_work
+from stylestudio.services.generation_predictions import cancel_quietly
 from stylestudio.services.generation_sweeper import sweep_overdue
-from stylestudio.services.generation_worker import Options, Work, claim_work, run_work
+from stylestudio.services.generation_work import Options, Work
+from stylestudio.services.generation_worker import run_work
 from stylestudio.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -299,8 +302,7 @@ async def sweep_and_cancel(
     engine = engine or get_prediction_engine()
     for _generation_id, prediction_id in ended:
         if prediction_id and engine is not None:
-            with contextlib.suppress(Exception):
-                await engine.cancel(prediction_id)
+            await cancel_quietly(engine, prediction_id)
     return len(ended)
 
 

@@ -10,7 +10,8 @@ from sqlmodel import col, select
 
 from stylestudio.db import session_scope
 from stylestudio.models import Generation, utcnow
-from stylestudio.services.generation_worker import OPEN_STATUSES, TIMED_OUT, end_generation
+from stylestudio.services.generation_endings import end_generation
+from stylestudio.services.generation_work import OPEN_STATUSES, TIMED_OUT
 
 BATCH = 200
 

@@ -19,7 +19,7 @@ from stylestudio.models.base import utc_iso
 from stylestudio.services import pricing
 from stylestudio.services.errors import NotFoundError
 from stylestudio.services.generation_downloads import download_stem
-from stylestudio.services.generation_views import SEED_RANGE
+from stylestudio.services.generation_work import variation_seed
 from stylestudio.services.ids import is_row_id
 from stylestudio.services.media import media_url_maker
 
@@ -130,7 +130,7 @@ def get_generation_viewer(
                 alt=image_alt(
                     style=style, prompt=generation.prompt, number=number, of=len(results)
                 ),
-                seed=(generation.seed + image.image_order) % SEED_RANGE,
+                seed=variation_seed(generation.seed, image.image_order),
             )
         )
     return GenerationViewer(

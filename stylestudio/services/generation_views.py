@@ -27,6 +27,7 @@ from stylestudio.services import pricing, search
 from stylestudio.services.errors import NotFoundError
 from stylestudio.services.featuring import featured_state_label
 from stylestudio.services.generation_downloads import download_stem
+from stylestudio.services.generation_work import variation_seed
 from stylestudio.services.ids import MAX_ROW_ID, is_row_id
 from stylestudio.services.media import media_url_maker
 
@@ -43,7 +44,6 @@ _STATUS: dict[object, tuple[str, str, bool]] = {
     k: (s.value, STATUS_LABELS[s], s.is_terminal) for s in GenerationStatus for k in (s, s.value)
 }
 _MODERATION: dict[object, str] = {k: m.value for m in ModerationStatus for k in (m, m.value)}
-SEED_RANGE = 2**31  # seeds are 0 .. 2^31 - 1; variation i of seed s has seed (s + i) % this
 
 
 @dataclass(frozen=True)
@@ -324,7 +324,7 @@ def _views(rows: Sequence[Sequence[Any]], *, base_url: str) -> list[GenerationVi
                     style=style, prompt=prompt, generation_id=gid, variation=image_order + 1
                 ),
                 "placeholder": placeholder or "",
-                "seed": (seed + image_order) % SEED_RANGE,
+                "seed": variation_seed(seed, image_order),
             }
         if gid == last_id:
             if result_id is not None:

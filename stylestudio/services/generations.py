@@ -23,7 +23,8 @@ from stylestudio.models import (
 from stylestudio.services import credits, jobs, pricing
 from stylestudio.services.billing import get_billing_settings
 from stylestudio.services.errors import InsufficientCreditsError, NotFoundError, ValidationError
-from stylestudio.services.generation_worker import CANCELLED, end_generation
+from stylestudio.services.generation_endings import end_generation
+from stylestudio.services.generation_work import CANCELLED
 from stylestudio.services.ids import is_row_id
 from stylestudio.services.media import get_owned_image, media_url
 from stylestudio.services.usage import record_usage

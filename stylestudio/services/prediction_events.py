@@ -13,7 +13,7 @@ from stylestudio.adapters.replicate_engine import Prediction, PredictionEngine
 from stylestudio.adapters.storage import MediaStorage
 from stylestudio.db import session_scope
 from stylestudio.services.checkout import _seen, record_event
-from stylestudio.services.generation_worker import generation_for_prediction, settle_prediction
+from stylestudio.services.generation_predictions import generation_for_prediction, settle_prediction
 
 PROVIDER = "replicate"
 

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from stylestudio.runtime import get_prediction_engine
 from stylestudio.services import accounts, generations
 from stylestudio.services.accounts import CurrentUser
+from stylestudio.services.generation_predictions import cancel_quietly
 from stylestudio.services.generation_status_feed import StatusWatch, get_feed
 from stylestudio.services.generation_views import get_generation_views
 from stylestudio.state.calls import in_session
@@ -105,11 +106,8 @@ async def cancel_for_user(user_id: int, generation_id: int) -> None:
         lambda s: generations.cancel_generation(s, user_id=user_id, generation_id=generation_id)
     )
     engine = get_prediction_engine()
-    if prediction_id and engine is not None:
-        try:
-            await engine.cancel(prediction_id)
-        except Exception as exc:  # cancelled here whatever the provider says
-            log.warning("could not cancel prediction %s: %r", prediction_id, exc)
+    if prediction_id and engine is not None:  # cancelled here whatever the provider says
+        await cancel_quietly(engine, prediction_id)
 
 
 def tab_is_connected(client_token: str) -> bool:

@@ -16,12 +16,9 @@ from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import Generation, GenerationStatus, Image, ImageCategory
 from stylestudio.services import accounts, generations, imaging, media
-from stylestudio.services.generation_worker import (
-    Output,
-    decode_output,
-    run_next_generation_job,
-    store_and_complete,
-)
+from stylestudio.services.generation_endings import store_and_complete
+from stylestudio.services.generation_work import Output, decode_output
+from stylestudio.services.generation_worker import run_next_generation_job
 
 PREFIX = "data:image/webp;base64,"
 

@@ -23,7 +23,7 @@ from stylestudio.api.routes import build_api
 from stylestudio.db import session_scope
 from stylestudio.models import Image, ImageCategory
 from stylestudio.services import accounts, imaging, media
-from stylestudio.services.generation_worker import BAD_OUTPUT, decode_output
+from stylestudio.services.generation_work import BAD_OUTPUT, decode_output
 from stylestudio.settings import get_settings
 
 RED, WHITE = (255, 0, 0), (255, 255, 255)

@@ -36,18 +36,12 @@ from stylestudio.models import (
 )
 from stylestudio.services import credits, generations, jobs
 from stylestudio.services.errors import ValidationError
+from stylestudio.services.generation_claims import claim_work
+from stylestudio.services.generation_endings import end_generation, fail_work, store_and_complete
+from stylestudio.services.generation_predictions import settle_prediction
 from stylestudio.services.generation_sweeper import sweep_overdue
-from stylestudio.services.generation_worker import (
-    TIMED_OUT,
-    Options,
-    Output,
-    claim_work,
-    end_generation,
-    fail_work,
-    run_next_generation_job,
-    settle_prediction,
-    store_and_complete,
-)
+from stylestudio.services.generation_work import TIMED_OUT, Options, Output
+from stylestudio.services.generation_worker import run_next_generation_job
 from stylestudio.services.prediction_events import handle_prediction_event
 from stylestudio.worker import GenerationWorker
 from tests.integration.test_generation_flow import (
@@ -248,7 +242,7 @@ def test_an_ending_without_a_lease_waits_for_the_lease_holder_instead_of_deadloc
     finished its job row and not yet the generation when the webhook's ending starts."""
     import threading
 
-    from stylestudio.services.generation_worker import _end_statement
+    from stylestudio.services.generation_endings import _end_statement
 
     _, [gid] = _make(db, storage, 1)
     [work] = claim_work(db=db, worker_id="w", limit=1)
@@ -292,7 +286,8 @@ def test_webhooks_and_the_poller_racing_make_one_transition(
     [work] = claim_work(db=db, worker_id="w", limit=1)
 
     async def race() -> list[bool | str]:
-        from stylestudio.services.generation_worker import load_inputs, record_prediction
+        from stylestudio.services.generation_claims import load_inputs
+        from stylestudio.services.generation_predictions import record_prediction
 
         loaded = load_inputs(work, storage)
         created = await engine.start(loaded.request, webhook_url=None)

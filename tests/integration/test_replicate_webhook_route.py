@@ -18,7 +18,8 @@ from stylestudio import runtime
 from stylestudio.api.routes import build_api
 from stylestudio.db import dispose_engines, session_scope
 from stylestudio.models import GenerationStatus, ProcessedWebhookEvent
-from stylestudio.services.generation_worker import claim_work, load_inputs, record_prediction
+from stylestudio.services.generation_claims import claim_work, load_inputs
+from stylestudio.services.generation_predictions import record_prediction
 from stylestudio.settings import get_settings
 from tests.integration.test_generation_flow import _generation, _start, _upload, _user
 from tests.integration.test_replicate_generation import _count_images

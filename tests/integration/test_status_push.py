@@ -70,7 +70,7 @@ def _claim_in_another_process(url: str) -> None:
     becomes processing, committed by another process."""
     script = (
         "from stylestudio.db import create_db_engine\n"
-        "from stylestudio.services.generation_worker import claim_work\n"
+        "from stylestudio.services.generation_claims import claim_work\n"
         f"works = claim_work(db=create_db_engine({url!r}), worker_id='elsewhere', limit=1)\n"
         "assert len(works) == 1, works\n"
     )

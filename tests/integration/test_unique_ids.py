@@ -334,7 +334,7 @@ def test_the_migration_repairs_a_database_holding_collisions(
             _books_balance(db)
 
             # user 2's failed generation 5 refunds nothing (nothing was spent) ...
-            from stylestudio.services.generation_worker import end_generation
+            from stylestudio.services.generation_endings import end_generation
 
             with session_scope(db) as session:
                 generation = session.get(Generation, 5)
