@@ -435,10 +435,34 @@ def running(server: Server) -> Iterator[Server]:
         server.stop()
 
 
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by `pid` and every live descendant."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, pending = set(), [pid]
+    while pending:
+        current = pending.pop()
+        tree.add(current)
+        pending += [child for child, parent in parents.items() if parent == current]
+    return sum(used.get(p, 0.0) for p in tree)
+
+
 def measure(server: Server, cookies: list[str], args: argparse.Namespace) -> dict[str, Any]:
     with running(server):
         time.sleep(args.settle_s)  # let the start-up's own work (compile, build) calm down
+        assert server.process is not None
         before = os.getloadavg()
+        server_cpu, client_cpu = _tree_cpu_s(server.process.pid), time.process_time()
         result = asyncio.run(
             load(
                 api=server.api,
@@ -449,6 +473,13 @@ def measure(server: Server, cookies: list[str], args: argparse.Namespace) -> dic
             )
         )
         after = os.getloadavg()
+        server_cpu = _tree_cpu_s(server.process.pid) - server_cpu
+        client_cpu = time.process_time() - client_cpu
+    answered = result["page"]["answered"] + result["setter"]["answered"]
+    # Hydration is inside these figures too: CPU per answered event, an upper bound.
+    result["server_cpu_s"] = round(server_cpu, 1)
+    result["server_cpu_ms_per_event"] = round(server_cpu * 1000 / max(1, answered), 2)
+    result["bench_client_cpu_s"] = round(client_cpu, 1)
     result["startup_s"] = round(server.startup_s, 1)
     result["load_average_before"] = [round(x, 2) for x in before]
     result["load_average_after"] = [round(x, 2) for x in after]
