@@ -373,11 +373,17 @@ def _base_env(database_url: str, data_dir: Path) -> dict[str, str]:
     return env
 
 
-def development_server(database_url: str, folder: Path, port: int) -> Server:
+def development_server(
+    database_url: str, folder: Path, port: int, *, redis_url: str = ""
+) -> Server:
     """`reflex run --backend-only`: one process, Reflex's disk state manager, as `make run`
-    runs the backend (the frontend is not needed: only the websocket is spoken to)."""
+    runs the backend (the frontend is not needed: only the websocket is spoken to). Given
+    `redis_url`, the Redis state manager instead (to tell its cost from production's rest).
+    """
     api = f"http://localhost:{port}"
     env = _base_env(database_url, folder / "dev-data")
+    if redis_url:
+        env["REDIS_URL"] = redis_url
     env.update(
         {
             "STYLESTUDIO_ENV": "development",
@@ -457,12 +463,63 @@ def _tree_cpu_s(pid: int) -> float:
     return sum(used.get(p, 0.0) for p in tree)
 
 
+def _tree_pids(pid: int) -> list[int]:
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                parents[int(entry.name)] = int(stat[1])
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        pending += [child for child, parent in parents.items() if parent == current]
+    return tree
+
+
+def _start_profilers(server: Server, folder: Path) -> list[subprocess.Popen[bytes]]:
+    """`py-spy record` (collapsed stacks) on every Python process of the server, for
+    `--profile-dir`: where the server's CPU goes during the load window."""
+    assert server.process is not None
+    folder.mkdir(parents=True, exist_ok=True)
+    spies = []
+    for pid in _tree_pids(server.process.pid):
+        try:
+            cmdline = (Path("/proc") / str(pid) / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if not cmdline or b"python" not in Path(cmdline[0].decode()).name.encode():
+            continue
+        out = folder / f"{server.name}-{pid}.txt"
+        argv = [str(BIN / "py-spy"), "record", "-p", str(pid), "-f", "raw", "-o", str(out)]
+        spies.append(
+            subprocess.Popen(
+                [*argv, "--nonblocking", "-r", "200"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    return spies
+
+
+def _stop_profilers(spies: list[subprocess.Popen[bytes]]) -> None:
+    for spy in spies:
+        spy.send_signal(signal.SIGINT)
+    for spy in spies:
+        try:
+            spy.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+
+
 def measure(server: Server, cookies: list[str], args: argparse.Namespace) -> dict[str, Any]:
     with running(server):
         time.sleep(args.settle_s)  # let the start-up's own work (compile, build) calm down
         assert server.process is not None
         before = os.getloadavg()
         server_cpu, client_cpu = _tree_cpu_s(server.process.pid), time.process_time()
+        spies = _start_profilers(server, Path(args.profile_dir)) if args.profile_dir else []
         result = asyncio.run(
             load(
                 api=server.api,
@@ -473,6 +530,7 @@ def measure(server: Server, cookies: list[str], args: argparse.Namespace) -> dic
             )
         )
         after = os.getloadavg()
+        _stop_profilers(spies)
         server_cpu = _tree_cpu_s(server.process.pid) - server_cpu
         client_cpu = time.process_time() - client_cpu
     answered = result["page"]["answered"] + result["setter"]["answered"]
@@ -514,6 +572,10 @@ def main() -> None:
     parser.add_argument("--dev-port", type=int, default=8170)
     parser.add_argument("--prod-port", type=int, default=8171)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/7")
+    parser.add_argument(
+        "--dev-redis", action="store_true", help="the development server on Redis state too"
+    )
+    parser.add_argument("--profile-dir", help="py-spy every server process into this folder")
     parser.add_argument("--timeout-s", type=float, default=30.0)
     parser.add_argument("--settle-s", type=float, default=3.0)
     args = parser.parse_args()
@@ -538,8 +600,12 @@ def main() -> None:
         result["seed_s"] = round(time.perf_counter() - seeded, 1)
         cookies = sessions + [""] * (args.tabs - signed_in)
         if args.only in (None, "dev"):
-            dev = development_server(database_url, folder, args.dev_port)
+            if args.dev_redis:
+                _flush_redis(args.redis_url)
+            redis_url = args.redis_url if args.dev_redis else ""
+            dev = development_server(database_url, folder, args.dev_port, redis_url=redis_url)
             result["development"] = measure(dev, cookies, args)
+            result["development"]["state_manager"] = "redis" if args.dev_redis else "disk"
         if args.only in (None, "prod"):
             _flush_redis(args.redis_url)
             prod = production_server(
