@@ -479,8 +479,9 @@ def _tree_pids(pid: int) -> list[int]:
 
 
 def _start_profilers(server: Server, folder: Path) -> list[subprocess.Popen[bytes]]:
-    """`py-spy record` (collapsed stacks) on every Python process of the server, for
-    `--profile-dir`: where the server's CPU goes during the load window."""
+    """`--profile-dir`: `py-spy record --gil` on every Python process of the server during
+    the load window (collapsed stacks of the thread holding the GIL: where Python spends
+    its CPU). The profilers take CPU too: a profiled run's rates are not comparable."""
     assert server.process is not None
     folder.mkdir(parents=True, exist_ok=True)
     spies = []
@@ -495,7 +496,7 @@ def _start_profilers(server: Server, folder: Path) -> list[subprocess.Popen[byte
         argv = [str(BIN / "py-spy"), "record", "-p", str(pid), "-f", "raw", "-o", str(out)]
         spies.append(
             subprocess.Popen(
-                [*argv, "--nonblocking", "-r", "200"],
+                [*argv, "--nonblocking", "--gil", "-r", "100"],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -575,6 +576,13 @@ def main() -> None:
     parser.add_argument(
         "--dev-redis", action="store_true", help="the development server on Redis state too"
     )
+    parser.add_argument(
+        "--prod-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an extra variable for production (an experiment, e.g. REFLEX_OPLOCK_ENABLED=true)",
+    )
     parser.add_argument("--profile-dir", help="py-spy every server process into this folder")
     parser.add_argument("--timeout-s", type=float, default=30.0)
     parser.add_argument("--settle-s", type=float, default=3.0)
@@ -616,7 +624,10 @@ def main() -> None:
                 web=args.web_processes,
                 workers=args.workers,
             )
+            extra = dict(item.split("=", 1) for item in args.prod_env)
+            prod.env.update(extra)
             result["production"] = measure(prod, cookies, args)
+            result["production"]["extra_env"] = extra
             result["production"]["web_processes"] = args.web_processes
             result["production"]["worker_processes"] = args.workers
         if "development" in result and "production" in result:
