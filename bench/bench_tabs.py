@@ -594,8 +594,9 @@ def main() -> None:
         "bench": "tabs",
         "cpus": os.cpu_count(),
         "database": "postgresql",
-        "mix": "alternating: page event (on_load_internal for /explore, /gallery when signed "
-        "in), no-database setter (StudioState.set_prompt)",
+        "mix": "each tab alternates a page event (on_load_internal for /explore, and "
+        "/gallery when signed in) and a no-database setter (StudioState.set_prompt), one "
+        "at a time: both kinds run at the same rate; their latencies differ",
     }
     with (
         tempfile.TemporaryDirectory(prefix="bench-tabs-") as tmp,
