@@ -483,6 +483,8 @@ def _start_profilers(server: Server, folder: Path) -> list[subprocess.Popen[byte
     the load window (collapsed stacks of the thread holding the GIL: where Python spends
     its CPU). The profilers take CPU too: a profiled run's rates are not comparable."""
     assert server.process is not None
+    if not (BIN / "py-spy").exists():
+        raise SystemExit("--profile-dir needs py-spy in this environment: pip install py-spy")
     folder.mkdir(parents=True, exist_ok=True)
     spies = []
     for pid in _tree_pids(server.process.pid):
