@@ -79,6 +79,7 @@ bench: setup
 	$(BIN)/python bench/bench_observability.py
 	$(BIN)/python bench/bench_media_route.py
 	$(BIN)/python bench/bench_status_push.py
+	$(BIN)/python bench/bench_tabs.py
 
 clean:
 	rm -rf .web test-artifacts .mypy_cache .ruff_cache .pytest_cache
