@@ -234,13 +234,21 @@ def app_db(db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 class Tab:
-    """A signed-in tab whose events go through the app's event processing; `post` waits for
-    the event itself, not for the background follower it starts."""
+    """A signed-in tab on the page `path` whose events go through the app's event
+    processing; `post` waits for the event itself, not for the background follower it
+    starts."""
 
-    def __init__(self, app: AppEvents, session: str) -> None:
-        self.app, self.token, self.session = app, new_tab(), session
+    def __init__(self, app: AppEvents, session: str, *, path: str = "/gallery") -> None:
+        self.app, self.token, self.session, self.path = app, new_tab(), session, path
         self.sid = f"push-{self.token}"
         socket_sessions.connect(self.sid, f"{SESSION_COOKIE}={session}")
+
+    async def hydrate(self) -> None:
+        """What a browser sends first on its websocket: the state snapshot, without the
+        page's on_load. A tab whose state was seeded without it gets Reflex's compatibility
+        rehydration on its first event instead, which runs the on_load of `path` in the
+        middle of the test (on /gallery: a gallery follower of the same cards)."""
+        await self._send(event_name(rx.State, "hydrate"), {})
 
     async def post(
         self,
@@ -249,10 +257,12 @@ class Tab:
         *,
         state: type[BaseState] = GalleryState,
     ) -> None:
-        router = {"pathname": "/gallery", "asPath": "/gallery", "headers": {}}
+        await self._send(event_name(state, handler), payload or {})
+
+    async def _send(self, name: str, payload: dict[str, Any]) -> None:
+        router = {"pathname": self.path, "asPath": self.path, "headers": {}}
         router |= {"sid": self.sid, "token": self.token}
-        name = event_name(state, handler)
-        event = Event(name=name, payload=payload or {}, router_data=router)
+        event = Event(name=name, payload=payload, router_data=router)
         future = await self.app.processor.enqueue(self.token, event)
         await asyncio.wait_for(future, WITHIN)
 
@@ -372,7 +382,8 @@ async def test_the_studio_shows_a_pushed_ending_and_the_refund(
         )
     try:
         async with AppEvents() as app:
-            tab = Tab(app, cookie)
+            tab = Tab(app, cookie, path="/upload")
+            await tab.hydrate()  # connected first, as a browser is: no on_load runs later
             async with app.manager.modify_state(
                 rx.BaseStateToken(ident=tab.token, cls=StudioState)
             ) as root:
