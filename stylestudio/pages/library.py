@@ -21,6 +21,7 @@ from stylestudio.components.skeleton import skeleton_block, skeleton_cards
 from stylestudio.pages.gallery_controls import feature_dialog, filters_bar, share_dialog
 from stylestudio.pages.generation_viewer import generation_viewer
 from stylestudio.services.pricing import STYLE_PRESETS
+from stylestudio.services.showcase import ShowcaseItem
 from stylestudio.services.stats import UserStats
 from stylestudio.state.explore import ExploreState
 from stylestudio.state.gallery import GalleryState
@@ -281,43 +282,43 @@ def _gallery_grid_or_empty() -> rx.Component:
     )
 
 
-def _explore_card(item: Any) -> rx.Component:
+def _explore_card(item: ObjectVar[ShowcaseItem]) -> rx.Component:
     return card(
         rx.vstack(
             rx.image(
-                src=item["thumb_url"],
-                alt=rx.cond(item["title"] != "", item["title"], "Featured product shot"),
+                src=item.thumb_url,
+                alt=rx.cond(item.title != "", item.title, "Featured product shot"),
                 width="100%",
                 height="260px",
                 object_fit="cover",
                 border_radius="10px",
                 loading="lazy",
                 cursor="zoom-in",
-                on_click=ExploreState.open_image(item["id"].to(int)),
+                on_click=ExploreState.open_image(item.id),
             ),
-            rx.cond(item["title"] != "", rx.text(item["title"], size="2", weight="bold")),
+            rx.cond(item.title != "", rx.text(item.title, size="2", weight="bold")),
             rx.hstack(
-                rx.text(item["author"], size="2", color=rx.color("gray", 11)),
+                rx.text(item.author, size="2", color=rx.color("gray", 11)),
                 rx.spacer(),
-                rx.cond(item["style"] != "", rx.badge(item["style"], variant="soft")),
+                rx.cond(item.style != "", rx.badge(item.style, variant="soft")),
                 width="100%",
             ),
             spacing="2",
         ),
         padding="10px",
         class_name="explore-card",
-        data_image=item["id"],
+        data_image=item.id,
     )
 
 
 def _explore_viewer() -> rx.Component:
-    # Reflex types a dict field read on the class as ArrayVar[Never]; it is an ObjectVar.
-    opened = cast(ObjectVar[dict[str, Any]], ExploreState.opened)
+    # Reflex's typing reads a dataclass field on the class as ArrayVar; it is an ObjectVar.
+    opened = cast(ObjectVar[ShowcaseItem], ExploreState.opened)
     return rx.dialog.root(
         rx.dialog.content(
             rx.vstack(
                 rx.image(
-                    src=opened["image_url"],
+                    src=opened.image_url,
                     alt="Featured product shot",
                     width="100%",
                     max_height="70vh",
@@ -327,21 +328,21 @@ def _explore_viewer() -> rx.Component:
                 ),
                 rx.hstack(
                     rx.dialog.title(
-                        rx.cond(opened["title"] != "", opened["title"], "Product shot"),
+                        rx.cond(opened.title != "", opened.title, "Product shot"),
                         size="5",
                         margin="0",
                     ),
                     rx.spacer(),
-                    rx.cond(opened["style"] != "", rx.badge(opened["style"], size="2")),
+                    rx.cond(opened.style != "", rx.badge(opened.style, size="2")),
                     width="100%",
                     align="center",
                 ),
                 rx.cond(
-                    opened["prompt"] != "",
-                    rx.text(opened["prompt"], size="2", color=rx.color("gray", 11)),
+                    opened.prompt != "",
+                    rx.text(opened.prompt, size="2", color=rx.color("gray", 11)),
                 ),
                 rx.hstack(
-                    rx.text("By ", opened["author"], size="1", color=rx.color("gray", 11)),
+                    rx.text("By ", opened.author, size="1", color=rx.color("gray", 11)),
                     rx.spacer(),
                     rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
                     width="100%",

@@ -143,4 +143,4 @@ async def test_explore_and_credits_show_a_skeleton_until_loaded(
         assert (explore.loaded, explore.items) == (True, [])  # "Nothing featured yet"
         await _send(credits, "open_credits")
         assert credits.loaded
-        assert [line["kind"] for line in credits.history] == ["Grant"]  # the free trial
+        assert [line.kind for line in credits.history] == ["Grant"]  # the free trial
