@@ -15,7 +15,7 @@ from sqlmodel import Session
 from stylestudio.runtime import available_models
 from stylestudio.services import generations, pricing
 from stylestudio.services.errors import DomainError, InsufficientCreditsError
-from stylestudio.services.generation_views import get_generation_views
+from stylestudio.services.generation_views import GenerationView, get_generation_views
 from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
 from stylestudio.state import generation_watch as watch
@@ -45,6 +45,10 @@ def _rows() -> list[dict[str, Any]]:
     return []
 
 
+def _results() -> list[GenerationView]:
+    return []
+
+
 class StudioState(StudioInputsState):
     """Options, cost, Generate, and the results of this tab's latest generations."""
 
@@ -65,7 +69,7 @@ class StudioState(StudioInputsState):
     submitting: rx.Field[bool] = rx.field(False)
     cancelling: rx.Field[bool] = rx.field(False)
     # This tab's latest generations (a batch, then any regenerations), newest first.
-    results: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    results: rx.Field[list[GenerationView]] = rx.field(default_factory=_results)
     watching: rx.Field[bool] = rx.field(False)
     compare_at: rx.Field[int] = rx.field(50)  # the before/after divider, percent from left
 
@@ -173,7 +177,7 @@ class StudioState(StudioInputsState):
 
     def _resume_watch(self):
         """Start a watcher if an open generation has none alive in this process."""
-        if all(r.get("is_terminal") for r in self.results):
+        if all(r.is_terminal for r in self.results):
             self.watching = False
             return None
         if watch.follow(self._watch_id, watch.open_statuses(self.results)):
@@ -305,14 +309,14 @@ class StudioState(StudioInputsState):
 
     async def _start(
         self, user_id: int, spec: generations.GenerationSpec, key: str
-    ) -> list[dict[str, Any]] | None:
+    ) -> list[GenerationView] | None:
         """Start `spec` (all its styles or none); the views of what started, or None with
         the reason in `generate_error`."""
         engine_name = get_settings().generation_engine
         models = available_models()
         base = media_base_url()
 
-        def start(session: Session) -> list[dict[str, Any]]:
+        def start(session: Session) -> list[GenerationView]:
             get_limiter().generation_start(user_id=user_id, generations=len(spec.styles))
             made = generations.start_batch(
                 session,
@@ -326,7 +330,7 @@ class StudioState(StudioInputsState):
             views = get_generation_views(
                 session, user_id=user_id, generation_ids=ids, base_url=base
             )
-            return [v.as_dict() for v in sorted(views, key=lambda v: ids.index(v.id))]
+            return sorted(views, key=lambda v: ids.index(v.id))
 
         try:
             return await in_session(start)
@@ -464,14 +468,14 @@ class StudioState(StudioInputsState):
                     self.watching = False
                     self._watch_id = ""
 
-    def _merge(self, views: list[dict[str, Any]]) -> bool:
+    def _merge(self, views: list[GenerationView]) -> bool:
         """Put fresh views in place; True when one of them has just ended."""
-        fresh = {int(v["id"]): v for v in views}
+        fresh = {v.id: v for v in views}
         ended = False
         merged = []
         for row in self.results:
-            view = fresh.get(int(row["id"]), row)
-            ended = ended or (bool(view.get("is_terminal")) and not row.get("is_terminal"))
+            view = fresh.get(row.id, row)
+            ended = ended or (view.is_terminal and not row.is_terminal)
             merged.append(view)
         if merged != self.results:
             self.results = merged
@@ -480,7 +484,7 @@ class StudioState(StudioInputsState):
     @rx.event
     async def cancel_current(self):
         """`Cancel` with nothing named: every open generation of this tab's results."""
-        open_ids = [int(r["id"]) for r in self.results if not r.get("is_terminal")]
+        open_ids = [r.id for r in self.results if not r.is_terminal]
         async for update in self._cancel(open_ids):
             yield update
 
@@ -489,7 +493,7 @@ class StudioState(StudioInputsState):
     async def cancel_generation(self, generation_id: int):
         """`Cancel` on a queued or running generation of this tab's results: ends it,
         refunds once, and stops its prediction at the provider."""
-        if any(r.get("id") == generation_id for r in self.results):
+        if any(r.id == generation_id for r in self.results):
             async for update in self._cancel([generation_id]):
                 yield update
 
@@ -507,12 +511,9 @@ class StudioState(StudioInputsState):
                 await watch.cancel_for_user(user.id, generation_id)
             base = media_base_url()
             views = await in_session(
-                lambda s: [
-                    v.as_dict()
-                    for v in get_generation_views(
-                        s, user_id=user.id, generation_ids=generation_ids, base_url=base
-                    )
-                ],
+                lambda s: get_generation_views(
+                    s, user_id=user.id, generation_ids=generation_ids, base_url=base
+                ),
                 write=False,
             )
             self._merge(views)

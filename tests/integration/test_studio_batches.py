@@ -155,9 +155,9 @@ def test_a_batch_of_styles_and_variations(db: Engine, storage: LocalStorage) -> 
         )
     assert [v.status for v in views] == ["completed", "completed"]
     for view in views:
-        assert [i["seed"] for i in view.images] == [4242, 4243]
-        assert all(str(i["placeholder"]).startswith("data:image/") for i in view.images)
-        assert [str(i["download_url"]).rsplit("&download=", 1)[1] for i in view.images] == [
+        assert [i.seed for i in view.images] == [4242, 4243]
+        assert all(i.placeholder.startswith("data:image/") for i in view.images)
+        assert [i.download_url.rsplit("&download=", 1)[1] for i in view.images] == [
             f"{view.style.lower()}-on-a-linen-sheet-{view.id}-1",
             f"{view.style.lower()}-on-a-linen-sheet-{view.id}-2",
         ]
