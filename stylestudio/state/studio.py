@@ -7,7 +7,6 @@ import functools
 import logging
 import uuid
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 import reflex as rx
 from sqlmodel import Session
@@ -41,7 +40,7 @@ log = logging.getLogger(__name__)
 MAX_RESULTS_SHOWN = 12
 
 
-def _rows() -> list[dict[str, Any]]:
+def _model_options() -> list[generations.ModelChoice]:
     return []
 
 
@@ -61,8 +60,10 @@ class StudioState(StudioInputsState):
     model: rx.Field[str] = rx.field(pricing.DEFAULT_MODEL)
     variations: rx.Field[int] = rx.field(1)
     seed_text: rx.Field[str] = rx.field("")
-    # The engine's models: key, label, multiplier (text), max_variations, seed, ...
-    model_options: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    # The engine's models, each with its current multiplier.
+    model_options: rx.Field[list[generations.ModelChoice]] = rx.field(
+        default_factory=_model_options
+    )
 
     generate_error: rx.Field[str] = rx.field("")
     needs_credits: rx.Field[bool] = rx.field(False)
@@ -81,31 +82,39 @@ class StudioState(StudioInputsState):
     # -- what the page shows ---------------------------------------------------------------
 
     @rx.var
-    def selected_model(self) -> dict[str, Any]:
+    def selected_model(self) -> generations.ModelChoice | None:
         for option in self.model_options:
-            if option.get("key") == self.model:
+            if option.key == self.model:
                 return option
-        return self.model_options[0] if self.model_options else {}
+        return self.model_options[0] if self.model_options else None
+
+    @rx.var
+    def max_variations(self) -> int:
+        chosen = self.selected_model
+        return (chosen.max_variations or 1) if chosen is not None else 1
 
     @rx.var
     def show_variations(self) -> bool:
-        return int(self.selected_model.get("max_variations") or 1) > 1
+        return self.max_variations > 1
 
     @rx.var
     def variation_choices(self) -> list[str]:
-        return [str(n) for n in range(1, int(self.selected_model.get("max_variations") or 1) + 1)]
+        return [str(n) for n in range(1, self.max_variations + 1)]
 
     @rx.var
     def show_seed(self) -> bool:
-        return bool(self.selected_model.get("seed", True))
+        chosen = self.selected_model
+        return chosen.seed if chosen is not None else True
 
     @rx.var
     def show_negative_prompt(self) -> bool:
-        return bool(self.selected_model.get("negative_prompt", True))
+        chosen = self.selected_model
+        return chosen.negative_prompt if chosen is not None else True
 
     @rx.var
     def reads_one_product(self) -> bool:
-        return not self.selected_model.get("all_product_images", True)
+        chosen = self.selected_model
+        return not chosen.all_product_images if chosen is not None else False
 
     @rx.var
     def styles_chosen(self) -> list[str]:
@@ -114,7 +123,8 @@ class StudioState(StudioInputsState):
     @rx.var
     def cost_each(self) -> int:
         try:
-            multiplier = Decimal(str(self.selected_model.get("multiplier") or "1"))
+            chosen = self.selected_model
+            multiplier = Decimal(chosen.multiplier if chosen is not None else "1")
         except InvalidOperation:
             multiplier = Decimal(1)
         variations = self.variations if self.show_variations else 1
@@ -168,8 +178,8 @@ class StudioState(StudioInputsState):
         self.model_options = await in_session(
             lambda s: generations.model_choices(s, models=models), write=False
         )
-        if self.model not in {m["key"] for m in self.model_options}:
-            self.model = str(self.model_options[0]["key"]) if self.model_options else ""
+        if self.model not in {m.key for m in self.model_options}:
+            self.model = self.model_options[0].key if self.model_options else ""
         self._clamp_variations()
         await self._load_recent(user.id)
         follow = self._resume_watch()
@@ -234,7 +244,7 @@ class StudioState(StudioInputsState):
     @rx.event
     @checked(value=text(200))
     def set_model(self, value: str) -> None:
-        if isinstance(value, str) and value in {m["key"] for m in self.model_options}:
+        if isinstance(value, str) and value in {m.key for m in self.model_options}:
             self.model = value
             self._clamp_variations()
 
@@ -246,7 +256,7 @@ class StudioState(StudioInputsState):
             self._clamp_variations()
 
     def _clamp_variations(self) -> None:
-        most = int(self.selected_model.get("max_variations") or 1)
+        most = self.max_variations
         self.variations = max(1, min(self.variations, most))
 
     @rx.event
@@ -286,7 +296,7 @@ class StudioState(StudioInputsState):
                 yield rx.redirect("/login")
                 return
             spec = generations.GenerationSpec(
-                product_image_ids=tuple(int(p["id"]) for p in self.products),
+                product_image_ids=tuple(p.id for p in self.products),
                 styles=tuple(self.styles_chosen),
                 quality=self.quality,
                 aspect_ratio=self.aspect_ratio,
@@ -357,7 +367,7 @@ class StudioState(StudioInputsState):
         self.prompt, self.negative_prompt = settings.prompt, settings.negative_prompt
         self.style, self.more_styles = settings.style, []
         self.quality, self.aspect_ratio = settings.quality, settings.aspect_ratio
-        if settings.model in {m["key"] for m in self.model_options}:
+        if settings.model in {m.key for m in self.model_options}:
             self.model = settings.model
         self.variations = settings.variations
         self._clamp_variations()
@@ -395,11 +405,11 @@ class StudioState(StudioInputsState):
         if settings is None:
             return
         spec = generations.GenerationSpec(
-            product_image_ids=tuple(int(str(p["id"])) for p in settings.products),
+            product_image_ids=tuple(p.id for p in settings.products),
             styles=(settings.style,),
             quality=settings.quality,
             aspect_ratio=settings.aspect_ratio,
-            model_image_id=int(str(settings.scene["id"])) if settings.scene else None,
+            model_image_id=settings.scene.id if settings.scene else None,
             prompt=settings.prompt,
             negative_prompt=settings.negative_prompt,
             model=settings.model,
