@@ -9,6 +9,7 @@ from reflex.vars import ObjectVar
 
 from stylestudio.components.layout import card
 from stylestudio.components.local_time import local_time
+from stylestudio.services.generation_views import GenerationView
 
 STATUS_COLORS = {
     "pending": "gray",
@@ -36,21 +37,21 @@ def status_badge(status: rx.Var, label: rx.Var) -> rx.Component:
     )
 
 
-def result_alt(item: ObjectVar[dict[str, Any]]) -> rx.Var:
+def result_alt(item: ObjectVar[GenerationView]) -> rx.Var:
     """What a result shows, for screen readers: its style and the prompt it was made with."""
-    style = item["style"].to(str)
+    style = item.style.to(str)
     return rx.cond(
-        item["prompt"] != "",
-        style + " style: " + item["prompt"].to(str),
+        item.prompt != "",
+        style + " style: " + item.prompt.to(str),
         style + " style product photo",
     )
 
 
-def _open_button(item: ObjectVar[dict[str, Any]], height: str, on_open: Any) -> rx.Component:
+def _open_button(item: ObjectVar[GenerationView], height: str, on_open: Any) -> rx.Component:
     """The card's picture: opens the viewer (every variation, full size)."""
     return rx.el.button(
         rx.image(
-            src=item["result_thumb_url"],
+            src=item.result_thumb_url,
             alt=result_alt(item),
             width="100%",
             height=height,
@@ -58,10 +59,10 @@ def _open_button(item: ObjectVar[dict[str, Any]], height: str, on_open: Any) -> 
             loading="lazy",
         ),
         rx.cond(
-            item["variations"].to(int) > 1,
+            item.variations.to(int) > 1,
             rx.badge(
                 rx.icon("images", size=12),
-                item["variations"].to_string(),
+                item.variations.to_string(),
                 variant="solid",
                 color_scheme="gray",
                 high_contrast=True,
@@ -72,10 +73,10 @@ def _open_button(item: ObjectVar[dict[str, Any]], height: str, on_open: Any) -> 
         ),
         on_click=on_open,
         aria_label="Open the viewer: "
-        + item["style"].to(str)
+        + item.style.to(str)
         + rx.cond(
-            item["variations"].to(int) > 1,
-            ", " + item["variations"].to_string() + " images",
+            item.variations.to(int) > 1,
+            ", " + item.variations.to_string() + " images",
             "",
         ),
         class_name="open-viewer",
@@ -92,33 +93,33 @@ def _open_button(item: ObjectVar[dict[str, Any]], height: str, on_open: Any) -> 
 
 
 def result_frame(
-    item: ObjectVar[dict[str, Any]], height: str = "240px", on_open: Any = None
+    item: ObjectVar[GenerationView], height: str = "240px", on_open: Any = None
 ) -> rx.Component:
     return rx.box(
         rx.cond(
-            item["result_thumb_url"] != "",
+            item.result_thumb_url != "",
             _open_button(item, height, on_open)
             if on_open is not None
             else rx.link(
                 rx.image(
-                    src=item["result_thumb_url"],
+                    src=item.result_thumb_url,
                     alt=result_alt(item),
                     width="100%",
                     height=height,
                     object_fit="cover",
                     loading="lazy",
                 ),
-                href=item["result_url"],
+                href=item.result_url,
                 is_external=True,
             ),
             rx.center(
                 rx.cond(
-                    item["is_terminal"],
+                    item.is_terminal,
                     rx.icon(
                         "image-off",
                         size=28,
                         color=rx.cond(
-                            item["status"] == "failed", rx.color("red", 9), rx.color("gray", 9)
+                            item.status == "failed", rx.color("red", 9), rx.color("gray", 9)
                         ),
                     ),
                     rx.spinner(size="3"),
@@ -135,11 +136,11 @@ def result_frame(
 
 
 def cancel_button(
-    item: ObjectVar[dict[str, Any]], on_click: Any, busy: rx.Var, size: str = "1"
+    item: ObjectVar[GenerationView], on_click: Any, busy: rx.Var, size: str = "1"
 ) -> rx.Component:
     """`Cancel` on a queued or running generation (the credits come back)."""
     return rx.cond(
-        ~item["is_terminal"].bool(),
+        ~item.is_terminal,
         rx.button(
             rx.cond(busy, rx.spinner(size="1"), rx.icon("circle-stop", size=14)),
             "Cancel",
@@ -154,7 +155,7 @@ def cancel_button(
 
 
 def generation_card(
-    item: ObjectVar[dict[str, Any]],
+    item: ObjectVar[GenerationView],
     on_cancel: Any = None,
     cancelling: rx.Var | None = None,
     footer: rx.Component | None = None,
@@ -165,9 +166,9 @@ def generation_card(
         rx.vstack(
             result_frame(item, on_open=on_open),
             rx.hstack(
-                status_badge(item["status"], item["status_label"]),
+                status_badge(item.status, item.status_label),
                 rx.spacer(),
-                rx.text(local_time(item["created_at"]), size="1", color=rx.color("gray", 11)),
+                rx.text(local_time(item.created_at), size="1", color=rx.color("gray", 11)),
                 *(
                     [cancel_button(item, on_cancel, cancelling)]
                     if on_cancel is not None and cancelling is not None
@@ -177,37 +178,37 @@ def generation_card(
                 align="center",
             ),
             rx.hstack(
-                rx.badge(item["style"], variant="outline", color_scheme="gray"),
-                rx.badge(item["quality"], variant="outline", color_scheme="gray"),
-                rx.badge(item["aspect_ratio"], variant="outline", color_scheme="gray"),
+                rx.badge(item.style, variant="outline", color_scheme="gray"),
+                rx.badge(item.quality, variant="outline", color_scheme="gray"),
+                rx.badge(item.aspect_ratio, variant="outline", color_scheme="gray"),
                 rx.cond(
-                    item["variations"].to(int) > 1,
+                    item.variations.to(int) > 1,
                     rx.badge(
-                        item["variations"].to_string() + " images",
+                        item.variations.to_string() + " images",
                         variant="soft",
                         color_scheme="violet",
                     ),
                 ),
                 rx.spacer(),
                 rx.text(
-                    item["credits_used"].to_string() + " cr",
+                    item.credits_used.to_string() + " cr",
                     size="1",
                     color=rx.color("gray", 11),
                     white_space="nowrap",
                     flex_shrink="0",
-                    title=item["credits_used"].to_string() + " credits",
+                    title=item.credits_used.to_string() + " credits",
                 ),
                 width="100%",
                 spacing="1",
                 align="center",
             ),
             rx.cond(
-                item["prompt"] != "",
+                item.prompt != "",
                 rx.text(
-                    item["prompt"],
+                    item.prompt,
                     size="2",
                     color=rx.color("gray", 11),
-                    title=item["prompt"],  # the whole prompt on hover
+                    title=item.prompt,  # the whole prompt on hover
                     # No `trim`: cropping the leading under a line clamp cut off the
                     # descenders of the last line.
                     style={
@@ -219,9 +220,9 @@ def generation_card(
                 ),
             ),
             rx.cond(
-                item["error"] != "",
+                item.error != "",
                 rx.callout(
-                    item["error"], icon="triangle-alert", color_scheme="red", size="1", width="100%"
+                    item.error, icon="triangle-alert", color_scheme="red", size="1", width="100%"
                 ),
             ),
             *([footer] if footer is not None else []),
@@ -230,5 +231,5 @@ def generation_card(
         ),
         padding="12px",
         class_name="generation-card",
-        data_generation=item["id"],
+        data_generation=item.id,
     )

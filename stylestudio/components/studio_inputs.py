@@ -12,6 +12,7 @@ from reflex_components_core.el.elements.forms import Input
 
 from stylestudio.components.layout import ACCENT
 from stylestudio.services import generations, media, upload_library
+from stylestudio.services.generations import InputPhoto
 from stylestudio.services.upload_library import RecentUpload
 
 ACCEPT = {
@@ -72,11 +73,11 @@ def _icon_button(icon: str, label: str, on_click: Any) -> rx.Component:
 
 
 def _product_tile(
-    item: ObjectVar[dict[str, Any]], index: NumberVar[int], count: NumberVar[int], state: Any
+    item: ObjectVar[InputPhoto], index: NumberVar[int], count: NumberVar[int], state: Any
 ) -> rx.Component:
     return rx.vstack(
         rx.box(
-            photo(item["url"], item["placeholder"], item["name"].to(str), size="100%"),
+            photo(item.url, item.placeholder, item.name.to(str), size="100%"),
             rx.cond(
                 index == 0,
                 rx.badge(
@@ -94,27 +95,27 @@ def _product_tile(
             width="100%",
             aspect_ratio="1",
         ),
-        rx.text(item["name"], size="1", trim="both", width="100%", truncate=True),
+        rx.text(item.name, size="1", trim="both", width="100%", truncate=True),
         rx.hstack(
             rx.cond(
                 index > 0,
-                _icon_button("star", "Make primary", state.make_primary(item["id"].to(int))),
+                _icon_button("star", "Make primary", state.make_primary(item.id)),
             ),
             rx.cond(
                 index > 0,
-                _icon_button("chevron-left", "Move left", state.move_product(item["id"], -1)),
+                _icon_button("chevron-left", "Move left", state.move_product(item.id, -1)),
             ),
             rx.cond(
                 index < count - 1,
-                _icon_button("chevron-right", "Move right", state.move_product(item["id"], 1)),
+                _icon_button("chevron-right", "Move right", state.move_product(item.id, 1)),
             ),
-            _icon_button("x", "Remove", state.remove_product(item["id"].to(int))),
+            _icon_button("x", "Remove", state.remove_product(item.id)),
             spacing="1",
         ),
         spacing="1",
         width="100%",
         class_name="product-photo",
-        data_image=item["id"],
+        data_image=item.id,
         align="start",
     )
 

@@ -14,26 +14,27 @@ from stylestudio.components.generation import result_alt, status_badge
 from stylestudio.components.layout import ACCENT, card
 from stylestudio.components.link_button import link_button
 from stylestudio.components.studio_inputs import photo
+from stylestudio.services.generation_views import GenerationView, ResultImageView
 
 
 def _result_image(
-    generation: ObjectVar[dict[str, Any]], image: ObjectVar[dict[str, Any]], state: Any
+    generation: ObjectVar[GenerationView], image: ObjectVar[ResultImageView], state: Any
 ) -> rx.Component:
     return rx.vstack(
         rx.link(
-            photo(image["thumb_url"], image["placeholder"], result_alt(generation), size="100%"),
-            href=image["url"],
+            photo(image.thumb_url, image.placeholder, result_alt(generation), size="100%"),
+            href=image.url,
             is_external=True,
             width="100%",
             aspect_ratio="1",
             display="block",
         ),
-        rx.text("Seed ", image["seed"].to_string(), size="1", color=rx.color("gray", 11)),
+        rx.text("Seed ", image.seed.to_string(), size="1", color=rx.color("gray", 11)),
         rx.flex(
             link_button(
                 rx.icon("download", size=13),
                 "Download",
-                href=image["download_url"],
+                href=image.download_url,
                 is_external=True,
                 size="1",
                 variant="soft",
@@ -44,17 +45,17 @@ def _result_image(
                 size="1",
                 variant="soft",
                 color_scheme="gray",
-                on_click=state.use_settings(generation["id"].to(int), image["seed"].to(int)),
+                on_click=state.use_settings(generation.id, image.seed),
             ),
             rx.button(
                 rx.icon("refresh-cw", size=13),
                 # Same photos and options again: what this generation cost.
-                "Regenerate · " + generation["credits_used"].to_string() + " cr",
-                aria_label="Regenerate for " + generation["credits_used"].to_string() + " credits",
+                "Regenerate · " + generation.credits_used.to_string() + " cr",
+                aria_label="Regenerate for " + generation.credits_used.to_string() + " credits",
                 size="1",
                 variant="soft",
                 color_scheme="gray",
-                on_click=state.regenerate(generation["id"].to(int)),
+                on_click=state.regenerate(generation.id),
             ),
             wrap="wrap",
             gap="6px",
@@ -63,15 +64,15 @@ def _result_image(
         width="100%",
         align="start",
         class_name="result-image",
-        data_seed=image["seed"],
+        data_seed=image.seed,
     )
 
 
-def _before_after(generation: ObjectVar[dict[str, Any]], state: Any) -> rx.Component:
+def _before_after(generation: ObjectVar[GenerationView], state: Any) -> rx.Component:
     """The first result over the primary product photo (never the scene)."""
     return before_after(
-        before_url=generation["product_url"],
-        after_url=generation["result_url"],
+        before_url=generation.product_url,
+        after_url=generation.result_url,
         before_alt="Your product photo",
         after_alt="The result",
         at=state.compare_at,
@@ -79,24 +80,24 @@ def _before_after(generation: ObjectVar[dict[str, Any]], state: Any) -> rx.Compo
     )
 
 
-def _generation_result(generation: ObjectVar[dict[str, Any]], state: Any) -> rx.Component:
+def _generation_result(generation: ObjectVar[GenerationView], state: Any) -> rx.Component:
     return card(
         rx.vstack(
             rx.hstack(
-                rx.heading(generation["style"], size="3", as_="h3", class_name="result-style"),
+                rx.heading(generation.style, size="3", as_="h3", class_name="result-style"),
                 rx.text(
-                    generation["quality"],
+                    generation.quality,
                     " · ",
-                    generation["aspect_ratio"],
+                    generation.aspect_ratio,
                     " · ",
-                    generation["credits_used"].to_string(),
+                    generation.credits_used.to_string(),
                     " cr",
                     size="1",
                     color=rx.color("gray", 11),
                 ),
                 rx.spacer(),
                 rx.cond(
-                    ~generation["is_terminal"].bool(),
+                    ~generation.is_terminal,
                     rx.button(
                         rx.icon("circle-stop", size=14),
                         "Cancel",
@@ -104,48 +105,46 @@ def _generation_result(generation: ObjectVar[dict[str, Any]], state: Any) -> rx.
                         variant="soft",
                         color_scheme="gray",
                         disabled=state.cancelling,
-                        on_click=state.cancel_generation(generation["id"].to(int)),
+                        on_click=state.cancel_generation(generation.id),
                         class_name="cancel-generation",
                     ),
                 ),
-                status_badge(generation["status"], generation["status_label"]),
+                status_badge(generation.status, generation.status_label),
                 width="100%",
                 align="center",
             ),
             rx.cond(
-                generation["error"] != "",
+                generation.error != "",
                 rx.callout(
-                    generation["error"], icon="triangle-alert", color_scheme="red", width="100%"
+                    generation.error, icon="triangle-alert", color_scheme="red", width="100%"
                 ),
             ),
             rx.cond(
-                generation["status"] == "completed",
+                generation.status == "completed",
                 rx.vstack(
                     rx.grid(
                         rx.foreach(
-                            generation["images"].to(list[dict[str, Any]]),
+                            generation.images,
                             lambda image: _result_image(generation, image, state),
                         ),
-                        columns=rx.cond(generation["variations"].to(int) > 1, "2", "1"),
+                        columns=rx.cond(generation.variations.to(int) > 1, "2", "1"),
                         spacing="3",
                         width="100%",
                     ),
                     rx.cond(
-                        generation["product_url"] != "",
+                        generation.product_url != "",
                         _before_after(generation, state),
                     ),
-                    rx.text(generation["processing_seconds"], size="1", color=rx.color("gray", 11)),
+                    rx.text(generation.processing_seconds, size="1", color=rx.color("gray", 11)),
                     spacing="3",
                     width="100%",
                 ),
                 rx.cond(
-                    ~generation["is_terminal"].bool(),
+                    ~generation.is_terminal,
                     rx.center(
                         rx.vstack(
                             rx.spinner(size="3"),
-                            rx.text(
-                                generation["status_label"], size="2", color=rx.color("gray", 11)
-                            ),
+                            rx.text(generation.status_label, size="2", color=rx.color("gray", 11)),
                             align="center",
                         ),
                         height="180px",
@@ -161,8 +160,8 @@ def _generation_result(generation: ObjectVar[dict[str, Any]], state: Any) -> rx.
         ),
         padding="14px",
         class_name="studio-result",
-        data_generation=generation["id"],
-        data_status=generation["status"],
+        data_generation=generation.id,
+        data_status=generation.status,
         width="100%",
     )
 

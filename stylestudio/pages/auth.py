@@ -142,12 +142,12 @@ def _providers() -> rx.Component:
                 AuthState.providers,
                 lambda p: link_button(
                     "Continue with ",
-                    p["label"],
-                    href=p["url"],
+                    p.label,
+                    href=p.url,
                     # A backend route: a full page load, also where it shares the page's host.
                     link_props={
                         "class_name": "oauth-provider",
-                        "data_provider": p["key"],
+                        "data_provider": p.key,
                         "reload_document": True,
                     },
                     variant="outline",

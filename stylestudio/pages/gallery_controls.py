@@ -63,13 +63,13 @@ def filters_bar() -> rx.Component:
                 GalleryState.collections,
                 lambda c: rx.button(
                     rx.icon("folder", size=12),
-                    c["name"],
-                    rx.text(c["count"].to_string(), size="1", color=rx.color("gray", 11)),
+                    c.name,
+                    rx.text(c.count.to_string(), size="1", color=rx.color("gray", 11)),
                     size="1",
                     radius="full",
-                    variant=rx.cond(GalleryState.filter_collection == c["id"], "solid", "soft"),
-                    color_scheme=rx.cond(GalleryState.filter_collection == c["id"], ACCENT, "gray"),
-                    on_click=GalleryState.select_collection(c["id"].to(int)),
+                    variant=rx.cond(GalleryState.filter_collection == c.id, "solid", "soft"),
+                    color_scheme=rx.cond(GalleryState.filter_collection == c.id, ACCENT, "gray"),
+                    on_click=GalleryState.select_collection(c.id),
                     class_name="collection-chip",
                 ),
             ),
@@ -260,34 +260,30 @@ def share_dialog() -> rx.Component:
                             GalleryState.share_links,
                             lambda link: rx.hstack(
                                 rx.badge(
-                                    link["status"],
-                                    color_scheme=rx.match(
-                                        link["status"], ("active", "green"), "gray"
-                                    ),
+                                    link.status,
+                                    color_scheme=rx.match(link.status, ("active", "green"), "gray"),
                                     variant="soft",
                                 ),
                                 rx.text(
                                     "Created ",
-                                    local_time(link["created_at"]),
-                                    rx.cond(link["expires_at"] != "", " · expires ", ""),
-                                    rx.cond(
-                                        link["expires_at"] != "", local_time(link["expires_at"])
-                                    ),
+                                    local_time(link.created_at),
+                                    rx.cond(link.expires_at != "", " · expires ", ""),
+                                    rx.cond(link.expires_at != "", local_time(link.expires_at)),
                                     " · ",
-                                    link["view_count"].to_string(),
+                                    link.view_count.to_string(),
                                     " views",
                                     size="1",
                                     color=rx.color("gray", 11),
                                 ),
                                 rx.spacer(),
                                 rx.cond(
-                                    link["status"] == "active",
+                                    link.status == "active",
                                     rx.button(
                                         "Revoke",
                                         size="1",
                                         variant="soft",
                                         color_scheme="red",
-                                        on_click=GalleryState.revoke_share(link["id"].to(int)),
+                                        on_click=GalleryState.revoke_share(link.id),
                                     ),
                                 ),
                                 width="100%",

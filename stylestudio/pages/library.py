@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 import reflex as rx
-from reflex.vars import ObjectVar
+from reflex.vars import NumberVar, ObjectVar
 
 from stylestudio.components.generation import generation_card
 from stylestudio.components.layout import (
@@ -20,7 +20,9 @@ from stylestudio.components.link_button import link_button
 from stylestudio.components.skeleton import skeleton_block, skeleton_cards
 from stylestudio.pages.gallery_controls import feature_dialog, filters_bar, share_dialog
 from stylestudio.pages.generation_viewer import generation_viewer
+from stylestudio.services.generation_views import GenerationView
 from stylestudio.services.pricing import STYLE_PRESETS
+from stylestudio.services.showcase import ShowcaseItem
 from stylestudio.services.stats import UserStats
 from stylestudio.state.explore import ExploreState
 from stylestudio.state.gallery import GalleryState
@@ -37,27 +39,27 @@ _FEATURE_COLORS = {
 }
 
 
-def _gallery_actions(item: Any) -> rx.Component:
+def _gallery_actions(item: ObjectVar[GenerationView]) -> rx.Component:
     """Under a finished card: where featuring stands, and what the owner can do."""
-    image_id = item["image_id"].to(int)
+    image_id = item.image_id
     busy = GalleryState.acting == image_id
     return rx.cond(
         image_id != 0,
         rx.vstack(
             rx.cond(
-                item["feature_label"] != "",
+                item.feature_label != "",
                 rx.badge(
-                    item["feature_label"],
-                    color_scheme=rx.match(item["moderation"], *_FEATURE_COLORS.items(), "gray"),
+                    item.feature_label,
+                    color_scheme=rx.match(item.moderation, *_FEATURE_COLORS.items(), "gray"),
                     variant="soft",
                     white_space="normal",
                     class_name="feature-state",
-                    data_moderation=item["moderation"],
+                    data_moderation=item.moderation,
                 ),
             ),
             rx.hstack(
                 rx.cond(
-                    (item["moderation"] == "none") | (item["moderation"] == "rejected"),
+                    (item.moderation == "none") | (item.moderation == "rejected"),
                     rx.button(
                         rx.icon("star", size=14),
                         "Request featuring",
@@ -71,7 +73,7 @@ def _gallery_actions(item: Any) -> rx.Component:
                 link_button(
                     rx.icon("download", size=14),
                     "Download",
-                    href=item["download_url"],
+                    href=item.download_url,
                     # A backend route: a full page load, also on the page's own host.
                     link_props={"class_name": "download-link", "reload_document": True},
                     size="1",
@@ -80,13 +82,13 @@ def _gallery_actions(item: Any) -> rx.Component:
                 ),
                 _collections_menu(item, image_id),
                 rx.cond(
-                    GalleryState.confirm_delete == item["id"].to(int),
+                    GalleryState.confirm_delete == item.id,
                     rx.button(
                         rx.icon("trash-2", size=14),
                         "Confirm delete",
                         size="1",
                         color_scheme="red",
-                        on_click=GalleryState.delete(item["id"].to(int)),
+                        on_click=GalleryState.delete(item.id),
                     ),
                     rx.button(
                         rx.icon("trash-2", size=14),
@@ -94,7 +96,7 @@ def _gallery_actions(item: Any) -> rx.Component:
                         size="1",
                         variant="soft",
                         color_scheme="red",
-                        on_click=GalleryState.ask_delete(item["id"].to(int)),
+                        on_click=GalleryState.ask_delete(item.id),
                     ),
                 ),
                 rx.button(
@@ -106,7 +108,7 @@ def _gallery_actions(item: Any) -> rx.Component:
                     on_click=GalleryState.open_share(image_id),
                 ),
                 rx.cond(
-                    (item["moderation"] == "pending") | (item["moderation"] == "approved"),
+                    (item.moderation == "pending") | (item.moderation == "approved"),
                     rx.button(
                         rx.cond(busy, rx.spinner(size="1"), rx.icon("eye-off", size=14)),
                         "Withdraw",
@@ -127,7 +129,7 @@ def _gallery_actions(item: Any) -> rx.Component:
     )
 
 
-def _collections_menu(item: Any, image_id: Any) -> rx.Component:
+def _collections_menu(item: ObjectVar[GenerationView], image_id: NumberVar[int]) -> rx.Component:
     return rx.dropdown_menu.root(
         rx.dropdown_menu.trigger(
             rx.button(
@@ -146,15 +148,15 @@ def _collections_menu(item: Any, image_id: Any) -> rx.Component:
                     lambda c: rx.dropdown_menu.item(
                         rx.hstack(
                             rx.cond(
-                                item["in_collections"].to(list[int]).contains(c["id"]),
+                                item.in_collections.contains(c.id),
                                 rx.icon("check", size=14),
                                 rx.box(width="14px"),
                             ),
-                            rx.text(c["name"]),
+                            rx.text(c.name),
                             spacing="2",
                             align="center",
                         ),
-                        on_select=GalleryState.toggle_collection(image_id, c["id"].to(int)),
+                        on_select=GalleryState.toggle_collection(image_id, c.id),
                     ),
                 ),
                 rx.dropdown_menu.item(
@@ -237,10 +239,10 @@ def _gallery_grid_or_empty() -> rx.Component:
                     GalleryState.items,
                     lambda item: generation_card(
                         item,
-                        on_cancel=GalleryState.cancel(item["id"].to(int)),
-                        cancelling=GalleryState.cancelling == item["id"].to(int),
+                        on_cancel=GalleryState.cancel(item.id),
+                        cancelling=GalleryState.cancelling == item.id,
                         footer=_gallery_actions(item),
-                        on_open=ViewerState.open_viewer(item["id"].to(int)),
+                        on_open=ViewerState.open_viewer(item.id),
                     ),
                 ),
                 columns=GRID,
@@ -281,43 +283,43 @@ def _gallery_grid_or_empty() -> rx.Component:
     )
 
 
-def _explore_card(item: Any) -> rx.Component:
+def _explore_card(item: ObjectVar[ShowcaseItem]) -> rx.Component:
     return card(
         rx.vstack(
             rx.image(
-                src=item["thumb_url"],
-                alt=rx.cond(item["title"] != "", item["title"], "Featured product shot"),
+                src=item.thumb_url,
+                alt=rx.cond(item.title != "", item.title, "Featured product shot"),
                 width="100%",
                 height="260px",
                 object_fit="cover",
                 border_radius="10px",
                 loading="lazy",
                 cursor="zoom-in",
-                on_click=ExploreState.open_image(item["id"].to(int)),
+                on_click=ExploreState.open_image(item.id),
             ),
-            rx.cond(item["title"] != "", rx.text(item["title"], size="2", weight="bold")),
+            rx.cond(item.title != "", rx.text(item.title, size="2", weight="bold")),
             rx.hstack(
-                rx.text(item["author"], size="2", color=rx.color("gray", 11)),
+                rx.text(item.author, size="2", color=rx.color("gray", 11)),
                 rx.spacer(),
-                rx.cond(item["style"] != "", rx.badge(item["style"], variant="soft")),
+                rx.cond(item.style != "", rx.badge(item.style, variant="soft")),
                 width="100%",
             ),
             spacing="2",
         ),
         padding="10px",
         class_name="explore-card",
-        data_image=item["id"],
+        data_image=item.id,
     )
 
 
 def _explore_viewer() -> rx.Component:
-    # Reflex types a dict field read on the class as ArrayVar[Never]; it is an ObjectVar.
-    opened = cast(ObjectVar[dict[str, Any]], ExploreState.opened)
+    # Reflex's typing reads a dataclass field on the class as ArrayVar; it is an ObjectVar.
+    opened = cast(ObjectVar[ShowcaseItem], ExploreState.opened)
     return rx.dialog.root(
         rx.dialog.content(
             rx.vstack(
                 rx.image(
-                    src=opened["image_url"],
+                    src=opened.image_url,
                     alt="Featured product shot",
                     width="100%",
                     max_height="70vh",
@@ -327,21 +329,21 @@ def _explore_viewer() -> rx.Component:
                 ),
                 rx.hstack(
                     rx.dialog.title(
-                        rx.cond(opened["title"] != "", opened["title"], "Product shot"),
+                        rx.cond(opened.title != "", opened.title, "Product shot"),
                         size="5",
                         margin="0",
                     ),
                     rx.spacer(),
-                    rx.cond(opened["style"] != "", rx.badge(opened["style"], size="2")),
+                    rx.cond(opened.style != "", rx.badge(opened.style, size="2")),
                     width="100%",
                     align="center",
                 ),
                 rx.cond(
-                    opened["prompt"] != "",
-                    rx.text(opened["prompt"], size="2", color=rx.color("gray", 11)),
+                    opened.prompt != "",
+                    rx.text(opened.prompt, size="2", color=rx.color("gray", 11)),
                 ),
                 rx.hstack(
-                    rx.text("By ", opened["author"], size="1", color=rx.color("gray", 11)),
+                    rx.text("By ", opened.author, size="1", color=rx.color("gray", 11)),
                     rx.spacer(),
                     rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
                     width="100%",

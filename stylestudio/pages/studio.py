@@ -167,7 +167,7 @@ def _options_panel() -> rx.Component:
                     rx.el.select(
                         rx.foreach(
                             StudioState.model_options,
-                            lambda m: rx.el.option(m["label"], value=m["key"]),
+                            lambda m: rx.el.option(m.label, value=m.key),
                         ),
                         id="model",
                         value=StudioState.model,

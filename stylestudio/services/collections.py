@@ -6,7 +6,7 @@ and nothing changes.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
@@ -24,9 +24,6 @@ class CollectionView:
     id: int
     name: str
     count: int
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _name(value: object) -> str:

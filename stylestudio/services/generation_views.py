@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -57,9 +57,6 @@ class ResultImageView:
     placeholder: str  # a tiny inline image (data URL) to show while the thumbnail loads
     seed: int
 
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
 
 @dataclass(slots=True)
 class GenerationView:
@@ -86,11 +83,10 @@ class GenerationView:
     seed: int = 0
     variations: int = 1
     product_url: str = ""  # the primary product photo, full size (for before/after)
-    images: list[dict[str, object]] = field(default_factory=list)  # ResultImageView dicts
+    images: list[ResultImageView] = field(default_factory=list)  # one a variation
     download_url: str = ""  # the first result image, saved under a readable name
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+    # The user's collections that hold the first result image (the gallery fills it in).
+    in_collections: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -281,7 +277,7 @@ def get_generation_view(
 def _views(rows: Sequence[Sequence[Any]], *, base_url: str) -> list[GenerationView]:
     """One view per generation from _page_statement's rows (one row per result image)."""
     views: list[GenerationView] = []
-    images: list[dict[str, object]] = []
+    images: list[ResultImageView] = []
     last_id = None
     presets = pricing.STYLE_PRESETS
     url = media_url_maker(base_url=base_url)
@@ -314,18 +310,18 @@ def _views(rows: Sequence[Sequence[Any]], *, base_url: str) -> list[GenerationVi
         if result_id is not None:
             result_url = url(result_key)
             thumb_url = url(result_thumb or result_key)
-            image = {
-                "id": result_id,
-                "url": result_url,
-                "thumb_url": thumb_url,
+            image = ResultImageView(
+                id=result_id,
+                url=result_url,
+                thumb_url=thumb_url,
                 # Saved as `fashion-red-mug-42-1.jpg`, not under the storage key's name.
-                "download_url": f"{result_url}&download="
+                download_url=f"{result_url}&download="
                 + download_stem(
                     style=style, prompt=prompt, generation_id=gid, variation=image_order + 1
                 ),
-                "placeholder": placeholder or "",
-                "seed": variation_seed(seed, image_order),
-            }
+                placeholder=placeholder or "",
+                seed=variation_seed(seed, image_order),
+            )
         if gid == last_id:
             if result_id is not None:
                 images.append(image)  # a further variation of the same generation
@@ -359,7 +355,7 @@ def _views(rows: Sequence[Sequence[Any]], *, base_url: str) -> list[GenerationVi
                 processing_seconds=f"{processing_ms / 1000:.1f} s" if processing_ms else "",
                 result_url=result_url,
                 result_thumb_url=thumb_url,
-                download_url=str(images[0]["download_url"]) if images else "",
+                download_url=images[0].download_url if images else "",
                 product_thumb_url=url(product_thumb or product_key),
                 image_id=result_id or 0,
                 moderation=moderation,

@@ -336,22 +336,32 @@ def delete_generation(session: Session, *, user_id: int, generation_id: object) 
     return keys
 
 
-def input_view(image: Image, *, base_url: str) -> dict[str, object]:
+@dataclass(frozen=True)
+class InputPhoto:
+    """An uploaded photo as the studio lists it (a product angle or the scene)."""
+
+    id: int
+    url: str  # the thumbnail
+    name: str
+    placeholder: str  # a tiny inline image (data URL) to show while the thumbnail loads
+
+
+def input_view(image: Image, *, base_url: str) -> InputPhoto:
     """An uploaded photo as the studio lists it."""
-    return {
-        "id": image.id or 0,
-        "url": media_url(image.thumbnail_key or image.storage_key, base_url=base_url),
-        "name": image.filename or "photo",
-        "placeholder": image.blur_data_url or "",
-    }
+    return InputPhoto(
+        id=image.id or 0,
+        url=media_url(image.thumbnail_key or image.storage_key, base_url=base_url),
+        name=image.filename or "photo",
+        placeholder=image.blur_data_url or "",
+    )
 
 
 @dataclass(frozen=True)
 class StudioSettings:
     """Everything `Use these settings` puts back in the studio, inputs and seed included."""
 
-    products: list[dict[str, object]]  # input_view dicts, the primary one first
-    scene: dict[str, object] | None
+    products: list[InputPhoto]  # the primary one first
+    scene: InputPhoto | None
     prompt: str
     negative_prompt: str
     style: str
@@ -404,19 +414,33 @@ def studio_settings(
     )
 
 
-def model_choices(session: Session, *, models: tuple[ModelSpec, ...]) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class ModelChoice:
+    """One of the engine's models as the studio offers it."""
+
+    key: str
+    label: str
+    multiplier: str  # the current price multiplier, as text ("1.5")
+    max_variations: int
+    seed: bool  # takes a seed
+    negative_prompt: bool  # takes a negative prompt
+    all_product_images: bool  # reads every product photo (False: the primary one only)
+    scene_image: bool  # takes a scene photo
+
+
+def model_choices(session: Session, *, models: tuple[ModelSpec, ...]) -> list[ModelChoice]:
     """The engine's models as the studio offers them, each with its current multiplier."""
     overrides = get_billing_settings(session).model_multipliers
     return [
-        {
-            "key": m.key,
-            "label": m.label,
-            "multiplier": pricing.format_multiplier(pricing.model_multiplier(m.key, overrides)),
-            "max_variations": m.max_variations,
-            "seed": m.seed,
-            "negative_prompt": m.negative_prompt,
-            "all_product_images": m.all_product_images,
-            "scene_image": m.scene_image,
-        }
+        ModelChoice(
+            key=m.key,
+            label=m.label,
+            multiplier=pricing.format_multiplier(pricing.model_multiplier(m.key, overrides)),
+            max_variations=m.max_variations,
+            seed=m.seed,
+            negative_prompt=m.negative_prompt,
+            all_product_images=m.all_product_images,
+            scene_image=m.scene_image,
+        )
         for m in models
     ]

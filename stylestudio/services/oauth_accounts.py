@@ -99,6 +99,26 @@ def configured_providers(settings: Settings | None = None) -> list[ProviderInfo]
 
 
 @dataclass(frozen=True)
+class ProviderButton:
+    """A sign-in page's button for a provider: its key, label and where it starts."""
+
+    key: str
+    label: str
+    url: str  # `<api_url>/api/auth/oauth/<key>/start?next=...`
+
+
+def provider_buttons(*, api_url: str, next_path: str = "/upload") -> list[ProviderButton]:
+    """A button per configured provider, each starting that provider's sign-in."""
+    base = api_url.rstrip("/")
+    return [
+        ProviderButton(
+            key=p.key, label=p.label, url=f"{base}/api/auth/oauth/{p.key}/start?next={next_path}"
+        )
+        for p in configured_providers()
+    ]
+
+
+@dataclass(frozen=True)
 class PendingLogin:
     """What the redirect to the provider carries; `state` also goes in the browser's cookie."""
 

@@ -4,7 +4,7 @@ publish; newest featured first, filterable by style, keyset-paginated."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -43,9 +43,6 @@ class ShowcaseItem:
     width: int = 0
     height: int = 0
     cursor: str = ""  # pass as `before` to get the next page
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 # The columns an item needs (no ORM objects on the page's hot path).

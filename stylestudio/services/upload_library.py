@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from stylestudio.models import Image, ImageCategory, utc_iso, utcnow
 from stylestudio.services.errors import NotFoundError
-from stylestudio.services.generations import input_view
+from stylestudio.services.generations import InputPhoto, input_view
 from stylestudio.services.ids import is_row_id
 from stylestudio.services.media import media_url_maker
 
@@ -47,7 +47,7 @@ class PickedUpload:
     """An upload picked from the strip: where it goes and the studio's view of it."""
 
     kind: Literal["product", "scene"]
-    view: dict[str, object]  # generations.input_view
+    view: InputPhoto
 
 
 def recent_uploads(

@@ -15,7 +15,7 @@ from stylestudio.api.auth_routes import begin_url, session_url
 from stylestudio.db import get_engine
 from stylestudio.services import account_flows, account_links, accounts, sign_in_tickets
 from stylestudio.services.errors import DomainError
-from stylestudio.services.oauth_accounts import OAUTH_ERRORS, configured_providers
+from stylestudio.services.oauth_accounts import OAUTH_ERRORS, ProviderButton, provider_buttons
 from stylestudio.settings import get_settings
 from stylestudio.state import socket_sessions
 from stylestudio.state.arguments import checked, form
@@ -46,15 +46,15 @@ def _field(form: Any, name: str) -> object:
     return form.get(name, "") if isinstance(form, dict) else ""
 
 
-def _providers() -> list[dict[str, str]]:
+def _providers() -> list[ProviderButton]:
     return []
 
 
 class AuthState(SessionState):
     form_error: rx.Field[str] = rx.field("")
     notice: rx.Field[str] = rx.field("")
-    # The configured sign-in providers: key, label and where their button goes.
-    providers: rx.Field[list[dict[str, str]]] = rx.field(default_factory=_providers)
+    # The configured sign-in providers, each with where its button goes.
+    providers: rx.Field[list[ProviderButton]] = rx.field(default_factory=_providers)
     # This tab's websocket carries a sign-in nonce: the form can sign in (display only; the
     # event checks the nonce itself).
     ready: rx.Field[bool] = rx.field(False)
@@ -79,15 +79,7 @@ class AuthState(SessionState):
             self.notice = ACCOUNT_DELETED
         else:
             self.notice = ""
-        api = get_settings().api_url.rstrip("/")
-        self.providers = [
-            {
-                "key": p.key,
-                "label": p.label,
-                "url": f"{api}/api/auth/oauth/{p.key}/start?next=/upload",
-            }
-            for p in configured_providers()
-        ]
+        self.providers = provider_buttons(api_url=get_settings().api_url, next_path="/upload")
         if await self._current_user() is not None:
             return rx.redirect("/upload")
         self.ready = self._sign_in_nonce is not None

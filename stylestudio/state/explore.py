@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import reflex as rx
 
 from stylestudio.services import pricing, showcase
 from stylestudio.services.errors import DomainError
+from stylestudio.services.showcase import ShowcaseItem
 from stylestudio.state.arguments import FLAG, ROW_ID, checked, choice
 from stylestudio.state.calls import in_session
 from stylestudio.state.infinite_scroll import INFINITE_SCROLL_JS
@@ -16,21 +15,21 @@ from stylestudio.state.session import SessionState, media_base_url
 EXPLORE_PAGE_SIZE = 24
 
 
-def _rows() -> list[dict[str, Any]]:
+def _rows() -> list[ShowcaseItem]:
     return []
 
 
-def _record() -> dict[str, Any]:
-    return {}
+def _nothing_opened() -> ShowcaseItem:
+    return ShowcaseItem(id=0, image_url="", thumb_url="", style="", author="", featured_at="")
 
 
 class ExploreState(SessionState):
     """/explore is public: no sign-in needed, only approved images are ever listed."""
 
-    items: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    items: rx.Field[list[ShowcaseItem]] = rx.field(default_factory=_rows)
     style: rx.Field[str] = rx.field("")
     has_more: rx.Field[bool] = rx.field(False)
-    opened: rx.Field[dict[str, Any]] = rx.field(default_factory=_record)
+    opened: rx.Field[ShowcaseItem] = rx.field(default_factory=_nothing_opened)
     viewer_open: rx.Field[bool] = rx.field(False)
     # False until the first page is in: the page shows a skeleton, not "Nothing featured".
     loaded: rx.Field[bool] = rx.field(False)
@@ -52,7 +51,7 @@ class ExploreState(SessionState):
     async def load_more(self) -> None:
         if not self.items:
             return
-        self.items = self.items + await self._page(before=str(self.items[-1]["cursor"]))
+        self.items = self.items + await self._page(before=self.items[-1].cursor)
 
     @rx.event
     @checked(image_id=ROW_ID)
@@ -67,7 +66,7 @@ class ExploreState(SessionState):
             self.viewer_open = False
             await self._first_page()  # it left Explore meanwhile
             return
-        self.opened, self.viewer_open = item.as_dict(), True
+        self.opened, self.viewer_open = item, True
 
     @rx.event
     @checked(value=FLAG)
@@ -78,7 +77,7 @@ class ExploreState(SessionState):
         self.items = await self._page(before=None)
         self.loaded = True
 
-    async def _page(self, *, before: str | None) -> list[dict[str, Any]]:
+    async def _page(self, *, before: str | None) -> list[ShowcaseItem]:
         base, style = media_base_url(), self.style or None
         items = await in_session(
             lambda s: showcase.list_public_gallery(
@@ -87,4 +86,4 @@ class ExploreState(SessionState):
             write=False,
         )
         self.has_more = len(items) > EXPLORE_PAGE_SIZE
-        return [i.as_dict() for i in items[:EXPLORE_PAGE_SIZE]]
+        return items[:EXPLORE_PAGE_SIZE]

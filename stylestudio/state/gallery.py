@@ -8,6 +8,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import reflex as rx
@@ -24,7 +25,9 @@ from stylestudio.services import (
 )
 from stylestudio.services.collections import CollectionView
 from stylestudio.services.errors import DomainError
+from stylestudio.services.generation_views import GenerationView
 from stylestudio.services.ids import is_row_id
+from stylestudio.services.sharing import ShareLinkView
 from stylestudio.services.stats import UserStats, no_stats, user_stats
 from stylestudio.state import generation_watch as watch
 from stylestudio.state.arguments import FLAG, ROW_ID, ROW_ID_OR_ZERO, checked, choice, form, text
@@ -41,12 +44,20 @@ _STATUSES = {"pending", "processing", "completed", "failed", "cancelled"}
 FOLLOW_FOR_SECONDS = 15 * 60
 
 
-def _rows() -> list[dict[str, Any]]:
+def _cards() -> list[GenerationView]:
+    return []
+
+
+def _share_links() -> list[ShareLinkView]:
+    return []
+
+
+def _collections() -> list[CollectionView]:
     return []
 
 
 class GalleryState(SessionState):
-    items: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    items: rx.Field[list[GenerationView]] = rx.field(default_factory=_cards)
     has_more: rx.Field[bool] = rx.field(False)
     cancelling: rx.Field[int] = rx.field(0)
     message: rx.Field[str] = rx.field("")
@@ -59,7 +70,7 @@ class GalleryState(SessionState):
     share_open: rx.Field[bool] = rx.field(False)
     share_image: rx.Field[int] = rx.field(0)
     share_expiry: rx.Field[str] = rx.field("7d")
-    share_links: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    share_links: rx.Field[list[ShareLinkView]] = rx.field(default_factory=_share_links)
     share_new_url: rx.Field[str] = rx.field("")
     share_error: rx.Field[str] = rx.field("")
     # Filters and collections.
@@ -67,7 +78,7 @@ class GalleryState(SessionState):
     filter_style: rx.Field[str] = rx.field("")
     filter_collection: rx.Field[int] = rx.field(0)
     query: rx.Field[str] = rx.field("")
-    collections: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    collections: rx.Field[list[CollectionView]] = rx.field(default_factory=_collections)
     new_collection: rx.Field[str] = rx.field("")
     rename_to: rx.Field[str] = rx.field("")
     confirm_delete: rx.Field[int] = rx.field(0)
@@ -99,10 +110,9 @@ class GalleryState(SessionState):
                 user_stats(s, user_id=user_id),
             )
 
-        listed, self.stats = await in_session(load, write=False)
-        self.collections = [c.as_dict() for c in listed]
+        self.collections, self.stats = await in_session(load, write=False)
         if self.filter_collection and not any(
-            c["id"] == self.filter_collection for c in self.collections
+            c.id == self.filter_collection for c in self.collections
         ):
             self.filter_collection = 0
         self.loaded = True
@@ -192,8 +202,8 @@ class GalleryState(SessionState):
     @rx.event
     @checked(image_id=ROW_ID, collection_id=ROW_ID)
     async def toggle_collection(self, image_id: int, collection_id: int):
-        item = next((i for i in self.items if i.get("image_id") == image_id), None)
-        inside = item is not None and collection_id in item.get("in_collections", [])
+        item = next((i for i in self.items if i.image_id == image_id), None)
+        inside = item is not None and collection_id in item.in_collections
 
         def change(s: Session, uid: int) -> object:
             if inside:
@@ -232,7 +242,7 @@ class GalleryState(SessionState):
         user = await self._current_user()
         if user is None or not self.items:
             return None
-        self.items = self.items + await self._page(user.id, before_id=int(self.items[-1]["id"]))
+        self.items = self.items + await self._page(user.id, before_id=self.items[-1].id)
         return self._follow_if_open()
 
     @rx.event
@@ -288,7 +298,7 @@ class GalleryState(SessionState):
                 await asyncio.to_thread(storage.delete, key)
             except Exception:
                 log.warning("could not delete %s", key, exc_info=True)
-        self.items = [i for i in self.items if int(i["id"]) != generation_id]
+        self.items = [i for i in self.items if i.id != generation_id]
         await self._reload_stats(user.id)
         self._say("Deleted. The credits it used stay spent.")
 
@@ -297,9 +307,7 @@ class GalleryState(SessionState):
     @rx.event
     @checked(image_id=ROW_ID)
     def ask_featuring(self, image_id: int) -> None:
-        if not isinstance(image_id, int) or not any(
-            i.get("image_id") == image_id for i in self.items
-        ):
+        if not isinstance(image_id, int) or not any(i.image_id == image_id for i in self.items):
             return
         self.feature_image, self.feature_title, self.feature_error = image_id, "", ""
         self.feature_open = True
@@ -364,9 +372,7 @@ class GalleryState(SessionState):
     @rx.event
     @checked(image_id=ROW_ID)
     async def open_share(self, image_id: int):
-        if not isinstance(image_id, int) or not any(
-            i.get("image_id") == image_id for i in self.items
-        ):
+        if not isinstance(image_id, int) or not any(i.image_id == image_id for i in self.items):
             return None
         self.share_image, self.share_expiry = image_id, "7d"
         self.share_new_url = self.share_error = ""
@@ -437,18 +443,18 @@ class GalleryState(SessionState):
         except DomainError as exc:
             self.share_error, self.share_links = exc.message, []
             return None
-        self.share_links = [link.as_dict() for link in links]
+        self.share_links = links
         return None
 
     def _say(self, text: str, *, failed: bool = False) -> None:
         self.message, self.message_failed = text, failed
 
     async def _refresh_image(self, user_id: int, image_id: int) -> None:
-        ids = [int(i["id"]) for i in self.items if i.get("image_id") == image_id]
+        ids = [i.id for i in self.items if i.image_id == image_id]
         await self._refresh(user_id, ids)
 
     def _open_ids(self) -> list[int]:
-        return [int(item["id"]) for item in self.items if not item.get("is_terminal")]
+        return [item.id for item in self.items if not item.is_terminal]
 
     def _follow_if_open(self):
         """Start following the open cards, or point the running follower at them."""
@@ -462,7 +468,7 @@ class GalleryState(SessionState):
 
     async def _refresh(self, user_id: int, ids: list[int]) -> None:
         base = media_base_url()
-        held_by = {int(i["id"]): i.get("in_collections", []) for i in self.items}
+        held_by = {i.id: list(i.in_collections) for i in self.items}
         was_open = set(self._open_ids())
         if not ids:
             return
@@ -472,9 +478,9 @@ class GalleryState(SessionState):
             ),
             write=False,
         )
-        fresh = {v.id: {**v.as_dict(), "in_collections": held_by.get(v.id, [])} for v in views}
+        fresh = {v.id: replace(v, in_collections=held_by.get(v.id, [])) for v in views}
         ended = any(v.is_terminal and v.id in was_open for v in views)
-        self.items = [fresh.get(int(item["id"]), item) for item in self.items]
+        self.items = [fresh.get(item.id, item) for item in self.items]
         if ended:  # a followed (or cancelled) generation ended: the header's numbers moved
             await self._reload_stats(user_id)
 
@@ -503,7 +509,7 @@ class GalleryState(SessionState):
                 functools.partial(watch.views_for_token, token=token, ids=open_ids, base=base),
                 write=False,
             )
-            ended = any(v["is_terminal"] for v in views)
+            ended = any(v.is_terminal for v in views)
             stats = (
                 await in_session(lambda s: user_stats(s, user_id=user.id), write=False)
                 if ended
@@ -512,12 +518,9 @@ class GalleryState(SessionState):
             async with self:
                 if self._follow_id != follow_id or user.id != self._user_id:
                     return None
-                held_by = {int(i["id"]): i.get("in_collections", []) for i in self.items}
-                fresh = {
-                    int(v["id"]): {**v, "in_collections": held_by.get(int(v["id"]), [])}
-                    for v in views
-                }
-                self.items = [fresh.get(int(item["id"]), item) for item in self.items]
+                held_by = {i.id: list(i.in_collections) for i in self.items}
+                fresh = {v.id: replace(v, in_collections=held_by.get(v.id, [])) for v in views}
+                self.items = [fresh.get(item.id, item) for item in self.items]
                 if stats is not None:  # a followed generation ended: the numbers moved
                     self.stats = stats
                     self._show(user)  # and a refund shows in the header
@@ -541,7 +544,7 @@ class GalleryState(SessionState):
                 if self._follow_id == follow_id:
                     self._follow_id = ""
 
-    async def _page(self, user_id: int, *, before_id: int | None) -> list[dict[str, Any]]:
+    async def _page(self, user_id: int, *, before_id: int | None) -> list[GenerationView]:
         base = media_base_url()
         filters = generation_views.GalleryFilter(
             status=self.filter_status,
@@ -550,7 +553,7 @@ class GalleryState(SessionState):
             query=self.query,
         )
 
-        def load(s: Session) -> tuple[list[generation_views.GenerationView], dict[int, list[int]]]:
+        def load(s: Session) -> tuple[list[GenerationView], dict[int, list[int]]]:
             views = generation_views.list_user_generations(
                 s,
                 user_id=user_id,
@@ -567,6 +570,5 @@ class GalleryState(SessionState):
         views, held = await in_session(load, write=False)
         self.has_more = len(views) > GALLERY_PAGE_SIZE
         return [
-            {**v.as_dict(), "in_collections": held.get(v.image_id, [])}
-            for v in views[:GALLERY_PAGE_SIZE]
+            replace(v, in_collections=held.get(v.image_id, [])) for v in views[:GALLERY_PAGE_SIZE]
         ]

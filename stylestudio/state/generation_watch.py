@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
 
 from sqlmodel import Session
 
@@ -20,7 +19,7 @@ from stylestudio.services import accounts, generations
 from stylestudio.services.accounts import CurrentUser
 from stylestudio.services.generation_predictions import cancel_quietly
 from stylestudio.services.generation_status_feed import StatusWatch, get_feed
-from stylestudio.services.generation_views import get_generation_views
+from stylestudio.services.generation_views import GenerationView, get_generation_views
 from stylestudio.state.calls import in_session
 
 log = logging.getLogger(__name__)
@@ -38,9 +37,9 @@ LIVE_WATCHES: dict[str, StatusWatch] = {}
 Statuses = dict[int, str]
 
 
-def open_statuses(rows: Iterable[Mapping[str, Any]]) -> Statuses:
+def open_statuses(rows: Iterable[GenerationView]) -> Statuses:
     """The status each open (not yet ended) card shows, by generation id."""
-    return {int(r["id"]): str(r["status"]) for r in rows if not r.get("is_terminal")}
+    return {r.id: r.status for r in rows if not r.is_terminal}
 
 
 def is_live(watch_id: str) -> bool:
@@ -120,8 +119,8 @@ def tab_is_connected(client_token: str) -> bool:
 
 def views_for_token(
     session: Session, *, token: str | None, ids: list[int], base: str
-) -> tuple[CurrentUser, list[dict[str, Any]]]:
+) -> tuple[CurrentUser, list[GenerationView]]:
     """The signed-in user (the header's numbers) and the views of their generations `ids`."""
     user = accounts.require_user(session, token=token)
     views = get_generation_views(session, user_id=user.id, generation_ids=ids, base_url=base)
-    return user, [v.as_dict() for v in views]
+    return user, views

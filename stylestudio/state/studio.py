@@ -7,7 +7,6 @@ import functools
 import logging
 import uuid
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 import reflex as rx
 from sqlmodel import Session
@@ -15,7 +14,7 @@ from sqlmodel import Session
 from stylestudio.runtime import available_models
 from stylestudio.services import generations, pricing
 from stylestudio.services.errors import DomainError, InsufficientCreditsError
-from stylestudio.services.generation_views import get_generation_views
+from stylestudio.services.generation_views import GenerationView, get_generation_views
 from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
 from stylestudio.state import generation_watch as watch
@@ -41,7 +40,11 @@ log = logging.getLogger(__name__)
 MAX_RESULTS_SHOWN = 12
 
 
-def _rows() -> list[dict[str, Any]]:
+def _model_options() -> list[generations.ModelChoice]:
+    return []
+
+
+def _results() -> list[GenerationView]:
     return []
 
 
@@ -57,15 +60,17 @@ class StudioState(StudioInputsState):
     model: rx.Field[str] = rx.field(pricing.DEFAULT_MODEL)
     variations: rx.Field[int] = rx.field(1)
     seed_text: rx.Field[str] = rx.field("")
-    # The engine's models: key, label, multiplier (text), max_variations, seed, ...
-    model_options: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    # The engine's models, each with its current multiplier.
+    model_options: rx.Field[list[generations.ModelChoice]] = rx.field(
+        default_factory=_model_options
+    )
 
     generate_error: rx.Field[str] = rx.field("")
     needs_credits: rx.Field[bool] = rx.field(False)
     submitting: rx.Field[bool] = rx.field(False)
     cancelling: rx.Field[bool] = rx.field(False)
     # This tab's latest generations (a batch, then any regenerations), newest first.
-    results: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_rows)
+    results: rx.Field[list[GenerationView]] = rx.field(default_factory=_results)
     watching: rx.Field[bool] = rx.field(False)
     compare_at: rx.Field[int] = rx.field(50)  # the before/after divider, percent from left
 
@@ -77,31 +82,39 @@ class StudioState(StudioInputsState):
     # -- what the page shows ---------------------------------------------------------------
 
     @rx.var
-    def selected_model(self) -> dict[str, Any]:
+    def selected_model(self) -> generations.ModelChoice | None:
         for option in self.model_options:
-            if option.get("key") == self.model:
+            if option.key == self.model:
                 return option
-        return self.model_options[0] if self.model_options else {}
+        return self.model_options[0] if self.model_options else None
+
+    @rx.var
+    def max_variations(self) -> int:
+        chosen = self.selected_model
+        return (chosen.max_variations or 1) if chosen is not None else 1
 
     @rx.var
     def show_variations(self) -> bool:
-        return int(self.selected_model.get("max_variations") or 1) > 1
+        return self.max_variations > 1
 
     @rx.var
     def variation_choices(self) -> list[str]:
-        return [str(n) for n in range(1, int(self.selected_model.get("max_variations") or 1) + 1)]
+        return [str(n) for n in range(1, self.max_variations + 1)]
 
     @rx.var
     def show_seed(self) -> bool:
-        return bool(self.selected_model.get("seed", True))
+        chosen = self.selected_model
+        return chosen.seed if chosen is not None else True
 
     @rx.var
     def show_negative_prompt(self) -> bool:
-        return bool(self.selected_model.get("negative_prompt", True))
+        chosen = self.selected_model
+        return chosen.negative_prompt if chosen is not None else True
 
     @rx.var
     def reads_one_product(self) -> bool:
-        return not self.selected_model.get("all_product_images", True)
+        chosen = self.selected_model
+        return not chosen.all_product_images if chosen is not None else False
 
     @rx.var
     def styles_chosen(self) -> list[str]:
@@ -110,7 +123,8 @@ class StudioState(StudioInputsState):
     @rx.var
     def cost_each(self) -> int:
         try:
-            multiplier = Decimal(str(self.selected_model.get("multiplier") or "1"))
+            chosen = self.selected_model
+            multiplier = Decimal(chosen.multiplier if chosen is not None else "1")
         except InvalidOperation:
             multiplier = Decimal(1)
         variations = self.variations if self.show_variations else 1
@@ -164,8 +178,8 @@ class StudioState(StudioInputsState):
         self.model_options = await in_session(
             lambda s: generations.model_choices(s, models=models), write=False
         )
-        if self.model not in {m["key"] for m in self.model_options}:
-            self.model = str(self.model_options[0]["key"]) if self.model_options else ""
+        if self.model not in {m.key for m in self.model_options}:
+            self.model = self.model_options[0].key if self.model_options else ""
         self._clamp_variations()
         await self._load_recent(user.id)
         follow = self._resume_watch()
@@ -173,7 +187,7 @@ class StudioState(StudioInputsState):
 
     def _resume_watch(self):
         """Start a watcher if an open generation has none alive in this process."""
-        if all(r.get("is_terminal") for r in self.results):
+        if all(r.is_terminal for r in self.results):
             self.watching = False
             return None
         if watch.follow(self._watch_id, watch.open_statuses(self.results)):
@@ -230,7 +244,7 @@ class StudioState(StudioInputsState):
     @rx.event
     @checked(value=text(200))
     def set_model(self, value: str) -> None:
-        if isinstance(value, str) and value in {m["key"] for m in self.model_options}:
+        if isinstance(value, str) and value in {m.key for m in self.model_options}:
             self.model = value
             self._clamp_variations()
 
@@ -242,7 +256,7 @@ class StudioState(StudioInputsState):
             self._clamp_variations()
 
     def _clamp_variations(self) -> None:
-        most = int(self.selected_model.get("max_variations") or 1)
+        most = self.max_variations
         self.variations = max(1, min(self.variations, most))
 
     @rx.event
@@ -282,7 +296,7 @@ class StudioState(StudioInputsState):
                 yield rx.redirect("/login")
                 return
             spec = generations.GenerationSpec(
-                product_image_ids=tuple(int(p["id"]) for p in self.products),
+                product_image_ids=tuple(p.id for p in self.products),
                 styles=tuple(self.styles_chosen),
                 quality=self.quality,
                 aspect_ratio=self.aspect_ratio,
@@ -305,14 +319,14 @@ class StudioState(StudioInputsState):
 
     async def _start(
         self, user_id: int, spec: generations.GenerationSpec, key: str
-    ) -> list[dict[str, Any]] | None:
+    ) -> list[GenerationView] | None:
         """Start `spec` (all its styles or none); the views of what started, or None with
         the reason in `generate_error`."""
         engine_name = get_settings().generation_engine
         models = available_models()
         base = media_base_url()
 
-        def start(session: Session) -> list[dict[str, Any]]:
+        def start(session: Session) -> list[GenerationView]:
             get_limiter().generation_start(user_id=user_id, generations=len(spec.styles))
             made = generations.start_batch(
                 session,
@@ -326,7 +340,7 @@ class StudioState(StudioInputsState):
             views = get_generation_views(
                 session, user_id=user_id, generation_ids=ids, base_url=base
             )
-            return [v.as_dict() for v in sorted(views, key=lambda v: ids.index(v.id))]
+            return sorted(views, key=lambda v: ids.index(v.id))
 
         try:
             return await in_session(start)
@@ -353,7 +367,7 @@ class StudioState(StudioInputsState):
         self.prompt, self.negative_prompt = settings.prompt, settings.negative_prompt
         self.style, self.more_styles = settings.style, []
         self.quality, self.aspect_ratio = settings.quality, settings.aspect_ratio
-        if settings.model in {m["key"] for m in self.model_options}:
+        if settings.model in {m.key for m in self.model_options}:
             self.model = settings.model
         self.variations = settings.variations
         self._clamp_variations()
@@ -391,11 +405,11 @@ class StudioState(StudioInputsState):
         if settings is None:
             return
         spec = generations.GenerationSpec(
-            product_image_ids=tuple(int(str(p["id"])) for p in settings.products),
+            product_image_ids=tuple(p.id for p in settings.products),
             styles=(settings.style,),
             quality=settings.quality,
             aspect_ratio=settings.aspect_ratio,
-            model_image_id=int(str(settings.scene["id"])) if settings.scene else None,
+            model_image_id=settings.scene.id if settings.scene else None,
             prompt=settings.prompt,
             negative_prompt=settings.negative_prompt,
             model=settings.model,
@@ -464,14 +478,14 @@ class StudioState(StudioInputsState):
                     self.watching = False
                     self._watch_id = ""
 
-    def _merge(self, views: list[dict[str, Any]]) -> bool:
+    def _merge(self, views: list[GenerationView]) -> bool:
         """Put fresh views in place; True when one of them has just ended."""
-        fresh = {int(v["id"]): v for v in views}
+        fresh = {v.id: v for v in views}
         ended = False
         merged = []
         for row in self.results:
-            view = fresh.get(int(row["id"]), row)
-            ended = ended or (bool(view.get("is_terminal")) and not row.get("is_terminal"))
+            view = fresh.get(row.id, row)
+            ended = ended or (view.is_terminal and not row.is_terminal)
             merged.append(view)
         if merged != self.results:
             self.results = merged
@@ -480,7 +494,7 @@ class StudioState(StudioInputsState):
     @rx.event
     async def cancel_current(self):
         """`Cancel` with nothing named: every open generation of this tab's results."""
-        open_ids = [int(r["id"]) for r in self.results if not r.get("is_terminal")]
+        open_ids = [r.id for r in self.results if not r.is_terminal]
         async for update in self._cancel(open_ids):
             yield update
 
@@ -489,7 +503,7 @@ class StudioState(StudioInputsState):
     async def cancel_generation(self, generation_id: int):
         """`Cancel` on a queued or running generation of this tab's results: ends it,
         refunds once, and stops its prediction at the provider."""
-        if any(r.get("id") == generation_id for r in self.results):
+        if any(r.id == generation_id for r in self.results):
             async for update in self._cancel([generation_id]):
                 yield update
 
@@ -507,12 +521,9 @@ class StudioState(StudioInputsState):
                 await watch.cancel_for_user(user.id, generation_id)
             base = media_base_url()
             views = await in_session(
-                lambda s: [
-                    v.as_dict()
-                    for v in get_generation_views(
-                        s, user_id=user.id, generation_ids=generation_ids, base_url=base
-                    )
-                ],
+                lambda s: get_generation_views(
+                    s, user_id=user.id, generation_ids=generation_ids, base_url=base
+                ),
                 write=False,
             )
             self._merge(views)

@@ -37,7 +37,7 @@ async def _read_capped(file: rx.UploadFile) -> bytes:
     return await file.read(media.MAX_UPLOAD_BYTES + 1)
 
 
-def _photos() -> list[dict[str, Any]]:
+def _photos() -> list[generations.InputPhoto]:
     return []
 
 
@@ -54,7 +54,7 @@ def _store(
     filename: str,
     category: ImageCategory,
     base_url: str,
-) -> dict[str, object]:
+) -> generations.InputPhoto:
     image = media.store_upload(
         session,
         storage=storage,
@@ -67,8 +67,8 @@ def _store(
 
 
 class StudioInputsState(SessionState):
-    # input_view dicts (id, url, name, placeholder); the first is the primary photo.
-    products: rx.Field[list[dict[str, Any]]] = rx.field(default_factory=_photos)
+    # The product photos; the first is the primary one.
+    products: rx.Field[list[generations.InputPhoto]] = rx.field(default_factory=_photos)
     model_image_id: rx.Field[int] = rx.field(0)
     model_preview_url: rx.Field[str] = rx.field("")
     model_filename: rx.Field[str] = rx.field("")
@@ -83,7 +83,7 @@ class StudioInputsState(SessionState):
     @rx.var
     def photo_ids_in_use(self) -> list[int]:
         """The uploads the studio holds now (the strip marks them)."""
-        ids = [int(p["id"]) for p in self.products]
+        ids = [p.id for p in self.products]
         return [*ids, self.model_image_id] if self.model_image_id else ids
 
     @rx.var
@@ -93,7 +93,7 @@ class StudioInputsState(SessionState):
     @rx.var
     def product_image_id(self) -> int:
         """The primary product photo (0: none yet)."""
-        return int(self.products[0]["id"]) if self.products else 0
+        return self.products[0].id if self.products else 0
 
     # -- uploads -----------------------------------------------------------------------------
 
@@ -204,7 +204,7 @@ class StudioInputsState(SessionState):
             return
         if picked.kind == "scene":
             self._set_scene(picked.view)
-        elif self._index(picked.view["id"]) >= 0:
+        elif self._index(picked.view.id) >= 0:
             return  # already one of the angles
         elif self.product_slots_left <= 0:
             self.upload_error = (
@@ -232,11 +232,11 @@ class StudioInputsState(SessionState):
             self.upload_error = exc.message
         await self._load_recent(user.id)
 
-    def _set_scene(self, view: dict[str, object] | None) -> None:
-        self.model_image_id = int(str(view["id"])) if view else 0
-        self.model_preview_url = str(view["url"]) if view else ""
-        self.model_filename = str(view["name"]) if view else ""
-        self.model_placeholder = str(view["placeholder"]) if view else ""
+    def _set_scene(self, view: generations.InputPhoto | None) -> None:
+        self.model_image_id = view.id if view else 0
+        self.model_preview_url = view.url if view else ""
+        self.model_filename = view.name if view else ""
+        self.model_placeholder = view.placeholder if view else ""
 
     # -- arranging the product photos (only ids already in the list are looked at) ----------
 
@@ -269,7 +269,7 @@ class StudioInputsState(SessionState):
     def _index(self, image_id: object) -> int:
         if isinstance(image_id, bool) or not isinstance(image_id, int):
             return -1
-        return next((i for i, p in enumerate(self.products) if p.get("id") == image_id), -1)
+        return next((i for i, p in enumerate(self.products) if p.id == image_id), -1)
 
     @rx.event
     def clear_model_image(self) -> None:

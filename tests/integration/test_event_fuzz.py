@@ -24,6 +24,7 @@ from stylestudio.adapters.local_engine import LocalEngine
 from stylestudio.db import session_scope
 from stylestudio.models import Generation, ShareLink, User, UserRole, UserSession
 from stylestudio.services import accounts, pricing
+from stylestudio.services.generations import InputPhoto
 from stylestudio.settings import get_settings
 from stylestudio.state import generation_watch
 from stylestudio.state.account import AccountState
@@ -230,7 +231,7 @@ async def _studio_with_a_photo(app: AppEvents, tab: str, image_id: int, seed_tex
     """As if the photo had been uploaded and `seed_text` typed (or kept from before)."""
     async with app.manager.modify_state(rx.BaseStateToken(ident=tab, cls=StudioState)) as root:
         studio = await root.get_state(StudioState)
-        studio.products = [{"id": image_id, "url": "", "name": "shoe.jpg", "placeholder": ""}]
+        studio.products = [InputPhoto(id=image_id, url="", name="shoe.jpg", placeholder="")]
         studio.seed_text = seed_text
 
 

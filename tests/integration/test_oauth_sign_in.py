@@ -25,7 +25,7 @@ from stylestudio.models import (
 from stylestudio.services import accounts
 from stylestudio.services.billing import get_billing_settings
 from stylestudio.services.errors import DomainError
-from stylestudio.services.oauth_accounts import configured_providers
+from stylestudio.services.oauth_accounts import configured_providers, provider_buttons
 from stylestudio.settings import Settings
 from tests.support.fake_github import FakeGitHub
 from tests.support.fake_github import fake_github as fake_github
@@ -305,6 +305,10 @@ async def test_next_never_leaves_our_site(db: Engine, providers: Providers, next
 async def test_only_configured_providers_are_offered(db: Engine, providers: Providers) -> None:
     offered = [(p.key, p.label) for p in configured_providers()]
     assert offered == [("google", "Google"), ("github", "GitHub"), ("oidc", "Acme SSO")]
+    # The sign-in pages' buttons: one a provider, each starting that provider's sign-in.
+    buttons = provider_buttons(api_url=f"{API_URL}/", next_path="/upload")
+    assert [(b.key, b.label) for b in buttons] == offered
+    assert buttons[2].url == f"{API_URL}/api/auth/oauth/oidc/start?next=/upload"
     # A client id without its secret is not a configured provider.
     partial = Settings(
         GITHUB_CLIENT_ID="id-only", GITHUB_CLIENT_SECRET="", GOOGLE_CLIENT_ID="", OIDC_ISSUER_URL=""

@@ -87,7 +87,7 @@ async def test_gallery_shows_a_skeleton_until_its_first_page_and_numbers_arrive(
 
         await _send(gallery, "open_gallery")
         assert gallery.loaded
-        assert gallery.items[0]["id"] == queued  # newest first
+        assert gallery.items[0].id == queued  # newest first
         assert gallery.stats == UserStats(
             generations=2, completed=1, finished=1, success_rate="100%", credits_used=2
         )

@@ -115,7 +115,7 @@ async def _upload_in_the_studio(
         await _send(studio, "upload_product", [upload])
         assert studio.upload_error == ""
         [photo] = studio.products
-        return int(photo["id"])
+        return photo.id
 
 
 def _generate(db: Engine, storage: S3Storage, user_id: int, image_id: int, key: str) -> int:

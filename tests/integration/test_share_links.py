@@ -196,13 +196,13 @@ def test_the_owner_creates_a_link_that_resolves_to_the_image(
     assert link.view_count == 2
     with session_scope(db, write=False) as session:
         [view] = sharing.list_share_links(session, user_id=owner, image_id=image_id)
-    assert view.as_dict() == {
-        "id": created.link_id,
-        "created_at": view.created_at,
-        "expires_at": "",
-        "status": "active",
-        "view_count": 2,
-    }
+    assert view == sharing.ShareLinkView(
+        id=created.link_id,
+        created_at=view.created_at,
+        expires_at="",
+        status="active",
+        view_count=2,
+    )
 
 
 def test_an_author_without_a_name_is_anonymous_and_an_untitled_image_has_no_title(

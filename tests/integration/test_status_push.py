@@ -31,6 +31,7 @@ from stylestudio.services.generation_status_feed import (
     close_feeds,
     get_feed,
 )
+from stylestudio.services.generation_views import GenerationView
 from stylestudio.settings import get_settings
 from stylestudio.state import generation_watch, socket_sessions
 from stylestudio.state.gallery import GalleryState
@@ -266,7 +267,7 @@ class Tab:
         future = await self.app.processor.enqueue(self.token, event)
         await asyncio.wait_for(future, WITHIN)
 
-    async def items(self) -> list[dict[str, Any]]:
+    async def items(self) -> list[GenerationView]:
         return list((await self.app.state_of(self.token, GalleryState))["items"])
 
 
@@ -358,7 +359,7 @@ async def _true(value: bool) -> bool:
 
 async def _card_is(tab: Tab, generation_id: int, status: str) -> bool:
     items = await tab.items()
-    return any(i["id"] == generation_id and i["status"] == status for i in items)
+    return any(i.id == generation_id and i.status == status for i in items)
 
 
 def test_many_changes_fit_in_notify_payloads() -> None:
@@ -397,7 +398,7 @@ async def test_the_studio_shows_a_pushed_ending_and_the_refund(
 
             async def shown() -> bool:
                 studio = await app.state_of(tab.token, StudioState)
-                return studio["results"][0]["status"] == "cancelled" and not studio["watching"]
+                return studio["results"][0].status == "cancelled" and not studio["watching"]
 
             await _until(shown, "the result shows the ending and the watch stops")
             # The refund reached the header with the same read (no query under the lock).

@@ -155,9 +155,9 @@ def test_a_batch_of_styles_and_variations(db: Engine, storage: LocalStorage) -> 
         )
     assert [v.status for v in views] == ["completed", "completed"]
     for view in views:
-        assert [i["seed"] for i in view.images] == [4242, 4243]
-        assert all(str(i["placeholder"]).startswith("data:image/") for i in view.images)
-        assert [str(i["download_url"]).rsplit("&download=", 1)[1] for i in view.images] == [
+        assert [i.seed for i in view.images] == [4242, 4243]
+        assert all(i.placeholder.startswith("data:image/") for i in view.images)
+        assert [i.download_url.rsplit("&download=", 1)[1] for i in view.images] == [
             f"{view.style.lower()}-on-a-linen-sheet-{view.id}-1",
             f"{view.style.lower()}-on-a-linen-sheet-{view.id}-2",
         ]
@@ -297,11 +297,9 @@ def test_an_admin_model_price_is_what_the_next_batch_costs(
     with session_scope(db, write=False) as session:
         assert generations.quote_batch(session, spec=spec, models=MODELS) == 2
         [choice] = [
-            c
-            for c in generations.model_choices(session, models=MODELS)
-            if c["key"] == LOCAL_MODEL.key
+            c for c in generations.model_choices(session, models=MODELS) if c.key == LOCAL_MODEL.key
         ]
-        assert Decimal(str(choice["multiplier"])) == 2
+        assert Decimal(choice.multiplier) == 2
         [entry] = session.exec(select(AuditLogEntry)).all()
     assert entry.action == billing_admin.MODEL_PRICE_UPDATED
     assert entry.actor_user_id == admin and entry.target_id == LOCAL_MODEL.key
@@ -361,8 +359,8 @@ def test_use_these_settings_returns_the_inputs_in_order(db: Engine, storage: Loc
             generations.studio_settings(
                 session, user_id=intruder, generation_id=made.id, base_url=BASE
             )
-    assert [p["id"] for p in settings.products] == list(products[::-1])
-    assert settings.scene is not None and settings.scene["id"] == scene
+    assert [p.id for p in settings.products] == list(products[::-1])
+    assert settings.scene is not None and settings.scene.id == scene
     assert (settings.prompt, settings.negative_prompt, settings.style) == (
         "soft light",
         "text",

@@ -131,8 +131,8 @@ def test_picking_puts_an_upload_back_as_what_it_was(db: Engine, storage: LocalSt
 
     picked = _pick(db, ann, kettle)
     assert picked.kind == "product"
-    assert picked.view["id"] == kettle and picked.view["name"] == "kettle.jpg"
-    assert str(picked.view["url"]).startswith(f"{BASE}/api/media/")
+    assert picked.view.id == kettle and picked.view.name == "kettle.jpg"
+    assert picked.view.url.startswith(f"{BASE}/api/media/")
     assert _pick(db, ann, scene).kind == "scene"
 
 
