@@ -408,13 +408,13 @@ async def test_the_studio_shows_a_pushed_ending_and_the_refund(
         await close_feeds()
 
 
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)  # LISTEN is PostgreSQL's
 async def test_a_change_made_while_the_listener_reconnects_is_not_lost(
     db: Engine, storage: LocalStorage
 ) -> None:
     """PostgreSQL: the LISTEN connection is cut (a server restart, a proxy); whatever was
     committed meanwhile is found by the one read the feed makes when it listens again."""
-    if db.dialect.name != "postgresql":
-        pytest.skip("LISTEN is PostgreSQL's")
+    assert db.dialect.name == "postgresql"
     user_id = _user(db)
     watched = _start(db, user_id=user_id, image_id=_upload(db, storage, user_id))
     feed = GenerationStatusFeed(engine=db, recheck_s=NEVER, probe_s=NEVER)
