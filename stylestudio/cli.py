@@ -208,7 +208,7 @@ def serve(args: argparse.Namespace) -> int:
     production.empty_metrics_folder(os.environ)
     supervisor = production.Supervisor(
         children=production.children_for(plan),
-        env=production.child_environment(plan, os.environ),
+        env=production.child_environment(plan, os.environ, state_lease_ms=settings.state_lease_ms),
         cwd=ROOT,
         health_url=production.health_url(plan),
     )

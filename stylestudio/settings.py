@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     # and the one address the app is served on (behind a TLS proxy: 127.0.0.1).
     web_processes: int = Field(2, ge=1, le=64, alias="STYLESTUDIO_WEB_PROCESSES")
     worker_processes: int = Field(2, ge=0, le=64, alias="STYLESTUDIO_WORKER_PROCESSES")
+    # How long a backend process keeps a tab's state after an event (Reflex's opportunistic
+    # lock on the Redis state manager): the tab's next events within it are answered from
+    # memory, with no Redis round trip; another process that needs the tab (an upload, a
+    # reconnect) asks for it back at once. 0 reads and writes Redis on every event. A process
+    # killed with -9 loses at most this much of its tabs' page state (never anything in the
+    # database), and its tabs wait for Redis to expire its lock before they carry on.
+    state_lease_ms: int = Field(5000, ge=0, le=9000, alias="STYLESTUDIO_STATE_LEASE_MS")
     bind_host: str = Field("127.0.0.1", alias="STYLESTUDIO_HOST")
     port: int = Field(8000, ge=1, le=65535, alias="STYLESTUDIO_PORT")
     # Reverse proxies in front of the app that append to X-Forwarded-For (a TLS proxy: 1).

@@ -91,6 +91,16 @@ def test_web_processes_never_run_the_worker_when_there_are_several_or_workers_be
         assert env["GRANIAN_WORKERS"] == str(web)
 
 
+def test_the_state_lease_turns_on_reflexs_opportunistic_lock_unless_the_operator_chose() -> None:
+    plan = TWO_AND_TWO
+    env = child_environment(plan, {}, state_lease_ms=5000)
+    assert env["REFLEX_OPLOCK_ENABLED"] == "true"
+    assert env["REFLEX_OPLOCK_HOLD_TIME_MS"] == "5000"
+    assert "REFLEX_OPLOCK_ENABLED" not in child_environment(plan, {}, state_lease_ms=0)
+    chosen = child_environment(plan, {"REFLEX_OPLOCK_ENABLED": "false"}, state_lease_ms=5000)
+    assert chosen["REFLEX_OPLOCK_ENABLED"] == "false"
+
+
 def test_refuses_the_development_environment() -> None:
     problems = refusals(settings(environment="development"), TWO_AND_TWO)
     assert problems == [
