@@ -23,12 +23,9 @@ from stylestudio.components.skeleton import skeleton_block
 from stylestudio.pages.admin_moderation import moderation_section
 from stylestudio.pages.admin_users import users_card
 from stylestudio.services.admin import FlaggedUser, NewUser, StatusCount, Totals
-from stylestudio.services.billing_admin import (
-    AuditRow,
-    EditableModelPrice,
-    EditablePack,
-    PurchaseRow,
-)
+from stylestudio.services.admin_audit_log import AuditRow
+from stylestudio.services.admin_purchases import PurchaseRow
+from stylestudio.services.billing_admin import EditableModelPrice, EditablePack
 from stylestudio.state.admin import AdminState
 
 PURCHASE_STATUS_COLORS = {
