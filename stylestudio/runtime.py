@@ -41,7 +41,7 @@ def get_generation_engine() -> GenerationEngine | PredictionEngine:
     settings = get_settings()
     if settings.generation_engine == "replicate":
         return get_prediction_engine()  # type: ignore[return-value]
-    from stylestudio.adapters.local_engine import LocalEngine
+    from stylestudio.adapters.local_engine.engine import LocalEngine
 
     return LocalEngine()
 

@@ -16,18 +16,17 @@ from stylestudio.db import get_engine
 from stylestudio.runtime import available_models
 from stylestudio.services import admin as admin_service
 from stylestudio.services import (
+    admin_audit_log,
+    admin_purchases,
     admin_rights,
     billing_admin,
     checkout,
     featuring,
     showcase,
 )
-from stylestudio.services.billing_admin import (
-    AuditRow,
-    EditableModelPrice,
-    EditablePack,
-    PurchaseRow,
-)
+from stylestudio.services.admin_audit_log import AuditRow
+from stylestudio.services.admin_purchases import PurchaseRow
+from stylestudio.services.billing_admin import EditableModelPrice, EditablePack
 from stylestudio.services.errors import DomainError, ForbiddenError, UnauthorizedError
 from stylestudio.services.featuring import QueueItem
 from stylestudio.services.showcase import ShowcaseItem
@@ -332,7 +331,9 @@ class AdminState(SessionState):
 
         def find(session: Session) -> str:
             admin = admin_rights.require_admin(session, token=token)
-            return billing_admin.checkout_session_of(session, admin=admin, purchase_id=purchase_id)
+            return admin_purchases.checkout_session_of(
+                session, admin=admin, purchase_id=purchase_id
+            )
 
         self.checking_purchase = purchase_id if valid_id else 0
         self.purchase_message = ""
@@ -403,9 +404,9 @@ class AdminState(SessionState):
                 packs=billing_admin.list_packs(session, admin=admin),
                 settings=billing_admin.billing_settings_form(session, admin=admin),
                 model_prices=billing_admin.model_prices_form(session, admin=admin, models=models),
-                purchases=billing_admin.list_purchases(session, admin=admin),
-                revenue=billing_admin.revenue_summary(session, admin=admin),
-                audit_log=billing_admin.list_audit_log(session, admin=admin),
+                purchases=admin_purchases.list_purchases(session, admin=admin),
+                revenue=admin_purchases.revenue_summary(session, admin=admin),
+                audit_log=admin_audit_log.list_audit_log(session, admin=admin),
             )
 
         try:

@@ -22,7 +22,7 @@ from stylestudio.adapters.generation_engine import (
     GenerationRequest,
     ModelSpec,
 )
-from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage, MediaStorage
 from stylestudio.db import session_scope
 from stylestudio.models import (

@@ -19,7 +19,7 @@ from reflex_base.config import get_config
 from reflex_base.constants import StateManagerMode
 from sqlalchemy.engine import Engine
 
-from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.services import accounts

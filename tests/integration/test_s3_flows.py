@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from stylestudio import runtime
-from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.s3_storage import S3Storage, s3_client
 from stylestudio.api import stored_media
 from stylestudio.api.routes import build_api

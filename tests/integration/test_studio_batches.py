@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
 from stylestudio.adapters.generation_engine import LOCAL_MODEL, ModelSpec
-from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import (
