@@ -585,7 +585,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="an extra variable for production (an experiment, e.g. STYLESTUDIO_STATE_LEASE_MS=2000)",
+        help="an extra variable for production (e.g. STYLESTUDIO_STATE_LEASE_MS=2000)",
     )
     parser.add_argument(
         "--without-lease",
