@@ -73,9 +73,7 @@ def _generations(db: Engine, user_id: int) -> list[Generation]:
     with session_scope(db, write=False) as session:
         return list(
             session.exec(
-                select(Generation)
-                .where(Generation.user_id == user_id)
-                .order_by(col(Generation.id))
+                select(Generation).where(Generation.user_id == user_id).order_by(col(Generation.id))
             ).all()
         )
 
