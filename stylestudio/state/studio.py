@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from decimal import Decimal, InvalidOperation
 
 import reflex as rx
 from sqlmodel import Session
@@ -122,11 +121,10 @@ class StudioState(StudioInputsState):
 
     @rx.var
     def cost_each(self) -> int:
-        try:
-            chosen = self.selected_model
-            multiplier = Decimal(chosen.multiplier if chosen is not None else "1")
-        except InvalidOperation:
-            multiplier = Decimal(1)
+        chosen = self.selected_model
+        multiplier = pricing.multiplier_from_hundredths(
+            chosen.multiplier_hundredths if chosen is not None else 100
+        )
         variations = self.variations if self.show_variations else 1
         return pricing.generation_cost(
             quality=self.quality,
