@@ -12,7 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from sqlmodel import Session
 
@@ -40,8 +40,14 @@ LIVE_WATCHES: dict[str, StatusWatch] = {}
 
 Statuses = dict[int, str]
 Loaded = TypeVar("Loaded")
-# How a watcher reads its cards: (session, user id, generation ids, media base URL) -> views.
-CardReader = Callable[..., list[GenerationView]]
+
+
+class CardReader(Protocol):
+    """How a watcher reads its cards again (get_generation_views, or the gallery's cards)."""
+
+    def __call__(
+        self, session: Session, *, user_id: int, generation_ids: list[int], base_url: str
+    ) -> list[GenerationView]: ...
 
 
 def open_statuses(rows: Iterable[GenerationView]) -> Statuses:
