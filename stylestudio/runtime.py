@@ -92,6 +92,16 @@ def get_checkout_provider() -> CheckoutProvider | None:
     return None
 
 
+def payments_configured() -> bool:
+    """Whether packs can be bought here (`get_checkout_provider` is not None)."""
+    return get_settings().payment_provider in ("stripe", "test")
+
+
+def offers_test_checkout() -> bool:
+    """Whether the offline test checkout is the provider (`get_test_checkout` is not None)."""
+    return get_settings().payment_provider == "test"
+
+
 @lru_cache
 def get_test_checkout() -> TestCheckout | None:
     settings = get_settings()

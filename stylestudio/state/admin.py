@@ -11,7 +11,6 @@ import reflex as rx
 from sqlmodel import Session
 
 from stylestudio import runtime
-from stylestudio.adapters.payments import PaymentProviderError
 from stylestudio.db import get_engine
 from stylestudio.runtime import available_models
 from stylestudio.services import admin as admin_service
@@ -20,7 +19,7 @@ from stylestudio.services import (
     admin_purchases,
     admin_rights,
     billing_admin,
-    checkout,
+    checkout_flows,
     featuring,
     showcase,
 )
@@ -328,27 +327,16 @@ class AdminState(SessionState):
         granted at most once, whoever asks)."""
         valid_id = isinstance(purchase_id, int) and not isinstance(purchase_id, bool)
         token = self.session_token
-
-        def find(session: Session) -> str:
-            admin = admin_rights.require_admin(session, token=token)
-            return admin_purchases.checkout_session_of(
-                session, admin=admin, purchase_id=purchase_id
-            )
-
         self.checking_purchase = purchase_id if valid_id else 0
         self.purchase_message = ""
         yield
         try:
-            session_id = await in_session(find, write=False)
-            provider = runtime.get_checkout_provider()
-            if provider is None:
-                self._say_purchase("Payments are not configured: there is no provider to ask.")
-                return
             outcome = await asyncio.to_thread(
-                checkout.fulfil_checkout,
+                checkout_flows.check_purchase,
                 db=get_engine(),
-                provider=provider,
-                session_id=session_id,
+                provider=runtime.get_checkout_provider(),
+                token=token,
+                purchase_id=purchase_id,
             )
         except UnauthorizedError:
             self._deny()
@@ -359,9 +347,6 @@ class AdminState(SessionState):
             return
         except DomainError as exc:
             self._say_purchase(exc.message)
-            return
-        except PaymentProviderError as exc:
-            self._say_purchase(f"The provider could not be asked: {exc}")
             return
         finally:
             self.checking_purchase = 0
