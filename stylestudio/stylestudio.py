@@ -25,7 +25,7 @@ from stylestudio.pages.library import explore_page, gallery_page
 from stylestudio.pages.studio import studio_page
 from stylestudio.pages.test_checkout import test_checkout_page
 from stylestudio.settings import get_settings
-from stylestudio.state import socket_sessions
+from stylestudio.state import outages, socket_sessions
 from stylestudio.state.account import AccountState
 from stylestudio.state.admin import AdminState
 from stylestudio.state.auth import AuthState
@@ -54,6 +54,8 @@ app = rx.App(
     # In order: our routes beside Reflex's, the guard in front of its /_upload, then request
     # ids, access lines and HTTP metrics around all of it.
     api_transformer=[build_api(), upload_guard, request_context],
+    # While Redis or the database restarts, a plain message instead of "An error occurred".
+    backend_exception_handler=outages.backend_exception_handler,
 )
 # The session cookie stays out of what Reflex persists and logs; a tab token without its
 # owner's cookie gets a reset tab.
