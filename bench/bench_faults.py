@@ -467,6 +467,19 @@ class Load:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     opened: int = 0
 
+    @classmethod
+    def on(
+        cls, server: Server, cookies: list[str], redis_url: str, args: argparse.Namespace
+    ) -> Load:
+        """Tabs with `cookies` on `server`, paced and timed as `args` say."""
+        return cls(
+            api=server.api,
+            cookies=cookies,
+            think_s=args.think_s,
+            timeout_s=args.timeout_s,
+            redis_url=redis_url,
+        )
+
     async def run(self) -> None:
         import redis.asyncio
 
@@ -808,9 +821,12 @@ async def run_faults(run: Run, faults: list[str]) -> dict[str, Any]:
             await asyncio.sleep(0.2)
         results["tabs_opened"] = run.load.opened
         results["tabs_open_s"] = round(time.monotonic() - started, 1)
+        # The baseline, same run: how long until every tab had an event answered, from any
+        # moment with no fault (the load alone, on this machine now).
         calm = time.monotonic()
+        await run.settle(calm)
+        results["no_fault_baseline"] = recovery(run.load.records, calm, time.monotonic())
         await asyncio.sleep(run.args.settle_s)
-        results["before_faults"] = recovery(run.load.records, calm, time.monotonic())
         for fault in faults:
             if not run.command_alive():
                 results[fault] = {"skipped": "the command is not running"}
@@ -930,16 +946,12 @@ def main() -> None:
             ) as (server, shopper, cookies),
         ):
             result["startup_s"] = round(server.startup_s, 1)
-            load = Load(
-                api=server.api,
-                cookies=cookies,
-                think_s=args.think_s,
-                timeout_s=args.timeout_s,
-                redis_url=redis_server.url,
-            )
+            load = Load.on(server, cookies, redis_server.url, args)
             run = Run(server, cluster.url, redis_server, cluster, shopper, load, args)
+            result["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
             try:
                 result.update(asyncio.run(run_faults(run, faults)))
+                result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
                 result["command_still_running"] = run.command_alive()
             finally:
                 result["server_log_tail"] = server.tail(1500).splitlines()[-8:]

@@ -57,13 +57,7 @@ def run(tmp_path: Path, faults_args: argparse.Namespace) -> Iterator[Run]:
             args=faults_args,
         ) as (server, shopper, cookies),
     ):
-        load = Load(
-            api=server.api,
-            cookies=cookies,
-            think_s=faults_args.think_s,
-            timeout_s=faults_args.timeout_s,
-            redis_url=redis_server.url,
-        )
+        load = Load.on(server, cookies, redis_server.url, faults_args)
         yield Run(server, database_url, redis_server, None, shopper, load, faults_args)
 
 
