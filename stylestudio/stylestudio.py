@@ -12,7 +12,7 @@ from stylestudio.components.upload_credentials import upload_credentials_script
 from stylestudio.log_output import configure_logging
 from stylestudio.pages.registry import add_pages
 from stylestudio.settings import get_settings
-from stylestudio.state import outages, socket_sessions
+from stylestudio.state import outages, socket_sessions, state_lease
 from stylestudio.state.event_observer import EventObserver
 from stylestudio.state.session import TabOwnerCheck
 from stylestudio.state.upload_guard import upload_guard
@@ -36,6 +36,8 @@ app = rx.App(
     # While Redis or the database restarts, a plain message instead of "An error occurred".
     backend_exception_handler=outages.backend_exception_handler,
 )
+# On Redis with the state lease on, each event's changes are written through (state_lease.py).
+state_lease.install(app)
 # The session cookie stays out of what Reflex persists and logs; a tab token without its
 # owner's cookie gets a reset tab.
 socket_sessions.install(app)
