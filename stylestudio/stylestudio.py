@@ -37,7 +37,7 @@ app = rx.App(
     backend_exception_handler=outages.backend_exception_handler,
 )
 # On Redis with the state lease on, each event's changes are written through (state_lease.py).
-state_lease.install(app)
+state_lease.install(app, write_through=get_settings().state_write_through)
 # The session cookie stays out of what Reflex persists and logs; a tab token without its
 # owner's cookie gets a reset tab.
 socket_sessions.install(app)

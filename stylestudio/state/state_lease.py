@@ -98,8 +98,8 @@ class WriteThroughStateManagerRedis(StateManagerRedis):
         return writes
 
 
-def install(app: Any) -> None:
+def install(app: Any, *, write_through: bool) -> None:
     """Use the write-through lease when the app runs on Redis with the lease on."""
     manager = app._state_manager
-    if isinstance(manager, StateManagerRedis) and manager._oplock_enabled:
+    if write_through and isinstance(manager, StateManagerRedis) and manager._oplock_enabled:
         app._state_manager = WriteThroughStateManagerRedis.replacing(manager)
