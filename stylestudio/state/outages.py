@@ -17,6 +17,7 @@ import redis.exceptions
 import sqlalchemy.exc
 from reflex.app import default_backend_exception_handler
 from reflex.event import EventSpec
+from reflex_base.utils.exceptions import LockExpiredError
 from reflex_components_sonner.toast import toast
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,9 @@ OUTAGE_MESSAGE = (
 )
 OUTAGE_TOAST_ID = "service_reconnecting"
 
-_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# A lost lock is Redis's too: after a restart the tab's lock (held across events by the state
+# lease) is gone, and the event's fenced write of the tab's state is refused.
+_REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, LockExpiredError)
 _DATABASE_DOWN = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.DisconnectionError)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import redis.exceptions
 import sqlalchemy.exc
+from reflex_base.utils.exceptions import LockExpiredError
 
 from stylestudio.state.outages import (
     OUTAGE_TITLE,
@@ -29,6 +30,8 @@ def test_the_unreachable_part_is_named_through_the_chain() -> None:
     down = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed"))
     assert unreachable_part(down) == "database"
     assert unreachable_part(_raised_from(redis.exceptions.ConnectionError())) == "redis"
+    # After a Redis restart the tab's lock is gone: its fenced state write is refused.
+    assert unreachable_part(LockExpiredError("Lock expired for token t")) == "redis"
     assert unreachable_part(ValueError("a bug")) is None
     assert unreachable_part(redis.exceptions.ResponseError("WRONGTYPE")) is None
 
