@@ -903,6 +903,11 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lease-s", type=int, default=10, help="STYLESTUDIO_WORKER_LEASE_S")
     parser.add_argument("--settle-s", type=float, default=3.0)
     parser.add_argument(
+        "--keep-log",
+        metavar="PATH",
+        help="copy the server's whole log there at the end (to read the failures it counted)",
+    )
+    parser.add_argument(
         "--with-frontend",
         action="store_true",
         help="build and serve the frontend too (slow; the tabs only speak the websocket)",
@@ -959,6 +964,8 @@ def main() -> None:
                 result["command_still_running"] = run.command_alive()
             finally:
                 result["server_log_tail"] = server.tail(1500).splitlines()[-8:]
+                if args.keep_log:
+                    shutil.copyfile(server.log, args.keep_log)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(json.dumps(result, indent=2))
