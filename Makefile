@@ -79,9 +79,10 @@ pytest: setup
 # the target (make -j runs the others to their end, then stops before the browser tests).
 CHECK_AT_ONCE := $(MAKE) --no-print-directory -j 3 --output-sync=target
 
-# The inner loop: lint, types, unit and integration tests on SQLite (no browser).
+# The inner loop: lint, types, unit and integration tests on SQLite (no browser), leaving out
+# the few tests marked slow (`make test` runs them all).
 test-fast: $(BIN)/.installed
-	$(CHECK_AT_ONCE) lint typecheck pytest-units UNITS='$(UNITS) -k "not postgresql"'
+	$(CHECK_AT_ONCE) lint typecheck pytest-units UNITS='$(UNITS) -k "not postgresql" -m "not slow"'
 
 test: setup
 	$(CHECK_AT_ONCE) lint typecheck pytest-units
