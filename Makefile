@@ -14,7 +14,8 @@ export REFLEX_TELEMETRY_ENABLED := false
 # Hot reload watches the code only, not data/ (the SQLite file and media change constantly).
 export REFLEX_HOT_RELOAD_OVERRIDE_PATHS := $(CURDIR)/stylestudio
 
-.PHONY: setup run prod test test-fast lint typecheck pytest bench chromium worker clean
+.PHONY: setup run prod test test-fast lint typecheck pytest pytest-units pytest-browser bench \
+	chromium worker clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,21 +54,39 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy stylestudio tests bench
 
 # Unit and integration tests on two workers (this machine has two cores); then the browser
-# tests in one process, since they share one running app on fixed ports. A test that hangs
-# fails after 10 minutes instead of holding the run. A browser test that fails is run once
-# more and reported as a rerun ("R" in the output): on this noisy 2-core machine a page load
-# has been seen to stall for 30 s after a backend restart; a test that fails twice fails.
+# tests on two workers too, each with an app of its own (its ports, Redis database, data and
+# frontend folders: see tests/e2e/conftest.py) and whole files per worker (a file's tests
+# share its fixtures). A test that hangs fails after 10 minutes instead of holding the run.
+# A browser test that fails is run once more and reported as a rerun ("R" in the output): on
+# this noisy 2-core machine a page load has been seen to stall for 30 s after a backend
+# restart; a test that fails twice fails.
 PYTEST_PARALLEL := -n 2 --timeout 600
+UNITS := tests/unit tests/integration
 
-pytest: setup chromium
-	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests/unit tests/integration
-	$(BIN)/pytest -q --timeout 600 --reruns 1 --reruns-delay 5 -rR tests/e2e
+pytest-units: $(BIN)/.installed
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) $(UNITS)
 
-# The inner loop: lint, types, unit and integration tests on SQLite (no browser).
-test-fast: lint typecheck
-	$(BIN)/pytest -q $(PYTEST_PARALLEL) tests/unit tests/integration -k "not postgresql"
+pytest-browser: $(BIN)/.installed $(BUN) chromium
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) --dist loadfile --reruns 1 --reruns-delay 5 -rR tests/e2e
 
-test: lint typecheck pytest
+pytest: setup
+	$(MAKE) --no-print-directory pytest-units
+	$(MAKE) --no-print-directory pytest-browser
+
+# Lint and types are checked while the unit and integration tests run (mypy's cold start on a
+# fresh clone is over a minute of one core, the tests wait on databases and sockets part of
+# the time); each part's output is printed whole when it ends, and any part failing fails
+# the target (make -j runs the others to their end, then stops before the browser tests).
+CHECK_AT_ONCE := $(MAKE) --no-print-directory -j 3 --output-sync=target
+
+# The inner loop: lint, types, unit and integration tests on SQLite (no browser), leaving out
+# the few tests marked slow (`make test` runs them all).
+test-fast: $(BIN)/.installed
+	$(CHECK_AT_ONCE) lint typecheck pytest-units UNITS='$(UNITS) -k "not postgresql" -m "not slow"'
+
+test: setup
+	$(CHECK_AT_ONCE) lint typecheck pytest-units
+	$(MAKE) --no-print-directory pytest-browser
 
 bench: setup
 	$(BIN)/python bench/bench_credits.py
@@ -82,4 +101,4 @@ bench: setup
 	$(BIN)/python bench/bench_tabs.py
 
 clean:
-	rm -rf .web test-artifacts .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .web .web-gw* test-artifacts .mypy_cache .ruff_cache .pytest_cache

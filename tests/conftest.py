@@ -4,12 +4,33 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from sqlalchemy.engine import Engine
 
 from stylestudio.adapters.s3_storage import S3Storage
 from stylestudio.adapters.storage import LocalStorage, MediaStorage
+from stylestudio.services import accounts
 from tests.support.databases import migrated_engine
 from tests.support.s3 import Bucket, fake_aws_environment, moto_server, new_bucket
+
+# Production hashes passwords with argon2id at the library's recommended cost (64 MiB, three
+# passes, four lanes: about a quarter of a second of CPU per hash or check on this machine,
+# and the suite signs up and in hundreds of times). Tests hash at argon2's cheapest cost
+# instead; the hash is the same argon2id, only its cost parameters differ. A test marked
+# `real_password_hashing` keeps the production hasher, and one of them proves that
+# production's hashes carry the recommended cost.
+_CHEAP_HASHER = PasswordHasher.from_parameters(profiles.CHEAPEST)
+_CHEAP_DUMMY_HASH = _CHEAP_HASHER.hash("unknown-email")
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if request.node.get_closest_marker("real_password_hashing") is not None:
+        return
+    monkeypatch.setattr(accounts, "_hasher", _CHEAP_HASHER)
+    monkeypatch.setattr(accounts, "_DUMMY_HASH", _CHEAP_DUMMY_HASH)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

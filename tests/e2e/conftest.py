@@ -3,6 +3,7 @@ processes, so a test can restart the backend under an open tab."""
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
@@ -22,9 +23,15 @@ from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-# Overridable so that two checkouts of the project can run their browser tests at once.
-FRONTEND_PORT = int(os.environ.get("STYLESTUDIO_TEST_FRONTEND_PORT", "3137"))
-BACKEND_PORT = int(os.environ.get("STYLESTUDIO_TEST_BACKEND_PORT", "8137"))
+# The suite runs on several pytest-xdist workers (`-n 2 --dist loadfile`), each with an app
+# of its own: worker gwN takes the base ports plus N, the base Redis database plus N, and a
+# frontend folder of its own (two dev servers compiling into one `.web` would trip over each
+# other). Without xdist it is worker 0. The bases are overridable so that two checkouts of the
+# project can run their browser tests at once.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+WORKER_INDEX = int(WORKER.removeprefix("gw")) if WORKER.startswith("gw") else 0
+FRONTEND_PORT = int(os.environ.get("STYLESTUDIO_TEST_FRONTEND_PORT", "3137")) + WORKER_INDEX
+BACKEND_PORT = int(os.environ.get("STYLESTUDIO_TEST_BACKEND_PORT", "8137")) + WORKER_INDEX
 BASE = f"http://localhost:{FRONTEND_PORT}"
 API = f"http://localhost:{BACKEND_PORT}"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -39,7 +46,12 @@ CHROMIUM_FLAGS = [
 ]
 # Tab state lives in Redis, as in production: it survives a backend restart (`reflex run`
 # wipes its disk states at start) and a test can read what a tab's state holds.
-REDIS_URL = os.environ.get("STYLESTUDIO_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+_REDIS_BASE, _, _REDIS_DB = os.environ.get(
+    "STYLESTUDIO_TEST_REDIS_URL", "redis://127.0.0.1:6379/13"
+).rpartition("/")
+REDIS_URL = f"{_REDIS_BASE}/{int(_REDIS_DB) + WORKER_INDEX}"
+# Worker 0 keeps Reflex's own `.web` (what `make run` uses too); the others get `.web-gwN`.
+WEB_DIR = ROOT / (".web" if WORKER_INDEX == 0 else f".web-{WORKER}")
 ADMIN_EMAIL = "owner@example.com"
 ADMIN_PASSWORD = "owner-password-1"
 # Listed as an admin address: signing up with it must still give an ordinary account.
@@ -174,6 +186,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]
         "REDIS_URL": REDIS_URL,
         "STYLESTUDIO_ADMIN_EMAILS": LISTED_ADMIN_EMAIL,
         "REFLEX_HOT_RELOAD_OVERRIDE_PATHS": str(ROOT / "stylestudio"),
+        "REFLEX_WEB_WORKDIR": str(WEB_DIR),
         "REFLEX_TELEMETRY_ENABLED": "false",
         "PYTHONUNBUFFERED": "1",
         # Every browser test signs up from 127.0.0.1: the per-address sign-up limit is for
@@ -207,14 +220,55 @@ def _flush_redis(url: str) -> None:
     client.close()
 
 
-@pytest.fixture
-def browser(app_server: RunningApp) -> Iterator[Any]:
+class SharedChromium:
+    """One Chromium per test process: starting Playwright and Chromium took 1-9 s per test on
+    this machine, a new context a fraction of that. Tests share the browser, never a context
+    (cookies, storage and cache are per context); one that disconnected is started again."""
+
+    def __init__(self, playwright: Any) -> None:
+        self._playwright = playwright
+        self._browser: Any = None
+
+    def get(self) -> Any:
+        if self._browser is None or not self._browser.is_connected():
+            self._browser = self._playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_FLAGS
+            )
+        return self._browser
+
+    def close(self) -> None:
+        if self._browser is not None and self._browser.is_connected():
+            self._browser.close()
+
+
+@pytest.fixture(scope="session")
+def shared_chromium() -> Iterator[SharedChromium]:
+    _require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
+        chromium = SharedChromium(p)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def fresh_browser(shared_chromium: SharedChromium) -> Iterator[Any]:
+    """The shared Chromium with no context but the ones this test opens, closed after it
+    (an open tab would go on talking to the backend during the next test)."""
+    chromium = shared_chromium.get()
+    for context in chromium.contexts:
+        context.close()
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
+
+
+@pytest.fixture
+def browser(fresh_browser: Any, app_server: RunningApp) -> Any:
+    return fresh_browser
 
 
 @pytest.fixture
@@ -375,9 +429,11 @@ def record_measurement(name: str, values: dict[str, Any]) -> None:
     (read in closing notes; timings are never asserted)."""
     path = ROOT / "test-artifacts" / "measurements.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[name] = values
-    path.write_text(json.dumps(data, indent=2))
+    with (path.parent / "measurements.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the other xdist workers write this file too
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data[name] = values
+        path.write_text(json.dumps(data, indent=2))
     print(name, json.dumps(values))
 
 

@@ -27,8 +27,6 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
     REDIS_URL,
     _require_chromium,
     product_jpeg,
@@ -202,20 +200,15 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, started
 
 
 @pytest.fixture
-def tab(production: Production) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        context = chromium.new_context(viewport={"width": 1280, "height": 900})
-        pg = context.new_page()
-        pg.set_default_timeout(60_000)
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        yield pg
-        context.close()
-        chromium.close()
-        assert errors == [], errors
+def tab(production: Production, fresh_browser: Any) -> Iterator[Any]:
+    context = fresh_browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert errors == [], errors
 
 
 def _open(pg: Any, base: str, path: str) -> None:

@@ -26,6 +26,7 @@ from tests.e2e.conftest import (
     API,
     BASE,
     ROOT,
+    WEB_DIR,
     RunningApp,
     open_page,
     product_jpeg,
@@ -121,7 +122,7 @@ def _where(secret: str, kind: str, app: RunningApp) -> list[str]:
         files = [p for p in app.logs if p.exists()]
     else:
         places += [f"redis value #{i}" for i, v in enumerate(app.stored_states()) if needle in v]
-        dirs = [app.data_dir, ROOT / ".states", ROOT / ".web" / "backend"]
+        dirs = [app.data_dir, ROOT / ".states", WEB_DIR / "backend"]
         files = [p for d in dirs if d.exists() for p in d.rglob("*") if p.is_file()]
     for path in files:
         data = path.read_bytes()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from argon2 import extract_parameters, profiles
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
@@ -101,6 +102,30 @@ def test_password_is_stored_as_argon2id_hash(db: Engine) -> None:
         assert user is not None and user.password_hash is not None
         assert user.password_hash.startswith("$argon2id$")
         assert PASSWORD not in user.password_hash
+
+
+@pytest.mark.real_password_hashing
+def test_production_hashes_at_the_recommended_cost_and_checks_the_hash(db: Engine) -> None:
+    """The other tests hash cheaply (tests/conftest.py); production's hash is argon2id at
+    RFC 9106's low-memory profile, the library's default, and a sign-in checks it."""
+    user_id = _sign_up(db)
+    with session_scope(db, write=False) as session:
+        user = session.get(User, user_id)
+        assert user is not None and user.password_hash is not None
+        stored = user.password_hash
+    cost = profiles.RFC_9106_LOW_MEMORY
+    assert extract_parameters(stored) == cost
+    assert stored.startswith(f"$argon2id$v=19$m={cost.memory_cost},t={cost.time_cost},p=4$")
+    login = accounts.verify_login(
+        accounts.LoginAccount(user_id=user_id, password_hash=stored, is_disabled=False),
+        password=PASSWORD,
+    )
+    assert login.new_password_hash is None  # already at the current cost: no rehash
+    with pytest.raises(InvalidCredentialsError):
+        accounts.verify_login(
+            accounts.LoginAccount(user_id=user_id, password_hash=stored, is_disabled=False),
+            password=PASSWORD + "x",
+        )
 
 
 def test_session_round_trip(db: Engine) -> None:

@@ -20,6 +20,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_bench_tabs_are_answered_and_a_missing_answer_is_an_error(tmp_path: Path) -> None:
     with migrated_database("sqlite", tmp_path) as database_url:
         cookies = seed_sessions(database_url, 2)

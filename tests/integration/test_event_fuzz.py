@@ -167,6 +167,7 @@ def test_every_handler_argument_has_a_rule() -> None:
     assert not unchecked, unchecked
 
 
+@pytest.mark.slow
 async def test_every_handler_survives_hostile_arguments(
     app_db: Engine, storage: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

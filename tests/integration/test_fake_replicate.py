@@ -516,6 +516,7 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.slow
 def test_runs_as_its_own_process() -> None:
     port = _free_port()
     secret = "whsec_" + base64.b64encode(b"s" * 24).decode()

@@ -242,6 +242,7 @@ def test_public_pages_never_show_part_of_an_address(db: Engine, storage: LocalSt
     assert public_name("  ", "x@y.z") == public_name("X", "x@y.z") == PUBLIC_AUTHOR_FALLBACK
 
 
+@pytest.mark.slow
 def test_explore_pages_and_style_filter(db: Engine, storage: LocalStorage) -> None:
     """Later pages (the cursor) and the style filter: the same items, author names as on the
     first page, and nothing twice."""

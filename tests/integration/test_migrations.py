@@ -84,6 +84,7 @@ def test_baseline_seeds_billing_settings_and_packs(kind: str, tmp_path: Path) ->
     assert packs == EXPECTED_PACKS
 
 
+@pytest.mark.slow
 def test_downgrade_to_base_then_upgrade_again_on_sqlite(tmp_path: Path) -> None:
     with empty_database("sqlite", tmp_path) as url:
         cfg = alembic_config(url)

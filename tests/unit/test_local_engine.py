@@ -202,6 +202,7 @@ def test_different_seeds_give_visibly_different_results(engine: LocalEngine, sty
 # --------------------------------------------------------------------------- styles and inputs
 
 
+@pytest.mark.slow
 def test_every_style_is_a_valid_and_distinct_jpeg(engine: LocalEngine) -> None:
     outputs = {}
     for style in STYLES:
