@@ -14,8 +14,9 @@ from stylestudio.models import Collection, CollectionItem
 from stylestudio.services import collections, generation_views, generations
 from stylestudio.services.errors import NotFoundError, ValidationError
 from stylestudio.services.generation_views import GalleryFilter
-from tests.integration.test_featuring import BASE, _result
-from tests.integration.test_generation_flow import _user
+from tests.support.builders import finished_result, new_user
+
+BASE = "http://api.test"
 
 
 def _ids(db: Engine, user_id: int, **filters: object) -> list[int]:
@@ -40,8 +41,8 @@ def _rows(db: Engine) -> tuple[int, int]:
 
 
 def test_organise_and_filter(db: Engine, storage: LocalStorage) -> None:
-    owner, first = _result(db, storage, "a@example.com", "r1")
-    _, second = _result(db, storage, "a@example.com", "r2")
+    owner, first = finished_result(db, storage, "a@example.com", "r1")
+    _, second = finished_result(db, storage, "a@example.com", "r2")
     with session_scope(db) as session:
         bags = collections.create_collection(session, user_id=owner, name="  Bags ")
         shoes = collections.create_collection(session, user_id=owner, name="Shoes")
@@ -73,8 +74,8 @@ def test_organise_and_filter(db: Engine, storage: LocalStorage) -> None:
 
 
 def test_another_user_cannot_touch_collections(db: Engine, storage: LocalStorage) -> None:
-    owner, image_id = _result(db, storage, "a@example.com")
-    intruder = _user(db, "b@example.com")
+    owner, image_id = finished_result(db, storage, "a@example.com")
+    intruder = new_user(db, "b@example.com")
     with session_scope(db) as session:
         mine = collections.create_collection(session, user_id=owner, name="Mine")
         collections.add_image(session, user_id=owner, collection_id=mine, image_id=image_id)
@@ -103,7 +104,7 @@ def test_another_user_cannot_touch_collections(db: Engine, storage: LocalStorage
 
 
 def test_bad_names_and_ids(db: Engine, storage: LocalStorage) -> None:
-    owner = _user(db, "a@example.com")
+    owner = new_user(db, "a@example.com")
     for bad in ("", "   ", "x" * 81, 12, None):
         with session_scope(db) as session, pytest.raises(ValidationError):
             collections.create_collection(session, user_id=owner, name=bad)
@@ -119,8 +120,8 @@ def test_delete_removes_the_card_and_its_files_but_not_the_spend(
     from stylestudio.models import CreditLedgerEntry, Generation, Image, ShareLink
     from stylestudio.services import sharing
 
-    owner, image_id = _result(db, storage, "a@example.com")
-    intruder = _user(db, "b@example.com")
+    owner, image_id = finished_result(db, storage, "a@example.com")
+    intruder = new_user(db, "b@example.com")
     with session_scope(db) as session:
         image = session.get(Image, image_id)
         assert image is not None and image.generation_id is not None

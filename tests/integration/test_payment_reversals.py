@@ -4,9 +4,7 @@ events signed as Stripe signs them, replays and real concurrency."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +17,10 @@ from stylestudio.db import session_scope
 from stylestudio.models import CreditLedgerEntry, LedgerKind, Purchase, PurchaseStatus, User
 from stylestudio.services import accounts, checkout, credits, payment_reversals
 from stylestudio.services.errors import ValidationError
+from tests.support.builders import new_user, started_checkout
 from tests.support.fake_stripe import FakeStripe
 from tests.support.fake_stripe import fake_stripe as fake_stripe
+from tests.support.races import race
 
 SECRET = "whsec_test_reversals"
 SUCCESS = "http://localhost:3000/credits?session_id={CHECKOUT_SESSION_ID}"
@@ -40,30 +40,14 @@ class Bought:
     payment_intent: str
 
 
-def _user(db: Engine, email: str = "buyer@example.com") -> int:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email=email, password="buyer-password")
-        assert user.id is not None
-        return user.id
-
-
 @pytest.fixture
 def bought(db: Engine, provider: StripeCheckout, fake_stripe: FakeStripe) -> Bought:
     """A user with the free 10 credits who bought and paid for a Standard pack (60 in all)."""
-    user_id = _user(db)
-    checkout.start_checkout(
-        db=db,
-        provider=provider,
-        user_id=user_id,
-        pack_code="standard",
-        success_url=SUCCESS,
-        cancel_url=CANCEL,
-    )
+    user_id = new_user(db, "buyer@example.com")
+    sid = started_checkout(db, fake_stripe, user_id, cancel_url=CANCEL, paid=True)
     with session_scope(db, write=False) as session:
         purchase = session.exec(select(Purchase).where(Purchase.user_id == user_id)).one()
-        sid = purchase.stripe_checkout_session_id
-        assert purchase.id is not None and sid
-    fake_stripe.complete(sid)
+        assert purchase.id is not None and purchase.stripe_checkout_session_id == sid
     checkout.fulfil_checkout(db=db, provider=provider, session_id=sid)
     payment_intent = fake_stripe.sessions[sid]["payment_intent"]
     assert _balance(db, user_id) == 60
@@ -184,25 +168,6 @@ def _assert_ledgers_match_balances(db: Engine) -> None:
             assert credits.ledger_sum(session, user_id=user.id) == user.credits, user.email
 
 
-def _race(*calls: Callable[[], object]) -> list[object]:
-    results: list[object] = [None] * len(calls)
-    start = threading.Barrier(len(calls))
-
-    def run(i: int, call: Callable[[], object]) -> None:
-        start.wait()
-        try:
-            results[i] = call()
-        except Exception as exc:  # surfaced by the assertions
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 # --- refunds ------------------------------------------------------------------------------------
 
 
@@ -290,7 +255,7 @@ def test_one_refund_event_delivered_ten_times_at_once_takes_back_once(
     db: Engine, fake_stripe: FakeStripe, bought: Bought
 ) -> None:
     charge = _charge(fake_stripe, bought.payment_intent, [("re_full", PRICE)])
-    results = _race(*[(lambda: _refund(db, charge)) for _ in range(10)])
+    results = race(*[(lambda: _refund(db, charge)) for _ in range(10)])
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sum(1 for r in results if str(r).endswith("50 credits taken back, 0 uncollected")) == 1
     assert _balance(db, bought.user_id) == 10
@@ -304,7 +269,7 @@ def test_two_refunds_racing_take_the_pack_back_once_in_all(
 ) -> None:
     half = _charge(fake_stripe, bought.payment_intent, [("re_half", 500)])
     both = _charge(fake_stripe, bought.payment_intent, [("re_half", 500), ("re_rest", 499)])
-    results = _race(*[(lambda c=c: _refund(db, c)) for c in (half, both) * 5])
+    results = race(*[(lambda c=c: _refund(db, c)) for c in (half, both) * 5])
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sum(_clawbacks(db, bought.user_id)) == -50
     assert _balance(db, bought.user_id) == 10
@@ -354,7 +319,7 @@ def test_a_dispute_takes_the_pack_back_and_flags_the_account(
 def test_other_accounts_are_not_flagged_or_touched(
     db: Engine, fake_stripe: FakeStripe, bought: Bought
 ) -> None:
-    bystander = _user(db, "bystander@example.com")
+    bystander = new_user(db, "bystander@example.com")
     _dispute_created(db, _dispute(fake_stripe, bought.payment_intent))
     with session_scope(db, write=False) as session:
         other = session.get(User, bystander)
@@ -368,7 +333,7 @@ def test_other_accounts_are_not_flagged_or_touched(
 
 
 def test_clawback_takes_what_the_balance_holds_once_per_key(db: Engine) -> None:
-    user_id = _user(db)
+    user_id = new_user(db, "buyer@example.com")
     with session_scope(db) as session:
         first = credits.clawback(session, user_id=user_id, amount=4, idempotency_key="cb:1")
         assert (first.applied, first.taken, first.shortfall, first.balance) == (True, 4, 0, 6)
@@ -394,13 +359,13 @@ def test_clawback_takes_what_the_balance_holds_once_per_key(db: Engine) -> None:
 
 
 def test_one_clawback_key_racing_ten_times_takes_once(db: Engine) -> None:
-    user_id = _user(db)
+    user_id = new_user(db, "buyer@example.com")
 
     def claw() -> credits.ClawbackResult:
         with session_scope(db) as session:
             return credits.clawback(session, user_id=user_id, amount=7, idempotency_key="cb:race")
 
-    results = _race(*[claw for _ in range(10)])
+    results = race(*[claw for _ in range(10)])
     assert not [r for r in results if isinstance(r, Exception)], results
     applied = [r for r in results if isinstance(r, credits.ClawbackResult) and r.applied]
     assert [(r.taken, r.balance) for r in applied] == [(7, 3)]
@@ -409,13 +374,13 @@ def test_one_clawback_key_racing_ten_times_takes_once(db: Engine) -> None:
 
 
 def test_concurrent_clawbacks_never_take_the_balance_below_zero(db: Engine) -> None:
-    user_id = _user(db)
+    user_id = new_user(db, "buyer@example.com")
 
     def claw(i: int) -> credits.ClawbackResult:
         with session_scope(db) as session:
             return credits.clawback(session, user_id=user_id, amount=3, idempotency_key=f"cb:{i}")
 
-    results = _race(*[(lambda i=i: claw(i)) for i in range(20)])
+    results = race(*[(lambda i=i: claw(i)) for i in range(20)])
     assert not [r for r in results if isinstance(r, Exception)], results
     done = [r for r in results if isinstance(r, credits.ClawbackResult)]
     assert all(r.applied for r in done) and len(done) == 20

@@ -32,7 +32,7 @@ from stylestudio.models import (
 )
 from stylestudio.services import account_self_service, credits, generations
 from stylestudio.services.generation_worker import run_next_generation_job
-from tests.integration.test_generation_flow import _start, _upload, _user
+from tests.support.builders import new_generation, new_upload, new_user
 from tests.support.databases import alembic_config, empty_database, migrated_engine
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,14 +78,14 @@ def _balance(db: Engine, user_id: int) -> int:
 def test_deleting_the_newest_generation_then_generating_charges_the_cost(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user = _user(db)
-    image = _upload(db, storage, user)
-    first = _start(db, user_id=user, image_id=image, key="one")
+    user = new_user(db)
+    image = new_upload(db, storage, user)
+    first = new_generation(db, user_id=user, image_id=image, key="one")
     _run(db, storage)
     _delete(db, user_id=user, generation_id=first)
     before = _balance(db, user)
 
-    second = _start(db, user_id=user, image_id=image, key="two")
+    second = new_generation(db, user_id=user, image_id=image, key="two")
     _run(db, storage)
 
     assert second != first, "the deleted generation's id was handed out again"
@@ -102,19 +102,19 @@ def test_deleting_the_newest_generation_then_generating_charges_the_cost(
 def test_a_deleted_account_does_not_stop_anyone_from_generating(
     db: Engine, storage: LocalStorage
 ) -> None:
-    leaver = _user(db, "leaver@example.com")
-    image = _upload(db, storage, leaver)
-    gone = _start(db, user_id=leaver, image_id=image, key="leaver-1")
+    leaver = new_user(db, "leaver@example.com")
+    image = new_upload(db, storage, leaver)
+    gone = new_generation(db, user_id=leaver, image_id=image, key="leaver-1")
     _run(db, storage)
     with session_scope(db) as session:
         account_self_service.delete_account(
             session, user_id=leaver, confirm_email="leaver@example.com"
         )
 
-    stayer = _user(db, "stayer@example.com")
-    photo = _upload(db, storage, stayer)
+    stayer = new_user(db, "stayer@example.com")
+    photo = new_upload(db, storage, stayer)
     before = _balance(db, stayer)
-    made = _start(db, user_id=stayer, image_id=photo, key="stayer-1")
+    made = new_generation(db, user_id=stayer, image_id=photo, key="stayer-1")
     _run(db, storage)
 
     assert made != gone
@@ -129,7 +129,7 @@ def test_a_replay_that_is_not_the_same_movement_is_refused(db: Engine) -> None:
     silent replay (that is how the reused ids gave free generations)."""
     from stylestudio.services.errors import IdempotencyConflictError
 
-    user = _user(db)
+    user = new_user(db)
     with session_scope(db) as session:
         credits.spend(session, user_id=user, amount=2, idempotency_key="k", generation_id=None)
     with session_scope(db) as session, pytest.raises(IdempotencyConflictError):
@@ -199,9 +199,9 @@ def three_users(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, l
     with empty_database("sqlite", folder) as url:
         command.upgrade(alembic_config(url), "head")
         db = create_db_engine(url)
-        users = [_user(db, f"u{i}@example.com") for i in range(3)]
+        users = [new_user(db, f"u{i}@example.com") for i in range(3)]
         for user in users:
-            _upload(db, storage, user)
+            new_upload(db, storage, user)
         db.dispose()
         return Path(url.removeprefix("sqlite:///")), folder / "media", users
 
@@ -241,7 +241,9 @@ def test_ids_stay_unique_across_random_deletes(
             if user not in alive:
                 continue
             if action == "generate" and _balance(db, user) >= 1:
-                generation = _start(db, user_id=user, image_id=photos[user], key=f"k{number}")
+                generation = new_generation(
+                    db, user_id=user, image_id=photos[user], key=f"k{number}"
+                )
                 _run(db, storage)
                 assert generation not in seen, f"id {generation} handed out twice"
                 seen.add(generation)
@@ -346,8 +348,8 @@ def test_the_migration_repairs_a_database_holding_collisions(
             assert _balance(db, 2) == 10
 
             # ... and user 2's next generation is a new id, charged once
-            photo = _upload(db, storage, 2)
-            made = _start(db, user_id=2, image_id=photo, key="after")
+            photo = new_upload(db, storage, 2)
+            made = new_generation(db, user_id=2, image_id=photo, key="after")
             assert made > 5
             assert len(_spends_of(db, made)) == 1
             assert _balance(db, 2) < 10
