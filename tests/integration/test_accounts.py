@@ -32,7 +32,7 @@ def _counts(db: Engine) -> tuple[int, int]:
 
 
 def test_sign_up_then_sign_in(db: Engine) -> None:
-    user_id = new_user(db, password=PASSWORD, email="  Ada@Example.COM ", name="Ada")
+    user_id = new_user(db, "  Ada@Example.COM ", password=PASSWORD, name="Ada")
     with session_scope(db) as session:
         user = accounts.authenticate(session, email="ada@example.com", password=PASSWORD)
         assert user.id == user_id

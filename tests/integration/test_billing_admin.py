@@ -309,6 +309,7 @@ def test_checking_a_purchase_with_the_provider_credits_it_once(
     """The "Check with provider" path: a lost webhook still ends in credits, once."""
     buyer_id, _ = new_signed_in_user(db, "buyer@example.com")
     session_id = started_checkout(db, fake_stripe, buyer_id, paid=True)
+    assert list(fake_stripe.sessions) == [session_id]
     provider = StripeCheckout(api_key=fake_stripe.api_key, api_base=fake_stripe.api_base)
     _, token = admin
     with session_scope(db, write=False) as session:

@@ -40,9 +40,8 @@ async def test_gallery_shows_a_skeleton_until_its_first_page_and_numbers_arrive(
     user_id = new_user(app_db, "shelf@example.com")
     image = new_upload(app_db, storage, user_id)
     new_generation(app_db, user_id=user_id, image_id=image, key="done")
-    assert await asyncio.to_thread(
-        run_one_job, app_db, storage, LocalEngine()
-    )  # it runs its own loop
+    # run_one_job runs its own event loop: off this one
+    assert await asyncio.to_thread(run_one_job, app_db, storage, LocalEngine())
     queued = new_generation(app_db, user_id=user_id, image_id=image, key="queued")
 
     async with state_manager.modify_state(_tab()) as root:

@@ -85,9 +85,9 @@ def test_stats_count_one_users_generations_by_outcome(db: Engine, storage: Local
     unrefunded = new_generation(db, user_id=owner, image_id=image, key="failed-paid")  # 1
     assert run_one_job(db, storage, RejectingEngine())  # not refunded: its credit stays used
     set_refund_on_failure(db, True)
-    cancelled = new_generation(
+    cancelled = new_generation(  # 2
         db, user_id=owner, image_id=image, key="cancelled", quality="high"
-    )  # 2
+    )
     with session_scope(db) as session:
         generations.cancel_generation(session, user_id=owner, generation_id=cancelled)
     running = new_generation(db, user_id=owner, image_id=image, key="running")  # 1
