@@ -20,9 +20,11 @@ issue asks for. The servers are started and stopped by the bench:
 
 - development: `reflex run --backend-only` (one process, Reflex's disk state manager);
 - production: `stylestudio serve --prod` (STYLESTUDIO_ENV=production, a long secret,
-  `REDIS_URL`, `--web-processes` Granian processes, `--workers` generation workers).
+  `REDIS_URL`, `--web-processes` Granian processes, `--workers` generation workers), with
+  its default state lease (STYLESTUDIO_STATE_LEASE_MS); `--without-lease` adds a run of
+  production that reads and writes Redis on every event, as the same-run baseline of it.
 
-    python bench/bench_tabs.py [--tabs 200] [--events 20] [--only dev|prod]
+    python bench/bench_tabs.py [--tabs 200] [--events 20] [--only dev|prod] [--without-lease]
 """
 
 from __future__ import annotations
@@ -583,7 +585,13 @@ def main() -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="an extra variable for production (an experiment, e.g. REFLEX_OPLOCK_ENABLED=true)",
+        help="an extra variable for production (e.g. STYLESTUDIO_STATE_LEASE_MS=2000)",
+    )
+    parser.add_argument(
+        "--without-lease",
+        action="store_true",
+        help="also run production with STYLESTUDIO_STATE_LEASE_MS=0 (Redis on every event), "
+        "in the same run, to show what the state lease saves",
     )
     parser.add_argument("--profile-dir", help="py-spy every server process into this folder")
     parser.add_argument("--timeout-s", type=float, default=30.0)
@@ -618,23 +626,33 @@ def main() -> None:
             result["development"] = measure(dev, cookies, args)
             result["development"]["state_manager"] = "redis" if args.dev_redis else "disk"
         if args.only in (None, "prod"):
-            _flush_redis(args.redis_url)
-            prod = production_server(
-                database_url,
-                folder,
-                args.prod_port,
-                redis_url=args.redis_url,
-                web=args.web_processes,
-                workers=args.workers,
-            )
             extra = dict(item.split("=", 1) for item in args.prod_env)
-            prod.env.update(extra)
-            result["production"] = measure(prod, cookies, args)
-            result["production"]["extra_env"] = extra
-            result["production"]["web_processes"] = args.web_processes
-            result["production"]["worker_processes"] = args.workers
+            variants = [("production", extra)]
+            if args.without_lease:
+                variants.append(
+                    ("production_without_lease", {**extra, "STYLESTUDIO_STATE_LEASE_MS": "0"})
+                )
+            for name, env in variants:
+                _flush_redis(args.redis_url)
+                prod = production_server(
+                    database_url,
+                    folder,
+                    args.prod_port,
+                    redis_url=args.redis_url,
+                    web=args.web_processes,
+                    workers=args.workers,
+                )
+                prod.env.update(env)
+                result[name] = measure(prod, cookies, args)
+                result[name]["extra_env"] = env
+                result[name]["web_processes"] = args.web_processes
+                result[name]["worker_processes"] = args.workers
         if "development" in result and "production" in result:
             result["verdict"] = verdict(result["development"], result["production"])
+        if "production_without_lease" in result and "development" in result:
+            result["verdict_without_lease"] = verdict(
+                result["development"], result["production_without_lease"]
+            )
     print(json.dumps(result, indent=2))
 
 

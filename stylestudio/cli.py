@@ -100,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser.add_argument("--workers", type=int, help="default: STYLESTUDIO_WORKER_PROCESSES")
     serve_parser.add_argument("--host", help="default: STYLESTUDIO_HOST")
     serve_parser.add_argument("--port", type=int, help="default: STYLESTUDIO_PORT")
+    serve_parser.add_argument(
+        "--backend-only",
+        action="store_true",
+        help="build no frontend and serve the backend (websocket, API) only: for pages "
+        "served from elsewhere, and for fault tests that only speak the websocket",
+    )
 
     users = sub.add_parser("users", help="manage users").add_subparsers(
         dest="action", required=True
@@ -183,6 +189,7 @@ def serve(args: argparse.Namespace) -> int:
         worker_processes=default.worker_processes if args.workers is None else args.workers,
         host=args.host or default.host,
         port=args.port or default.port,
+        backend_only=args.backend_only,
     )
     if plan.web_processes < 1 or plan.worker_processes < 0:
         print("error: at least one backend process, and zero or more workers", file=sys.stderr)

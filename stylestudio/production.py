@@ -2,18 +2,32 @@
 
 What it runs (the same commands a container recipe runs one per service):
 
-- `reflex run --env prod` on one port: Reflex builds the frontend and serves it from the
+- `reflex run --env prod` on one port (through `stylestudio.web_entry`, which makes Granian
+  respawn a backend process that dies): Reflex builds the frontend and serves it from the
   backend, whose Granian server runs `STYLESTUDIO_WEB_PROCESSES` processes sharing the Redis
   state manager (`REDIS_URL`); none of them runs the in-process generation worker;
 - `STYLESTUDIO_WORKER_PROCESSES` x `stylestudio worker`.
 
-Supervision is fail-fast: a child that exits (or one of Granian's processes, which takes its
-server down with it) is logged by name and status, the others are stopped and the command
-exits 1, for the service manager above it (systemd `Restart=on-failure`, compose `restart:`)
-to start it again, migrations included. Restarting the web child in place would mean
-rebuilding the frontend, and a half-running app (workers without web, or the reverse) is
-harder to notice than one that is down. SIGTERM or SIGINT stops every child (SIGTERM, then
-SIGKILL after a grace period) and the command exits 0.
+What survives a fault, and what stops everything:
+
+- one Granian backend process dying (OOM killer, `kill -9`, a crash in a native library):
+  Granian's main process starts another in its place; the other backend processes keep
+  serving meanwhile, and the tabs whose socket died reconnect by themselves (Reflex's client
+  does) and carry on with their state from Redis. Granian gives up (and exits, which stops
+  everything, below) when a process it respawned dies again within seconds;
+- a `stylestudio worker` dying: logged, and started again after a back-off (1 s, doubling up
+  to 15 s); the jobs it had claimed are taken over by any worker once their lease expires
+  (`STYLESTUDIO_WORKER_LEASE_S`). One that dies `RESTART_LIMIT` times within
+  `RESTART_WINDOW_S` is broken rather than unlucky: the command stops, exit 1;
+- the web child itself (Granian's main process, which holds the listening socket and the
+  built frontend) exiting: every other child is stopped and the command exits 1, for the
+  service manager above it (systemd `Restart=on-failure`, compose `restart:`) to start it
+  again, migrations included. Restarting it in place would mean rebuilding the frontend,
+  and workers running without any web (the app down, the jobs still draining) are harder
+  to notice than a command that is down.
+
+SIGTERM or SIGINT stops every child (SIGTERM, then SIGKILL after a grace period) and the
+command exits 0.
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +53,11 @@ from stylestudio.settings import DEVELOPMENT_SECRET_KEY, Settings
 log = logging.getLogger(__name__)
 MIN_SECRET_KEY_LENGTH = 32
 STOP_GRACE_SECONDS = 20.0
+# A worker that dies this many times within the window is broken, not unlucky: give up.
+RESTART_LIMIT = 5
+RESTART_WINDOW_S = 60.0
+RESTART_FIRST_DELAY_S = 1.0
+RESTART_MAX_DELAY_S = 15.0
 _PR_SET_PDEATHSIG = 1
 
 
@@ -49,6 +69,8 @@ class Plan:
     worker_processes: int
     host: str
     port: int
+    # No frontend build, no pages: the backend (websocket, API) alone on `port`.
+    backend_only: bool = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Plan:
@@ -148,12 +170,13 @@ def empty_metrics_folder(env: Mapping[str, str]) -> Path | None:
 
 def web_command(plan: Plan) -> list[str]:
     """Reflex in production mode: build the frontend, then serve it and the backend on one
-    port (Granian, `GRANIAN_WORKERS` processes)."""
+    port (Granian, `GRANIAN_WORKERS` processes, respawned when one dies)."""
     port = str(plan.port)
-    return [
-        *(sys.executable, "-m", "reflex", "run", "--env", "prod"),
-        *("--backend-host", plan.host, "--frontend-port", port, "--backend-port", port),
-    ]
+    argv = [sys.executable, "-m", "stylestudio.web_entry", "run", "--env", "prod"]
+    argv += ["--backend-host", plan.host, "--backend-port", port]
+    if plan.backend_only:
+        return [*argv, "--backend-only"]
+    return [*argv, "--frontend-port", port]
 
 
 def worker_command() -> list[str]:
@@ -169,9 +192,29 @@ def health_url(plan: Plan) -> str:
 
 @dataclass
 class Child:
+    """One supervised command. `restart`: started again when it exits on its own (workers);
+    otherwise its exit stops the command (the web child)."""
+
     name: str
     argv: Sequence[str]
+    restart: bool = False
     process: subprocess.Popen[bytes] | None = None
+    restart_at: float | None = None
+    deaths: deque[float] = field(default_factory=deque)
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When a restartable child is started again, and when its deaths mean giving up."""
+
+    limit: int = RESTART_LIMIT
+    window_s: float = RESTART_WINDOW_S
+    first_delay_s: float = RESTART_FIRST_DELAY_S
+    max_delay_s: float = RESTART_MAX_DELAY_S
+
+    def delay(self, deaths_in_window: int) -> float:
+        """Back-off after a child's n-th death within the window: doubling from the first."""
+        return min(self.max_delay_s, self.first_delay_s * 2 ** max(0, deaths_in_window - 1))
 
 
 def _die_with_parent() -> None:
@@ -190,6 +233,7 @@ class Supervisor:
     cwd: Path
     health_url: str | None = None
     grace_s: float = STOP_GRACE_SECONDS
+    restarts: RestartPolicy = field(default_factory=RestartPolicy)
     _signal: int | None = field(default=None, init=False)
 
     def run(self) -> int:
@@ -228,14 +272,13 @@ class Supervisor:
                 log.info("%s received: stopping every process", signal.Signals(self._signal).name)
                 return 0
             for child in self.children:
+                if child.restart_at is not None:
+                    if time.monotonic() >= child.restart_at:
+                        child.restart_at = None
+                        self._start(child)
+                    continue
                 code = child.process.poll() if child.process else None
-                if code is not None:
-                    log.error(
-                        "%s (pid %s) exited with status %s: stopping the others",
-                        child.name,
-                        child.process.pid if child.process else "?",
-                        code,
-                    )
+                if code is not None and not self._exited(child, code):
                     return 1
             now = time.monotonic()
             if not healthy and now >= next_check and self.health_url:
@@ -244,6 +287,34 @@ class Supervisor:
                     healthy = True
                     log.info("healthy after %.1f s: %s answers ok", now - started, self.health_url)
             time.sleep(0.2)
+
+    def _exited(self, child: Child, code: int) -> bool:
+        """Log a child's exit and schedule its restart; False when the command must stop."""
+        pid = child.process.pid if child.process else "?"
+        if not child.restart:
+            log.error(
+                "%s (pid %s) exited with status %s: stopping the others", child.name, pid, code
+            )
+            return False
+        now = time.monotonic()
+        child.deaths.append(now)
+        while child.deaths and now - child.deaths[0] > self.restarts.window_s:
+            child.deaths.popleft()
+        if len(child.deaths) >= self.restarts.limit:
+            log.error(
+                "%s (pid %s) exited with status %s, %s times in %.0f s: giving up, stopping "
+                "the others",
+                *(child.name, pid, code, len(child.deaths), self.restarts.window_s),
+            )
+            return False
+        delay = self.restarts.delay(len(child.deaths))
+        log.warning(
+            "%s (pid %s) exited with status %s: restarting it in %.1f s (its jobs are taken "
+            "over when their leases expire)",
+            *(child.name, pid, code, delay),
+        )
+        child.restart_at = now + delay
+        return True
 
     def stop_all(self) -> None:
         running = [c for c in self.children if c.process and c.process.poll() is None]
@@ -280,6 +351,7 @@ def _is_healthy(url: str) -> bool:
 def children_for(plan: Plan) -> list[Child]:
     children = [Child(name="web", argv=web_command(plan))]
     children += [
-        Child(name=f"worker-{i + 1}", argv=worker_command()) for i in range(plan.worker_processes)
+        Child(name=f"worker-{i + 1}", argv=worker_command(), restart=True)
+        for i in range(plan.worker_processes)
     ]
     return children

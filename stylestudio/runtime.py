@@ -41,7 +41,7 @@ def get_generation_engine() -> GenerationEngine | PredictionEngine:
     settings = get_settings()
     if settings.generation_engine == "replicate":
         return get_prediction_engine()  # type: ignore[return-value]
-    from stylestudio.adapters.local_engine import LocalEngine
+    from stylestudio.adapters.local_engine.engine import LocalEngine
 
     return LocalEngine()
 
@@ -90,6 +90,16 @@ def get_checkout_provider() -> CheckoutProvider | None:
     if settings.payment_provider == "test":
         return get_test_checkout()
     return None
+
+
+def payments_configured() -> bool:
+    """Whether packs can be bought here (`get_checkout_provider` is not None)."""
+    return get_settings().payment_provider in ("stripe", "test")
+
+
+def offers_test_checkout() -> bool:
+    """Whether the offline test checkout is the provider (`get_test_checkout` is not None)."""
+    return get_settings().payment_provider == "test"
 
 
 @lru_cache

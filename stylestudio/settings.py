@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     # killed with -9 loses at most this much of its tabs' page state (never anything in the
     # database), and its tabs wait for Redis to expire its lock before they carry on.
     state_lease_ms: int = Field(5000, ge=0, le=9000, alias="STYLESTUDIO_STATE_LEASE_MS")
+    # Under the lease, write each event's changes to Redis when the event ends (one write):
+    # a process killed with -9 then loses nothing an event finished. False: only when the
+    # lease ends (Reflex's own behaviour; cheaper, and a killed process loses up to a lease).
+    state_write_through: bool = Field(True, alias="STYLESTUDIO_STATE_WRITE_THROUGH")
     bind_host: str = Field("127.0.0.1", alias="STYLESTUDIO_HOST")
     port: int = Field(8000, ge=1, le=65535, alias="STYLESTUDIO_PORT")
     # Reverse proxies in front of the app that append to X-Forwarded-For (a TLS proxy: 1).

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from stylestudio.adapters.storage import StorageUnavailable
 from stylestudio.api.session_cookie import (
     clear_session_cookie,
     clear_sign_in_nonce_cookie,
@@ -30,6 +31,7 @@ from stylestudio.api.session_cookie import (
     set_sign_in_nonce_cookie,
     sign_in_nonce_from,
 )
+from stylestudio.api.stored_media import store_unavailable
 from stylestudio.db import get_engine, session_scope
 from stylestudio.runtime import get_storage
 from stylestudio.services import account_self_service, accounts, sign_in_tickets
@@ -113,7 +115,10 @@ async def export_data(request: Request) -> Response:
                 return None
             return account_self_service.export_zip(session, user_id=user.id, storage=get_storage())
 
-    data = await asyncio.to_thread(build)
+    try:
+        data = await asyncio.to_thread(build)
+    except StorageUnavailable as exc:
+        return store_unavailable(exc, "export")
     if data is None:
         return Response("Sign in to export your data.", status_code=401, headers=_NO_STORE)
     return Response(

@@ -10,7 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from stylestudio.adapters.storage import StorageUnavailable
 from stylestudio.api.session_cookie import session_token_from
+from stylestudio.api.stored_media import store_unavailable
 from stylestudio.db import get_engine, session_scope
 from stylestudio.runtime import get_storage
 from stylestudio.services import accounts
@@ -38,6 +40,8 @@ async def download_generation(request: Request) -> Response:
         built = await asyncio.to_thread(build)
     except NotFoundError as exc:  # another user's generation looks like a missing one
         return Response(exc.message, status_code=404, headers=_NO_STORE)
+    except StorageUnavailable as exc:
+        return store_unavailable(exc, "download all")
     if built is None:
         return Response("Sign in to download your images.", status_code=401, headers=_NO_STORE)
     name, data = built

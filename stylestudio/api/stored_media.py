@@ -26,6 +26,14 @@ READ_WHOLE_BYTES = 4 * 1024 * 1024
 # The store is away (S3 down, throttled, misconfigured): not a missing image, and never
 # cached; the browser may ask again shortly.
 _UNAVAILABLE_HEADERS = {"Cache-Control": "no-store", "Retry-After": "5"}
+STORE_DOWN_MESSAGE = "The image store is not answering. Nothing is lost: try again in a moment."
+
+
+def store_unavailable(exc: StorageUnavailable, what: str) -> Response:
+    """503 (with Retry-After) for a download the store could not serve: the images are not
+    gone, so never 404 or 500."""
+    log.warning("media store unavailable for %s: %s", what, exc)
+    return Response(STORE_DOWN_MESSAGE, status_code=503, headers=_UNAVAILABLE_HEADERS)
 
 
 async def stored_media_response(

@@ -8,6 +8,8 @@ from stylestudio.components.link_button import link_button
 from stylestudio.state.session import SessionState
 
 ACCENT = "violet"
+# Card grids (gallery, explore): columns by breakpoint.
+CARD_GRID = rx.breakpoints(initial="1", sm="2", md="3", lg="4")
 NAV = [
     ("Studio", "/upload"),
     ("Gallery", "/gallery"),

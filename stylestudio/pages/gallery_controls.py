@@ -1,5 +1,5 @@
 """/gallery's controls: the filters and collections bar, and the dialogs to request
-featuring and to share. Bound to GalleryState (sections of pages/library.py)."""
+featuring and to share. Bound to GalleryState (sections of pages/gallery.py)."""
 
 from __future__ import annotations
 

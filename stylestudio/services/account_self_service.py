@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from stylestudio.adapters.storage import MediaStorage
+from stylestudio.adapters.storage import MediaStorage, StorageError, StorageUnavailable
 from stylestudio.models import (
     AccountToken,
     AuditLogEntry,
@@ -293,7 +293,9 @@ def export_zip(session: Session, *, user_id: int, storage: MediaStorage) -> byte
             )
             try:
                 archive.writestr(name, storage.get(image.storage_key))
-            except Exception:  # a missing file is listed, not fatal
+            except StorageUnavailable:
+                raise  # a store that does not answer: try again later, not a thinner export
+            except StorageError:  # a missing file is listed, not fatal
                 name = ""
             files.append(_row(image) | {"file": name})
         data = {

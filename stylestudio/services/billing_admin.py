@@ -1,9 +1,10 @@
-# Over 500 lines: the parts of one admin screen (packs, prices, revenue…).
-"""Administering billing: editing packs and settings (audited), purchases, revenue, audit log.
+"""Administering billing: editing credit packs, billing settings and model prices, each
+change audited (before and after of the fields that changed).
 
 Every function takes the caller's `AdminProof` (services/admin_rights.py), made in the same
 transaction: a call without one does not type-check.
 Values arrive from a browser form, so each function checks types and ranges itself.
+Purchases and revenue are in `admin_purchases`, the audit log's reading in `admin_audit_log`.
 """
 
 from __future__ import annotations
@@ -13,31 +14,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeGuard
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, select
 
 from stylestudio.adapters.generation_engine import ModelSpec
-from stylestudio.models import (
-    AuditLogEntry,
-    BillingSettings,
-    CreditPack,
-    Purchase,
-    PurchaseStatus,
-    User,
-    utc_iso,
-    utcnow,
-)
+from stylestudio.models import AuditLogEntry, BillingSettings, CreditPack, utcnow
 from stylestudio.services import pricing
 from stylestudio.services.admin_rights import AdminProof
-from stylestudio.services.admin_users import DESCRIPTIONS as USER_DESCRIPTIONS
 from stylestudio.services.billing import format_money, get_billing_settings
 from stylestudio.services.errors import NotFoundError, ValidationError
-from stylestudio.services.featuring import DESCRIPTIONS as MODERATION_DESCRIPTIONS
 
 MAX_PACK_NAME_LENGTH = 100
 MIN_PACK_CREDITS, MAX_PACK_CREDITS = 1, 100_000
 MIN_PRICE_CENTS, MAX_PRICE_CENTS = 50, 1_000_000
 MIN_FREE_TRIAL_CREDITS, MAX_FREE_TRIAL_CREDITS = 0, 1000
-MAX_LIST_LIMIT = 200
 
 PACK_UPDATED = "billing.pack_updated"
 SETTINGS_UPDATED = "billing.settings_updated"
@@ -45,21 +34,6 @@ MODEL_PRICE_UPDATED = "billing.model_multiplier_updated"
 
 _DOLLARS_RE = re.compile(r"(\d{1,9})(?:\.(\d{1,2}))?|\.(\d{1,2})")
 _WHOLE_RE = re.compile(r"\d{1,9}")
-# How audit details read on the admin page.
-_LABELS = {
-    "display_name": "Name",
-    "credits": "Credits",
-    "price_cents": "Price",
-    "is_active": "On sale",
-    "free_trial_credits": "Free-trial credits",
-    "refund_on_failure": "Refund on failure",
-    "multiplier": "Price multiplier",
-    "moderation_status": "Status",
-    "featured": "On Explore",
-    "reason": "Reason",
-    "title": "Title",
-    "publishing_suspended": "Publishing suspended",
-}
 
 
 @dataclass(frozen=True)
@@ -77,32 +51,6 @@ class EditablePack:
 class EditableBillingSettings:
     free_trial_credits: int
     refund_on_failure: bool
-
-
-@dataclass(frozen=True)
-class PurchaseRow:
-    id: int
-    user_email: str
-    pack_name: str
-    credits: int
-    amount: str  # "$9.99"
-    refunded: str  # "$4.99", or "" when nothing was refunded
-    status: str  # a PurchaseStatus value
-    provider: str
-    provider_session_id: str
-    payment_intent: str
-    created_at: str  # ISO 8601 UTC
-    clawed_back_credits: int
-    uncollected_credits: int
-
-
-@dataclass(frozen=True)
-class AuditRow:
-    id: int
-    created_at: str  # ISO 8601 UTC
-    actor: str
-    what: str
-    changes: list[str]  # "Price: $9.99 → $12.99", one per changed field
 
 
 def parse_dollars(value: object) -> int:
@@ -314,114 +262,6 @@ def update_model_multiplier(
     )
 
 
-def checkout_session_of(session: Session, *, admin: AdminProof, purchase_id: int) -> str:
-    """The provider's checkout session id of a purchase, to ask the provider about it."""
-    if not _is_int(purchase_id):
-        raise NotFoundError("That purchase does not exist.")
-    purchase = session.get(Purchase, purchase_id)
-    if purchase is None:
-        raise NotFoundError("That purchase does not exist.")
-    if not purchase.stripe_checkout_session_id:
-        raise ValidationError(
-            f"Purchase {purchase_id} never reached the provider: there is nothing to check."
-        )
-    return purchase.stripe_checkout_session_id
-
-
-def list_purchases(session: Session, *, admin: AdminProof, limit: int = 50) -> list[PurchaseRow]:
-    """The newest purchases of every user, with what refunds could and could not take back."""
-    rows = session.exec(
-        select(Purchase, User.email)
-        .join(User, col(User.id) == Purchase.user_id, isouter=True)
-        .order_by(col(Purchase.id).desc())
-        .limit(_clamp(limit))
-    ).all()
-    result = []
-    for purchase, email in rows:
-        assert purchase.id is not None
-        refunded_cents = int(getattr(purchase, "refunded_cents", 0) or 0)
-        result.append(
-            PurchaseRow(
-                id=purchase.id,
-                user_email=email or "(deleted account)",
-                pack_name=purchase.pack_display_name,
-                credits=purchase.credits,
-                amount=format_money(purchase.amount_cents, purchase.currency),
-                refunded=format_money(refunded_cents, purchase.currency) if refunded_cents else "",
-                status=PurchaseStatus(purchase.status).value,
-                provider=str(purchase.provider),
-                provider_session_id=purchase.stripe_checkout_session_id or "",
-                payment_intent=purchase.stripe_payment_intent_id or "",
-                created_at=utc_iso(purchase.created_at),
-                # Columns of the refunds migration; zero on a schema without them.
-                clawed_back_credits=int(getattr(purchase, "clawed_back_credits", 0) or 0),
-                uncollected_credits=int(getattr(purchase, "uncollected_credits", 0) or 0),
-            )
-        )
-    return result
-
-
-def revenue_summary(session: Session, *, admin: AdminProof) -> str:
-    """Money kept: completed and refunded purchases minus what was refunded, e.g. "$34.98".
-
-    Without a `refunded_cents` column a refunded purchase counts as refunded in full.
-    """
-    kept = (PurchaseStatus.COMPLETED, PurchaseStatus.REFUNDED)
-    gross = session.exec(
-        select(func.coalesce(func.sum(Purchase.amount_cents), 0)).where(
-            col(Purchase.status).in_(kept)
-        )
-    ).one()
-    refunded_column = getattr(Purchase, "refunded_cents", None)
-    if refunded_column is not None:
-        refunded = session.exec(
-            select(func.coalesce(func.sum(refunded_column), 0)).where(
-                col(Purchase.status).in_(kept)
-            )
-        ).one()
-    else:
-        refunded = session.exec(
-            select(func.coalesce(func.sum(Purchase.amount_cents), 0)).where(
-                Purchase.status == PurchaseStatus.REFUNDED
-            )
-        ).one()
-    return format_money(int(gross) - int(refunded))
-
-
-def list_audit_log(session: Session, *, admin: AdminProof, limit: int = 30) -> list[AuditRow]:
-    """The newest audit entries: when, who, what, and each changed field's before → after."""
-    rows = session.exec(
-        select(AuditLogEntry, User.email)
-        .join(User, col(User.id) == AuditLogEntry.actor_user_id, isouter=True)
-        .order_by(col(AuditLogEntry.id).desc())
-        .limit(_clamp(limit))
-    ).all()
-    # Entries about a user name them by email (their id means nothing to a reader).
-    user_ids = {
-        int(entry.target_id)
-        for entry, _ in rows
-        if entry.target_type == "user" and entry.target_id.isdigit()
-    }
-    emails = (
-        dict(session.exec(select(User.id, User.email).where(col(User.id).in_(user_ids))).all())
-        if user_ids
-        else {}
-    )
-    result = []
-    for entry, email in rows:
-        assert entry.id is not None
-        result.append(
-            AuditRow(
-                id=entry.id,
-                created_at=utc_iso(entry.created_at),
-                actor=email or ("(deleted account)" if entry.actor_user_id else "system"),
-                what=_describe_action(entry, emails),
-                changes=_describe_changes(entry.details),
-            )
-        )
-    return result
-
-
 def _pack_name(value: object) -> str:
     name = value.strip() if isinstance(value, str) else ""
     if not name or len(name) > MAX_PACK_NAME_LENGTH:
@@ -436,10 +276,6 @@ def _is_int(value: object) -> TypeGuard[int]:
 def _check_range(value: object, low: int, high: int, label: str) -> None:
     if not _is_int(value) or not low <= value <= high:
         raise ValidationError(f"{label} must be a whole number from {low:,} to {high:,}.")
-
-
-def _clamp(limit: int) -> int:
-    return max(1, min(int(limit), MAX_LIST_LIMIT))
 
 
 def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -465,41 +301,3 @@ def _audit(
             details={"before": before, "after": after},
         )
     )
-
-
-def _describe_action(entry: AuditLogEntry, emails: dict[int | None, str]) -> str:
-    if entry.action == SETTINGS_UPDATED:
-        return "Billing settings updated"
-    if entry.action == PACK_UPDATED:
-        return f"Pack updated: {entry.target_id}"
-    if entry.action == MODEL_PRICE_UPDATED:
-        return f"Model price updated: {entry.target_id}"
-    target = f"{entry.target_type} {entry.target_id}"
-    if entry.target_type == "user":
-        found = emails.get(int(entry.target_id)) if entry.target_id.isdigit() else None
-        target = found or "(deleted account)"
-    if entry.action in USER_DESCRIPTIONS:
-        return f"{USER_DESCRIPTIONS[entry.action]}: {target}"
-    if entry.action in MODERATION_DESCRIPTIONS:
-        return f"{MODERATION_DESCRIPTIONS[entry.action]}: {target}"
-    return f"{entry.action} ({target})"
-
-
-def _describe_changes(details: object) -> list[str]:
-    if not isinstance(details, dict):
-        return []
-    before, after = details.get("before"), details.get("after")
-    if not isinstance(before, dict) or not isinstance(after, dict):
-        return [f"{k}: {v}" for k, v in details.items()]
-    return [
-        f"{_LABELS.get(key, key)}: {_show(key, before.get(key))} → {_show(key, after.get(key))}"
-        for key in after
-    ]
-
-
-def _show(key: str, value: object) -> str:
-    if key == "price_cents" and _is_int(value):
-        return format_money(value)
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return "—" if value is None else str(value)

@@ -102,3 +102,10 @@ class IdempotencyConflictError(ValidationError):
         self, message: str = "This request conflicts with an earlier one; nothing was changed."
     ) -> None:
         super().__init__(message)
+
+
+class PaymentProviderUnavailableError(DomainError):
+    """The payment provider refused or could not be reached (or none is configured); the
+    message is safe to show."""
+
+    code = "PAYMENT_PROVIDER_UNAVAILABLE"

@@ -24,6 +24,7 @@ from stylestudio.models import (
     ModerationStatus,
 )
 from stylestudio.services import pricing, search
+from stylestudio.services.collections import collections_of_images
 from stylestudio.services.errors import NotFoundError
 from stylestudio.services.featuring import featured_state_label
 from stylestudio.services.generation_downloads import download_stem
@@ -85,7 +86,7 @@ class GenerationView:
     product_url: str = ""  # the primary product photo, full size (for before/after)
     images: list[ResultImageView] = field(default_factory=list)  # one a variation
     download_url: str = ""  # the first result image, saved under a readable name
-    # The user's collections that hold the first result image (the gallery fills it in).
+    # The user's collections that hold the first result image (gallery cards only).
     in_collections: list[int] = field(default_factory=list)
 
 
@@ -378,3 +379,50 @@ def _iso(value: datetime | str | None) -> str:
     if value.tzinfo is not None and value.utcoffset():
         value = value.astimezone(UTC)
     return value.isoformat(timespec="seconds")[:19] + "Z"
+
+
+# --------------------------------------------------------------------------- gallery cards
+
+
+def gallery_page(
+    session: Session,
+    *,
+    user_id: int,
+    base_url: str,
+    limit: int = 24,
+    before_id: int | None = None,
+    filters: GalleryFilter | None = None,
+) -> list[GenerationView]:
+    """A page of the gallery (see `list_user_generations`), each card with the user's
+    collections that hold its image."""
+    views = list_user_generations(
+        session,
+        user_id=user_id,
+        base_url=base_url,
+        limit=limit,
+        before_id=before_id,
+        filters=filters,
+    )
+    return _with_collections(session, user_id=user_id, views=views)
+
+
+def gallery_cards(
+    session: Session, *, user_id: int, generation_ids: list[int], base_url: str
+) -> list[GenerationView]:
+    """Some of the gallery's cards again (see `get_generation_views`), each with the user's
+    collections that hold its image."""
+    views = get_generation_views(
+        session, user_id=user_id, generation_ids=generation_ids, base_url=base_url
+    )
+    return _with_collections(session, user_id=user_id, views=views)
+
+
+def _with_collections(
+    session: Session, *, user_id: int, views: list[GenerationView]
+) -> list[GenerationView]:
+    held = collections_of_images(
+        session, user_id=user_id, image_ids=[v.image_id for v in views if v.image_id]
+    )
+    for view in views:
+        view.in_collections = held.get(view.image_id, []) if view.image_id else []
+    return views

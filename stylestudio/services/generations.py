@@ -420,7 +420,7 @@ class ModelChoice:
 
     key: str
     label: str
-    multiplier: str  # the current price multiplier, as text ("1.5")
+    multiplier_hundredths: int  # the current price multiplier in hundredths (1.5 -> 150)
     max_variations: int
     seed: bool  # takes a seed
     negative_prompt: bool  # takes a negative prompt
@@ -435,7 +435,9 @@ def model_choices(session: Session, *, models: tuple[ModelSpec, ...]) -> list[Mo
         ModelChoice(
             key=m.key,
             label=m.label,
-            multiplier=pricing.format_multiplier(pricing.model_multiplier(m.key, overrides)),
+            multiplier_hundredths=pricing.multiplier_in_hundredths(
+                pricing.model_multiplier(m.key, overrides)
+            ),
             max_variations=m.max_variations,
             seed=m.seed,
             negative_prompt=m.negative_prompt,

@@ -120,6 +120,17 @@ def model_multiplier(model: str, overrides: dict[str, object] | None = None) -> 
     return DEFAULT_MODEL_MULTIPLIERS.get(model, Decimal(1))
 
 
+def multiplier_in_hundredths(value: Decimal) -> int:
+    """1.5 -> 150: a multiplier (two decimals at most) as a whole number, which a page can
+    carry and send back without a float's rounding."""
+    return int(value.quantize(Decimal("0.01")) * 100)
+
+
+def multiplier_from_hundredths(hundredths: int) -> Decimal:
+    """150 -> Decimal("1.50"), exactly."""
+    return Decimal(hundredths).scaleb(-2)
+
+
 def format_multiplier(value: Decimal) -> str:
     """1.0 -> "1", 1.50 -> "1.5": how a multiplier is shown and stored."""
     return format(value.normalize(), "f")

@@ -11,23 +11,21 @@ import reflex as rx
 from sqlmodel import Session
 
 from stylestudio import runtime
-from stylestudio.adapters.payments import PaymentProviderError
 from stylestudio.db import get_engine
 from stylestudio.runtime import available_models
 from stylestudio.services import admin as admin_service
 from stylestudio.services import (
+    admin_audit_log,
+    admin_purchases,
     admin_rights,
     billing_admin,
-    checkout,
+    checkout_flows,
     featuring,
     showcase,
 )
-from stylestudio.services.billing_admin import (
-    AuditRow,
-    EditableModelPrice,
-    EditablePack,
-    PurchaseRow,
-)
+from stylestudio.services.admin_audit_log import AuditRow
+from stylestudio.services.admin_purchases import PurchaseRow
+from stylestudio.services.billing_admin import EditableModelPrice, EditablePack
 from stylestudio.services.errors import DomainError, ForbiddenError, UnauthorizedError
 from stylestudio.services.featuring import QueueItem
 from stylestudio.services.showcase import ShowcaseItem
@@ -329,25 +327,16 @@ class AdminState(SessionState):
         granted at most once, whoever asks)."""
         valid_id = isinstance(purchase_id, int) and not isinstance(purchase_id, bool)
         token = self.session_token
-
-        def find(session: Session) -> str:
-            admin = admin_rights.require_admin(session, token=token)
-            return billing_admin.checkout_session_of(session, admin=admin, purchase_id=purchase_id)
-
         self.checking_purchase = purchase_id if valid_id else 0
         self.purchase_message = ""
         yield
         try:
-            session_id = await in_session(find, write=False)
-            provider = runtime.get_checkout_provider()
-            if provider is None:
-                self._say_purchase("Payments are not configured: there is no provider to ask.")
-                return
             outcome = await asyncio.to_thread(
-                checkout.fulfil_checkout,
+                checkout_flows.check_purchase,
                 db=get_engine(),
-                provider=provider,
-                session_id=session_id,
+                provider=runtime.get_checkout_provider(),
+                token=token,
+                purchase_id=purchase_id,
             )
         except UnauthorizedError:
             self._deny()
@@ -358,9 +347,6 @@ class AdminState(SessionState):
             return
         except DomainError as exc:
             self._say_purchase(exc.message)
-            return
-        except PaymentProviderError as exc:
-            self._say_purchase(f"The provider could not be asked: {exc}")
             return
         finally:
             self.checking_purchase = 0
@@ -403,9 +389,9 @@ class AdminState(SessionState):
                 packs=billing_admin.list_packs(session, admin=admin),
                 settings=billing_admin.billing_settings_form(session, admin=admin),
                 model_prices=billing_admin.model_prices_form(session, admin=admin, models=models),
-                purchases=billing_admin.list_purchases(session, admin=admin),
-                revenue=billing_admin.revenue_summary(session, admin=admin),
-                audit_log=billing_admin.list_audit_log(session, admin=admin),
+                purchases=admin_purchases.list_purchases(session, admin=admin),
+                revenue=admin_purchases.revenue_summary(session, admin=admin),
+                audit_log=admin_audit_log.list_audit_log(session, admin=admin),
             )
 
         try:

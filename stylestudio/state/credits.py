@@ -7,10 +7,9 @@ import asyncio
 import reflex as rx
 from sqlmodel import Session
 
-from stylestudio.adapters.payments import PaymentProviderError
 from stylestudio.db import get_engine
-from stylestudio.runtime import get_checkout_provider
-from stylestudio.services import accounts, billing, checkout, credits
+from stylestudio.runtime import get_checkout_provider, payments_configured
+from stylestudio.services import billing, checkout, checkout_flows, credits
 from stylestudio.services.billing import PackView
 from stylestudio.services.credits import LedgerLine
 from stylestudio.services.errors import DomainError
@@ -24,7 +23,7 @@ from stylestudio.state.test_checkout import TestCheckoutState
 # settles within seconds here; real bank debits take days and arrive by webhook).
 FOLLOW_SECONDS = 120
 FOLLOW_EVERY_SECONDS = 1.0
-NOT_CONFIGURED = "Payments are not configured on this server yet, so packs cannot be bought."
+NOT_CONFIGURED = checkout_flows.NOT_CONFIGURED
 
 # What the buyer is told for each state of their purchase, and how it looks.
 OUTCOMES = {
@@ -69,7 +68,7 @@ class CreditsState(SessionState):
         if user is None:
             return rx.redirect("/login")
         self.buying = ""
-        self.can_buy = get_checkout_provider() is not None
+        self.can_buy = payments_configured()
         await self._load(user.id)
         params = self.router.page.params
         returned = params.get("session_id")
@@ -112,8 +111,7 @@ class CreditsState(SessionState):
         if self.buying:
             return
         self.checkout_message = ""
-        provider = get_checkout_provider()
-        if provider is None:
+        if not payments_configured():
             self._show_outcome("failed", 0)
             self.checkout_message = NOT_CONFIGURED
             return
@@ -124,18 +122,16 @@ class CreditsState(SessionState):
             self.buying = ""
             yield rx.redirect("/login")
             return
-        public = get_settings().public_url.rstrip("/")
         try:
             url = await asyncio.to_thread(
-                checkout.start_checkout,
+                checkout_flows.buy_pack,
                 db=get_engine(),
-                provider=provider,
+                provider=get_checkout_provider(),
                 user_id=user.id,
                 pack_code=pack_code,
-                success_url=f"{public}/credits?session_id={{CHECKOUT_SESSION_ID}}",
-                cancel_url=f"{public}/credits?cancelled={checkout.PURCHASE_ID}",
+                public_url=get_settings().public_url,
             )
-        except (DomainError, PaymentProviderError) as exc:
+        except DomainError as exc:
             self.buying = ""
             self.checkout_message, self.checkout_tone = exc.message, "red"
             return
@@ -152,28 +148,19 @@ class CreditsState(SessionState):
             self._follower += 1
             follower, session_id = self._follower, self._checkout_id
             token = self.session_token
-        provider = get_checkout_provider()
         deadline = asyncio.get_running_loop().time() + FOLLOW_SECONDS
         first = True
         while asyncio.get_running_loop().time() < deadline:
             try:
-                if first and provider is not None:
-                    # The success return is one of fulfilment's three callers.
-                    await asyncio.to_thread(
-                        checkout.fulfil_checkout,
-                        db=get_engine(),
-                        provider=provider,
-                        session_id=session_id,
-                    )
-                view = await in_session(
-                    lambda s: checkout.checkout_for_buyer(
-                        s,
-                        user_id=_user_id_for(s, token),
-                        session_id=session_id,
-                    ),
-                    write=False,
+                view = await asyncio.to_thread(
+                    checkout_flows.returned_checkout,
+                    db=get_engine(),
+                    provider=get_checkout_provider(),
+                    token=token,
+                    session_id=session_id,
+                    confirm=first,
                 )
-            except (DomainError, PaymentProviderError) as exc:
+            except DomainError as exc:
                 async with self:
                     if self._follower == follower:
                         self.checkout_message, self.checkout_tone = exc.message, "red"
@@ -189,7 +176,3 @@ class CreditsState(SessionState):
                         await self._load(user.id)
                     return
             await asyncio.sleep(FOLLOW_EVERY_SECONDS)
-
-
-def _user_id_for(session: Session, token: str | None) -> int:
-    return accounts.require_user(session, token=token).id

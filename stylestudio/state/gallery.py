@@ -1,54 +1,46 @@
-# Over 500 lines: one screen: cards, filters, collections, sharing, featuring.
 """/gallery: the user's own generations, their collections, sharing and featuring."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import logging
-import uuid
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import reflex as rx
 from sqlmodel import Session
 
-from stylestudio import runtime
+from stylestudio.db import get_engine
+from stylestudio.runtime import get_storage
 from stylestudio.services import (
     collections,
     featuring,
+    generation_flows,
     generation_views,
-    generations,
     pricing,
-    sharing,
 )
+from stylestudio.services.accounts import CurrentUser
 from stylestudio.services.collections import CollectionView
 from stylestudio.services.errors import DomainError
 from stylestudio.services.generation_views import GenerationView
 from stylestudio.services.ids import is_row_id
-from stylestudio.services.sharing import ShareLinkView
 from stylestudio.services.stats import UserStats, no_stats, user_stats
 from stylestudio.state import generation_watch as watch
 from stylestudio.state.arguments import FLAG, ROW_ID, ROW_ID_OR_ZERO, checked, choice, form, text
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text as _text
+from stylestudio.state.gallery_sharing import GallerySharing
 from stylestudio.state.generation_watch import cancel_for_user
 from stylestudio.state.infinite_scroll import INFINITE_SCROLL_JS
 from stylestudio.state.session import SessionState, media_base_url
 
-log = logging.getLogger(__name__)
-
 GALLERY_PAGE_SIZE = 24
 _STATUSES = {"pending", "processing", "completed", "failed", "cancelled"}
 FOLLOW_FOR_SECONDS = 15 * 60
+# What the follower reads on a change: the user, the cards, the header's numbers if one ended.
+_Followed = tuple[CurrentUser, list[GenerationView], UserStats | None]
 
 
 def _cards() -> list[GenerationView]:
-    return []
-
-
-def _share_links() -> list[ShareLinkView]:
     return []
 
 
@@ -56,7 +48,7 @@ def _collections() -> list[CollectionView]:
     return []
 
 
-class GalleryState(SessionState):
+class GalleryState(SessionState, GallerySharing):
     items: rx.Field[list[GenerationView]] = rx.field(default_factory=_cards)
     has_more: rx.Field[bool] = rx.field(False)
     cancelling: rx.Field[int] = rx.field(0)
@@ -67,12 +59,6 @@ class GalleryState(SessionState):
     feature_image: rx.Field[int] = rx.field(0)
     feature_title: rx.Field[str] = rx.field("")
     feature_error: rx.Field[str] = rx.field("")
-    share_open: rx.Field[bool] = rx.field(False)
-    share_image: rx.Field[int] = rx.field(0)
-    share_expiry: rx.Field[str] = rx.field("7d")
-    share_links: rx.Field[list[ShareLinkView]] = rx.field(default_factory=_share_links)
-    share_new_url: rx.Field[str] = rx.field("")
-    share_error: rx.Field[str] = rx.field("")
     # Filters and collections.
     filter_status: rx.Field[str] = rx.field("")
     filter_style: rx.Field[str] = rx.field("")
@@ -284,20 +270,16 @@ class GalleryState(SessionState):
             yield rx.redirect("/login")
             return
         try:
-            keys = await in_session(
-                lambda s: generations.delete_generation(
-                    s, user_id=user.id, generation_id=generation_id
-                )
+            await asyncio.to_thread(
+                generation_flows.delete_generation,
+                db=get_engine(),
+                storage=get_storage(),
+                user_id=user.id,
+                generation_id=generation_id,
             )
         except DomainError as exc:
             self._say(exc.message, failed=True)
             return
-        storage = runtime.get_storage()
-        for key in keys:  # after the commit; a crash here leaves what `media sweep` finds
-            try:
-                await asyncio.to_thread(storage.delete, key)
-            except Exception:
-                log.warning("could not delete %s", key, exc_info=True)
         self.items = [i for i in self.items if i.id != generation_id]
         await self._reload_stats(user.id)
         self._say("Deleted. The credits it used stay spent.")
@@ -379,73 +361,6 @@ class GalleryState(SessionState):
         self.share_open = True
         return await self._load_links()
 
-    @rx.event
-    @checked(value=FLAG)
-    def set_share_open(self, value: bool) -> None:
-        self.share_open = bool(value)
-        if not value:
-            self.share_new_url = ""  # shown once: the link cannot be recovered later
-
-    @rx.event
-    @checked(value=choice(*sharing.EXPIRY_CHOICES))
-    def set_share_expiry(self, value: str) -> None:
-        self.share_expiry = value if value in sharing.EXPIRY_CHOICES else "7d"
-
-    @rx.event
-    async def create_share(self):
-        image_id, expiry = self.share_image, self.share_expiry
-        user = await self._current_user()
-        if user is None:
-            return rx.redirect("/login")
-        try:
-            created = await in_session(
-                lambda s: sharing.create_share_link(
-                    s,
-                    user_id=user.id,
-                    image_id=image_id,
-                    expires_in=expiry,  # type: ignore[arg-type]
-                )
-            )
-        except DomainError as exc:
-            self.share_error = exc.message
-            return None
-        self.share_new_url, self.share_error = (
-            sharing.share_url(created.token, base_url=media_base_url()),
-            "",
-        )
-        return await self._load_links()
-
-    @rx.event
-    @checked(link_id=ROW_ID)
-    async def revoke_share(self, link_id: int):
-        user = await self._current_user()
-        if user is None:
-            return rx.redirect("/login")
-        try:
-            await in_session(
-                lambda s: sharing.revoke_share_link(s, user_id=user.id, link_id=link_id)
-            )
-        except DomainError as exc:
-            self.share_error = exc.message
-        self.share_new_url = ""
-        return await self._load_links()
-
-    async def _load_links(self):
-        user = await self._current_user()
-        if user is None:
-            return rx.redirect("/login")
-        image_id = self.share_image
-        try:
-            links = await in_session(
-                lambda s: sharing.list_share_links(s, user_id=user.id, image_id=image_id),
-                write=False,
-            )
-        except DomainError as exc:
-            self.share_error, self.share_links = exc.message, []
-            return None
-        self.share_links = links
-        return None
-
     def _say(self, text: str, *, failed: bool = False) -> None:
         self.message, self.message_failed = text, failed
 
@@ -468,19 +383,15 @@ class GalleryState(SessionState):
 
     async def _refresh(self, user_id: int, ids: list[int]) -> None:
         base = media_base_url()
-        held_by = {i.id: list(i.in_collections) for i in self.items}
-        was_open = set(self._open_ids())
         if not ids:
             return
         views = await in_session(
-            lambda s: generation_views.get_generation_views(
+            lambda s: generation_views.gallery_cards(
                 s, user_id=user_id, generation_ids=ids, base_url=base
             ),
             write=False,
         )
-        fresh = {v.id: replace(v, in_collections=held_by.get(v.id, [])) for v in views}
-        ended = any(v.is_terminal and v.id in was_open for v in views)
-        self.items = [fresh.get(item.id, item) for item in self.items]
+        self.items, ended = watch.merge_views(self.items, views)
         if ended:  # a followed (or cancelled) generation ended: the header's numbers moved
             await self._reload_stats(user_id)
 
@@ -488,61 +399,35 @@ class GalleryState(SessionState):
     async def follow_open(self) -> None:
         """Keep queued and running cards live until they end: woken by each pushed status
         change of one of them (idle, it costs no query and holds no lock)."""
-        follow_id = uuid.uuid4().hex
-        async with self:
-            if watch.is_live(self._follow_id):
-                return
-            replaces, self._follow_id = self._follow_id, follow_id
-            client_token = self.router.session.client_token
-            statuses = watch.open_statuses(self.items)
         base = media_base_url()
 
-        async def refresh(_changed: frozenset[int]) -> watch.Statuses | None:
-            async with self:
-                if self._follow_id != follow_id:
-                    return None
-                token = self.session_token
-                open_ids = list(watch.open_statuses(self.items))
-            if not open_ids:
-                return None
-            user, views = await in_session(
-                functools.partial(watch.views_for_token, token=token, ids=open_ids, base=base),
-                write=False,
+        def load(s: Session, token: str | None, ids: list[int]) -> _Followed:
+            user, views = watch.views_for_token(
+                s, token=token, ids=ids, base=base, cards=generation_views.gallery_cards
             )
             ended = any(v.is_terminal for v in views)
-            stats = (
-                await in_session(lambda s: user_stats(s, user_id=user.id), write=False)
-                if ended
-                else None
-            )
-            async with self:
-                if self._follow_id != follow_id or user.id != self._user_id:
-                    return None
-                held_by = {i.id: list(i.in_collections) for i in self.items}
-                fresh = {v.id: replace(v, in_collections=held_by.get(v.id, [])) for v in views}
-                self.items = [fresh.get(item.id, item) for item in self.items]
-                if stats is not None:  # a followed generation ended: the numbers moved
-                    self.stats = stats
-                    self._show(user)  # and a refund shows in the header
-                return watch.open_statuses(self.items)
+            return user, views, user_stats(s, user_id=user.id) if ended else None
 
-        try:
-            await watch.run_watch(
-                watch_id=follow_id,
-                replaces=replaces,
-                client_token=client_token,
-                statuses=statuses,
-                refresh=refresh,
-                timeout_s=FOLLOW_FOR_SECONDS,
-            )
-        except DomainError as exc:  # signed out, or the generations are gone
-            log.info("stopped following the gallery: %s", exc.message)
-        except Exception:
-            log.exception("following the gallery failed")
-        finally:
-            async with self:
-                if self._follow_id == follow_id:
-                    self._follow_id = ""
+        def apply(loaded: _Followed) -> watch.Statuses | None:
+            user, views, stats = loaded
+            if user.id != self._user_id:
+                return None
+            self.items, _ended = watch.merge_views(self.items, views)
+            if stats is not None:  # a followed generation ended: the numbers moved
+                self.stats = stats
+                self._show(user)  # and a refund shows in the header
+            return watch.open_statuses(self.items)
+
+        await watch.watch_cards(
+            self,
+            slot="_follow_id",
+            cards=lambda: self.items,
+            load=load,
+            apply=apply,
+            what="following the gallery",
+            keep_live=True,
+            timeout_s=FOLLOW_FOR_SECONDS,
+        )
 
     async def _page(self, user_id: int, *, before_id: int | None) -> list[GenerationView]:
         base = media_base_url()
@@ -553,22 +438,16 @@ class GalleryState(SessionState):
             query=self.query,
         )
 
-        def load(s: Session) -> tuple[list[GenerationView], dict[int, list[int]]]:
-            views = generation_views.list_user_generations(
+        views = await in_session(
+            lambda s: generation_views.gallery_page(
                 s,
                 user_id=user_id,
                 base_url=base,
                 limit=GALLERY_PAGE_SIZE + 1,
                 before_id=before_id,
                 filters=filters,
-            )
-            held = collections.collections_of_images(
-                s, user_id=user_id, image_ids=[v.image_id for v in views if v.image_id]
-            )
-            return views, held
-
-        views, held = await in_session(load, write=False)
+            ),
+            write=False,
+        )
         self.has_more = len(views) > GALLERY_PAGE_SIZE
-        return [
-            replace(v, in_collections=held.get(v.image_id, [])) for v in views[:GALLERY_PAGE_SIZE]
-        ]
+        return views[:GALLERY_PAGE_SIZE]

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol, TypeVar
 
 from sqlmodel import Session
 
+from stylestudio.db import get_engine
 from stylestudio.runtime import get_prediction_engine
-from stylestudio.services import accounts, generations
+from stylestudio.services import accounts, generation_flows
 from stylestudio.services.accounts import CurrentUser
-from stylestudio.services.generation_predictions import cancel_quietly
+from stylestudio.services.errors import DomainError
 from stylestudio.services.generation_status_feed import StatusWatch, get_feed
 from stylestudio.services.generation_views import GenerationView, get_generation_views
 from stylestudio.state.calls import in_session
+from stylestudio.state.session import SessionState
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,15 @@ CHECK_TAB_SECONDS = 5.0
 LIVE_WATCHES: dict[str, StatusWatch] = {}
 
 Statuses = dict[int, str]
+Loaded = TypeVar("Loaded")
+
+
+class CardReader(Protocol):
+    """How a watcher reads its cards again (get_generation_views, or the gallery's cards)."""
+
+    def __call__(
+        self, session: Session, *, user_id: int, generation_ids: list[int], base_url: str
+    ) -> list[GenerationView]: ...
 
 
 def open_statuses(rows: Iterable[GenerationView]) -> Statuses:
@@ -44,6 +57,19 @@ def open_statuses(rows: Iterable[GenerationView]) -> Statuses:
 
 def is_live(watch_id: str) -> bool:
     return bool(watch_id) and watch_id in LIVE_WATCHES
+
+
+def merge_views(
+    rows: list[GenerationView], views: Iterable[GenerationView]
+) -> tuple[list[GenerationView], bool]:
+    """`rows` with the fresh `views` in their places (by id), and whether one of those has
+    just ended."""
+    fresh = {v.id: v for v in views}
+    merged = [fresh.get(row.id, row) for row in rows]
+    ended = any(
+        new.is_terminal and not old.is_terminal for old, new in zip(rows, merged, strict=True)
+    )
+    return merged, ended
 
 
 def follow(watch_id: str, statuses: Statuses) -> bool:
@@ -99,14 +125,78 @@ async def run_watch(
             del LIVE_WATCHES[watch_id]
 
 
+async def watch_cards(
+    tab: SessionState,
+    *,
+    slot: str,
+    cards: Callable[[], list[GenerationView]],
+    load: Callable[[Session, str | None, list[int]], Loaded],
+    apply: Callable[[Loaded], Statuses | None],
+    what: str,
+    on_stop: Callable[[], None] | None = None,
+    keep_live: bool = False,
+    timeout_s: float | None = None,
+) -> None:
+    """Follow the open generations among `cards()` from a background event of `tab` until
+    they end (see `run_watch`), whatever stops it.
+
+    `slot` names the tab's backend var holding the id of its current watcher: a newer watcher
+    replaces this one, or with `keep_live` this one does not start while a live one runs. On
+    each change `load(session, token, open ids)` reads in a thread, no lock held, with the
+    cookie of the tab's current connection; then `apply` puts what it read in place, inside
+    the tab's lock, and returns the cards still open (None: stop). However it stops — all
+    ended, replaced, signed out (logged), an error (logged with its traceback) — the slot is
+    cleared and `on_stop` runs, if this is still the tab's watcher."""
+    watch_id = uuid.uuid4().hex
+    async with tab:
+        replaces = getattr(tab, slot)
+        if keep_live and is_live(replaces):
+            return
+        setattr(tab, slot, watch_id)
+        client_token = tab.router.session.client_token
+        statuses = open_statuses(cards())
+
+    async def refresh(_changed: frozenset[int]) -> Statuses | None:
+        async with tab:
+            if getattr(tab, slot) != watch_id:
+                return None  # replaced by a newer watcher
+            token = tab.session_token
+            open_ids = list(open_statuses(cards()))
+        if not open_ids:
+            return None
+        loaded = await in_session(lambda s: load(s, token, open_ids), write=False)
+        async with tab:
+            return apply(loaded) if getattr(tab, slot) == watch_id else None
+
+    try:
+        await run_watch(
+            watch_id=watch_id,
+            replaces=replaces,
+            client_token=client_token,
+            statuses=statuses,
+            refresh=refresh,
+            timeout_s=timeout_s,
+        )
+    except DomainError as exc:  # signed out, or the generations are gone
+        log.info("stopped %s: %s", what, exc.message)
+    except Exception:
+        log.exception("%s failed", what)
+    finally:
+        async with tab:
+            if getattr(tab, slot) == watch_id:
+                setattr(tab, slot, "")
+                if on_stop is not None:
+                    on_stop()
+
+
 async def cancel_for_user(user_id: int, generation_id: int) -> None:
-    """Cancel in our database first (the one terminal transition), then at the provider."""
-    prediction_id = await in_session(
-        lambda s: generations.cancel_generation(s, user_id=user_id, generation_id=generation_id)
+    """The owner's `Cancel` (see generation_flows.cancel_generation)."""
+    await generation_flows.cancel_generation(
+        db=get_engine(),
+        predictions=get_prediction_engine(),
+        user_id=user_id,
+        generation_id=generation_id,
     )
-    engine = get_prediction_engine()
-    if prediction_id and engine is not None:  # cancelled here whatever the provider says
-        await cancel_quietly(engine, prediction_id)
 
 
 def tab_is_connected(client_token: str) -> bool:
@@ -118,9 +208,14 @@ def tab_is_connected(client_token: str) -> bool:
 
 
 def views_for_token(
-    session: Session, *, token: str | None, ids: list[int], base: str
+    session: Session,
+    *,
+    token: str | None,
+    ids: list[int],
+    base: str,
+    cards: CardReader = get_generation_views,
 ) -> tuple[CurrentUser, list[GenerationView]]:
-    """The signed-in user (the header's numbers) and the views of their generations `ids`."""
+    """The signed-in user (the header's numbers) and the views of their generations `ids`,
+    read by `cards`."""
     user = accounts.require_user(session, token=token)
-    views = get_generation_views(session, user_id=user.id, generation_ids=ids, base_url=base)
-    return user, views
+    return user, cards(session, user_id=user.id, generation_ids=ids, base_url=base)

@@ -1,21 +1,18 @@
-# Over 500 lines: one screen: photos, controls, cost, batch, live results.
 """The studio (/upload): choose photos and options, generate a batch, watch it arrive."""
 
 from __future__ import annotations
 
-import functools
-import logging
+import asyncio
 import uuid
-from decimal import Decimal, InvalidOperation
 
 import reflex as rx
-from sqlmodel import Session
 
+from stylestudio.db import get_engine
 from stylestudio.runtime import available_models
-from stylestudio.services import generations, pricing
+from stylestudio.services import generation_flows, generations, pricing
+from stylestudio.services.accounts import CurrentUser
 from stylestudio.services.errors import DomainError, InsufficientCreditsError
 from stylestudio.services.generation_views import GenerationView, get_generation_views
-from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
 from stylestudio.state import generation_watch as watch
 from stylestudio.state.arguments import (
@@ -34,8 +31,6 @@ from stylestudio.state.calls import in_session
 from stylestudio.state.photo_capture import INSTALL_PASTE_JS
 from stylestudio.state.session import media_base_url
 from stylestudio.state.studio_inputs import StudioInputsState
-
-log = logging.getLogger(__name__)
 
 MAX_RESULTS_SHOWN = 12
 
@@ -122,11 +117,10 @@ class StudioState(StudioInputsState):
 
     @rx.var
     def cost_each(self) -> int:
-        try:
-            chosen = self.selected_model
-            multiplier = Decimal(chosen.multiplier if chosen is not None else "1")
-        except InvalidOperation:
-            multiplier = Decimal(1)
+        chosen = self.selected_model
+        multiplier = pricing.multiplier_from_hundredths(
+            chosen.multiplier_hundredths if chosen is not None else 100
+        )
         variations = self.variations if self.show_variations else 1
         return pricing.generation_cost(
             quality=self.quality,
@@ -322,28 +316,17 @@ class StudioState(StudioInputsState):
     ) -> list[GenerationView] | None:
         """Start `spec` (all its styles or none); the views of what started, or None with
         the reason in `generate_error`."""
-        engine_name = get_settings().generation_engine
-        models = available_models()
-        base = media_base_url()
-
-        def start(session: Session) -> list[GenerationView]:
-            get_limiter().generation_start(user_id=user_id, generations=len(spec.styles))
-            made = generations.start_batch(
-                session,
+        try:
+            return await asyncio.to_thread(
+                generation_flows.start_generations,
+                db=get_engine(),
                 user_id=user_id,
                 spec=spec,
                 idempotency_key=key,
-                models=models,
-                engine_name=engine_name,
+                models=available_models(),
+                engine_name=get_settings().generation_engine,
+                base_url=media_base_url(),
             )
-            ids = [g.id for g in made if g.id is not None]
-            views = get_generation_views(
-                session, user_id=user_id, generation_ids=ids, base_url=base
-            )
-            return sorted(views, key=lambda v: ids.index(v.id))
-
-        try:
-            return await in_session(start)
         except InsufficientCreditsError as exc:
             self.generate_error = exc.message
             self.needs_credits = True
@@ -434,59 +417,30 @@ class StudioState(StudioInputsState):
         has ended, after WATCH_TIMEOUT_SECONDS, when the tab has been gone for
         TAB_GONE_SECONDS, or on any error; `watching` is cleared however it stops.
         """
-        watch_id = uuid.uuid4().hex
-        async with self:
-            replaces, self._watch_id = self._watch_id, watch_id
-            client_token = self.router.session.client_token
-            statuses = watch.open_statuses(self.results)
         base = media_base_url()
 
-        async def refresh(_changed: frozenset[int]) -> watch.Statuses | None:
-            async with self:  # the cookie of the tab's current connection, every time
-                if self._watch_id != watch_id:
-                    return None  # replaced by a newer watcher
-                token = self.session_token
-                open_ids = list(watch.open_statuses(self.results))
-            if not open_ids:
-                return None
-            user, views = await in_session(
-                functools.partial(watch.views_for_token, token=token, ids=open_ids, base=base),
-                write=False,
-            )
-            async with self:
-                if self._watch_id != watch_id:
-                    return None
-                if self._merge(views) and user.id == self._user_id:
-                    self._show(user)  # a refund shows in the header
-                return watch.open_statuses(self.results)
+        def apply(loaded: tuple[CurrentUser, list[GenerationView]]) -> watch.Statuses:
+            user, views = loaded
+            if self._merge(views) and user.id == self._user_id:
+                self._show(user)  # a refund shows in the header
+            return watch.open_statuses(self.results)
 
-        try:
-            await watch.run_watch(
-                watch_id=watch_id,
-                replaces=replaces,
-                client_token=client_token,
-                statuses=statuses,
-                refresh=refresh,
-            )
-        except DomainError as exc:  # signed out, or the generations are gone
-            log.info("stopped watching generations: %s", exc.message)
-        except Exception:
-            log.exception("watching generations failed")
-        finally:
-            async with self:
-                if self._watch_id == watch_id:
-                    self.watching = False
-                    self._watch_id = ""
+        def stopped() -> None:
+            self.watching = False
+
+        await watch.watch_cards(
+            self,
+            slot="_watch_id",
+            cards=lambda: self.results,
+            load=lambda s, token, ids: watch.views_for_token(s, token=token, ids=ids, base=base),
+            apply=apply,
+            on_stop=stopped,
+            what="watching generations",
+        )
 
     def _merge(self, views: list[GenerationView]) -> bool:
         """Put fresh views in place; True when one of them has just ended."""
-        fresh = {v.id: v for v in views}
-        ended = False
-        merged = []
-        for row in self.results:
-            view = fresh.get(row.id, row)
-            ended = ended or (view.is_terminal and not row.is_terminal)
-            merged.append(view)
+        merged, ended = watch.merge_views(self.results, views)
         if merged != self.results:
             self.results = merged
         return ended

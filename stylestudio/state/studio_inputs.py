@@ -4,16 +4,15 @@ from the user's recent uploads."""
 
 from __future__ import annotations
 
-import functools
+import asyncio
 from typing import Any
 
 import reflex as rx
-from sqlmodel import Session
 
-from stylestudio.adapters.storage import MediaStorage
+from stylestudio.db import get_engine
 from stylestudio.models import ImageCategory
 from stylestudio.runtime import get_storage
-from stylestudio.services import generations, media, upload_library
+from stylestudio.services import generation_flows, generations, media, upload_library
 from stylestudio.services.errors import DomainError
 from stylestudio.state import photo_capture
 from stylestudio.state.arguments import (
@@ -43,27 +42,6 @@ def _photos() -> list[generations.InputPhoto]:
 
 def _recent() -> list[upload_library.RecentUpload]:
     return []
-
-
-def _store(
-    session: Session,
-    *,
-    storage: MediaStorage,
-    user_id: int,
-    data: bytes,
-    filename: str,
-    category: ImageCategory,
-    base_url: str,
-) -> generations.InputPhoto:
-    image = media.store_upload(
-        session,
-        storage=storage,
-        user_id=user_id,
-        data=data,
-        filename=filename,
-        category=category,
-    )
-    return generations.input_view(image, base_url=base_url)
 
 
 class StudioInputsState(SessionState):
@@ -136,23 +114,21 @@ class StudioInputsState(SessionState):
             self.uploading = False
             return
         self.uploading = True
-        storage = get_storage()
         base = media_base_url()
         try:
             for file in files[:room]:
                 data = await _read_capped(file)
                 filename = file.name or file.filename or "upload"
                 try:
-                    view = await in_session(
-                        functools.partial(
-                            _store,
-                            storage=storage,
-                            user_id=user.id,
-                            data=data,
-                            filename=filename,
-                            category=category,
-                            base_url=base,
-                        )
+                    view = await asyncio.to_thread(
+                        generation_flows.upload_input_photo,
+                        db=get_engine(),
+                        storage=get_storage(),
+                        user_id=user.id,
+                        data=data,
+                        filename=filename,
+                        category=category,
+                        base_url=base,
                     )
                 except DomainError as exc:
                     self.upload_error = exc.message

@@ -6,9 +6,9 @@ import asyncio
 
 import reflex as rx
 
-from stylestudio.adapters.test_checkout import ACTIONS
-from stylestudio.runtime import get_test_checkout
-from stylestudio.services import checkout
+from stylestudio.db import get_engine
+from stylestudio.runtime import get_test_checkout, offers_test_checkout
+from stylestudio.services import checkout, checkout_flows
 from stylestudio.services.errors import DomainError
 from stylestudio.state.arguments import checked, choice
 from stylestudio.state.calls import in_session
@@ -60,8 +60,7 @@ class TestCheckoutState(SessionState):
     async def press(self, action: str):
         """One of the four buttons: the provider changes the session and delivers the
         event, then the browser returns to /credits as it would from Stripe."""
-        provider = get_test_checkout()
-        if self.acting or action not in BUTTONS or provider is None or not self.found:
+        if self.acting or action not in BUTTONS or not offers_test_checkout() or not self.found:
             return
         if self.router.page.params.get("session_id", "") != self._session_id:
             return  # a click on a page whose session has not loaded yet
@@ -72,20 +71,16 @@ class TestCheckoutState(SessionState):
         try:
             if user is None:
                 raise DomainError("Sign in again to finish this checkout.")
-            view = await in_session(
-                lambda s: checkout.checkout_for_buyer(s, user_id=user.id, session_id=session_id),
-                write=False,
+            target = await asyncio.to_thread(
+                checkout_flows.press_test_checkout,
+                db=get_engine(),
+                provider=get_test_checkout(),
+                user_id=user.id,
+                session_id=session_id,
+                action=action,
             )
         except DomainError:
             self.acting = ""
             yield rx.redirect("/login")
             return
-        assert action in ACTIONS
-        await asyncio.to_thread(provider.act, session_id, action)
-        target = (
-            # Where Stripe's Cancel link goes: the cancel URL the checkout was opened with.
-            f"/credits?cancelled={view.purchase_id}"
-            if action == "cancel"
-            else f"/credits?session_id={session_id}"
-        )
         yield rx.redirect(target)

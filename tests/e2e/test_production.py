@@ -1,8 +1,9 @@
 """`stylestudio serve --prod` from nothing: PostgreSQL (empty: the command migrates it), Redis,
 media in an S3 bucket (moto's server, spoken to by boto3), two backend processes and two
 generation workers on one address; a shopper signs up, uploads, generates, buys a pack and sees
-the result in Chromium. Then a worker is killed: the whole
-command stops and says which child died.
+the result in Chromium. Then a worker is killed: the command starts it again; then the web
+child itself is killed: the whole command stops and says which child died (the faults under
+load are in tests/integration/test_production_faults.py).
 
 It runs the production command as an operator would, with its own frontend folder (a fresh
 build, as from a clone) so the development app the other browser tests use is left alone."""
@@ -242,7 +243,7 @@ def test_production_command_serves_the_whole_flow(
     # The processes it runs: the web server with two Granian processes, and two workers;
     # the generation worker runs in the two worker processes only, never in the web ones.
     children = {pid: _cmdline(pid) for pid in _children(root)}
-    web = [pid for pid, cmd in children.items() if "reflex run --env prod" in cmd]
+    web = [pid for pid, cmd in children.items() if "stylestudio.web_entry run --env prod" in cmd]
     workers = [pid for pid, cmd in children.items() if "stylestudio.cli worker" in cmd]
     assert len(web) == 1 and len(workers) == 2, children
     assert len(_children(web[0])) == 2, [_cmdline(p) for p in _children(web[0])]
@@ -319,14 +320,33 @@ def test_production_command_serves_the_whole_flow(
     assert pg.locator(".generation-card").count() == 0
 
 
-def test_a_dead_worker_stops_the_whole_command(production: Production) -> None:
+def test_a_dead_worker_is_restarted_and_a_dead_web_child_stops_the_command(
+    production: Production,
+) -> None:
     root = production.process.pid
-    children = _children(root)
-    victim = next(pid for pid in children if "stylestudio.cli worker" in _cmdline(pid))
+    victim = next(pid for pid in _children(root) if "stylestudio.cli worker" in _cmdline(pid))
     os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers = [p for p in _children(root) if "stylestudio.cli worker" in _cmdline(p)]
+        if len(workers) == 2 and victim not in workers:
+            break
+        time.sleep(0.2)
+    assert len(workers) == 2 and victim not in workers, production.log_text()[-3000:]
+    assert re.search(
+        rf"worker-\d \(pid {victim}\) exited with status -9: restarting it", production.log_text()
+    )
+    assert production.process.poll() is None
+    assert httpx.get(f"{production.base}/api/health", timeout=5).status_code == 200
+
+    children = _children(root)
+    web = next(pid for pid in children if "stylestudio.web_entry" in _cmdline(pid))
+    os.kill(web, signal.SIGKILL)
     code = production.process.wait(timeout=120)
     assert code == 1
-    assert re.search(rf"worker-\d \(pid {victim}\) exited with status -9", production.log_text())
+    assert re.search(
+        rf"web \(pid {web}\) exited with status -9: stopping the others", production.log_text()
+    )
     deadline = time.monotonic() + 30
     while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -72,7 +72,7 @@ def verification_required(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_free_credits_and_publishing_wait_for_a_verified_email(
     db: Engine, storage: LocalStorage, verification_required: None
 ) -> None:
-    from stylestudio.adapters.local_engine import LocalEngine
+    from stylestudio.adapters.local_engine.engine import LocalEngine
     from stylestudio.services import credits, featuring
     from stylestudio.services.errors import ValidationError
     from stylestudio.services.generation_worker import run_next_generation_job

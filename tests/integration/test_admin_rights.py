@@ -11,7 +11,14 @@ from sqlalchemy.engine import Engine
 
 from stylestudio.db import session_scope
 from stylestudio.models import User, UserRole
-from stylestudio.services import admin, admin_users, billing_admin, featuring
+from stylestudio.services import (
+    admin,
+    admin_audit_log,
+    admin_purchases,
+    admin_users,
+    billing_admin,
+    featuring,
+)
 from stylestudio.services.admin_rights import AdminProof, prove_admin, require_admin
 from stylestudio.services.errors import ForbiddenError, UnauthorizedError
 
@@ -29,7 +36,9 @@ def _public_functions(module: ModuleType) -> dict[str, inspect.Signature]:
     }
 
 
-@pytest.mark.parametrize("module", [admin, admin_users, billing_admin, featuring])
+@pytest.mark.parametrize(
+    "module", [admin, admin_audit_log, admin_purchases, admin_users, billing_admin, featuring]
+)
 def test_every_admin_operation_requires_the_proof(module: ModuleType) -> None:
     missing = []
     for name, signature in _public_functions(module).items():

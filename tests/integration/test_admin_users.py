@@ -132,7 +132,7 @@ def test_a_suspended_user_cannot_sign_in_and_their_sessions_end(db: Engine) -> N
 
 def test_the_audit_log_names_users_by_email(db: Engine) -> None:
     from stylestudio.models import User, UserRole
-    from stylestudio.services import billing_admin, featuring
+    from stylestudio.services import admin_audit_log, featuring
 
     admin = make_admin(db)
     user = new_user(db, "ada@example.com")
@@ -160,7 +160,7 @@ def test_the_audit_log_names_users_by_email(db: Engine) -> None:
         )
     with session_scope(db, write=False) as session:
         described = [
-            row.what for row in billing_admin.list_audit_log(session, admin=admin_proof(session))
+            row.what for row in admin_audit_log.list_audit_log(session, admin=admin_proof(session))
         ]
     assert described == [
         "Publishing suspended: ada@example.com",

@@ -21,7 +21,15 @@ from stylestudio.models import (
     User,
     UserRole,
 )
-from stylestudio.services import accounts, admin_rights, billing, billing_admin, checkout
+from stylestudio.services import (
+    accounts,
+    admin_audit_log,
+    admin_purchases,
+    admin_rights,
+    billing,
+    billing_admin,
+    checkout,
+)
 from stylestudio.services.errors import ForbiddenError, NotFoundError, ValidationError
 from tests.support.admins import admin_proof, make_admin
 from tests.support.builders import new_signed_in_user, started_checkout
@@ -74,7 +82,7 @@ def test_a_price_change_goes_on_sale_and_is_audited(
 
     with session_scope(db, write=False) as session:
         standard = next(p for p in billing.list_active_packs(session) if p.code == "standard")
-        rows = billing_admin.list_audit_log(session, admin=admin_proof(session))
+        rows = admin_audit_log.list_audit_log(session, admin=admin_proof(session))
     assert standard.price == "$12.99"
     [entry] = _audit(db)
     assert entry.actor_user_id == admin_id
@@ -117,7 +125,7 @@ def test_every_field_of_a_pack_and_the_settings_can_change(
         settings = billing.get_billing_settings(session)
         assert (settings.free_trial_credits, settings.refund_on_failure) == (0, False)
         assert settings.updated_by_id == admin[0]
-        rows = billing_admin.list_audit_log(session, admin=admin_proof(session))
+        rows = admin_audit_log.list_audit_log(session, admin=admin_proof(session))
     assert rows[0].what == "Billing settings updated"
     assert rows[0].changes == ["Free-trial credits: 10 → 0", "Refund on failure: on → off"]
     assert rows[1].changes == [
@@ -248,7 +256,7 @@ def test_revenue_is_completed_minus_refunded(db: Engine) -> None:
     user_id, _ = new_signed_in_user(db, "buyer@example.com")
     has_refunded_column = hasattr(Purchase, "refunded_cents")
     with session_scope(db) as session:
-        assert billing_admin.revenue_summary(session, admin=admin_proof(session)) == "$0.00"
+        assert admin_purchases.revenue_summary(session, admin=admin_proof(session)) == "$0.00"
         _purchase(session, user_id, PurchaseStatus.COMPLETED, 999)
         _purchase(session, user_id, PurchaseStatus.COMPLETED, 2499)
         refunded = {"refunded_cents": 999} if has_refunded_column else {}
@@ -258,14 +266,14 @@ def test_revenue_is_completed_minus_refunded(db: Engine) -> None:
         _purchase(session, user_id, PurchaseStatus.FAILED, 999)
         _purchase(session, user_id, PurchaseStatus.EXPIRED, 999)
     with session_scope(db, write=False) as session:
-        assert billing_admin.revenue_summary(session, admin=admin_proof(session)) == "$34.98"
+        assert admin_purchases.revenue_summary(session, admin=admin_proof(session)) == "$34.98"
     if not has_refunded_column:
         return
     # A partial refund keeps the purchase completed and takes its share off the revenue.
     with session_scope(db) as session:
         _purchase(session, user_id, PurchaseStatus.COMPLETED, 9999, refunded_cents=2500)
     with session_scope(db, write=False) as session:
-        assert billing_admin.revenue_summary(session, admin=admin_proof(session)) == "$109.97"
+        assert admin_purchases.revenue_summary(session, admin=admin_proof(session)) == "$109.97"
 
 
 def test_purchases_list_newest_first_with_what_refunds_took(db: Engine) -> None:
@@ -288,7 +296,7 @@ def test_purchases_list_newest_first_with_what_refunds_took(db: Engine) -> None:
             **reversal,
         )
     with session_scope(db, write=False) as session:
-        newest, oldest = billing_admin.list_purchases(session, admin=admin_proof(session))
+        newest, oldest = admin_purchases.list_purchases(session, admin=admin_proof(session))
     assert (newest.user_email, newest.pack_name, newest.amount, newest.status) == (
         "buyer@example.com",
         "Standard",
@@ -314,9 +322,9 @@ def test_checking_a_purchase_with_the_provider_credits_it_once(
     _, token = admin
     with session_scope(db, write=False) as session:
         proof = admin_rights.require_admin(session, token=token)
-        [row] = billing_admin.list_purchases(session, admin=proof)
+        [row] = admin_purchases.list_purchases(session, admin=proof)
         assert (
-            billing_admin.checkout_session_of(session, admin=proof, purchase_id=row.id)
+            admin_purchases.checkout_session_of(session, admin=proof, purchase_id=row.id)
             == session_id
         )
     first = checkout.fulfil_checkout(db=db, provider=provider, session_id=session_id)
@@ -326,6 +334,6 @@ def test_checking_a_purchase_with_the_provider_credits_it_once(
         buyer = session.get(User, buyer_id)
         assert buyer is not None and buyer.credits == 10 + 50  # free trial + the pack
         with pytest.raises(NotFoundError):
-            billing_admin.checkout_session_of(
+            admin_purchases.checkout_session_of(
                 session, admin=admin_proof(session), purchase_id=row.id + 1
             )

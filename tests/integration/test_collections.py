@@ -54,6 +54,19 @@ def test_organise_and_filter(db: Engine, storage: LocalStorage) -> None:
         held = collections.collections_of_images(session, user_id=owner, image_ids=[first, second])
     assert [(c.name, c.count) for c in listed] == [("Bags", 1), ("Shoes", 1)]
     assert held == {first: [bags], second: [shoes]}
+    # The gallery's cards come with their collections, a page or a few cards again.
+    stranger = new_user(db, "c@example.com")
+    with session_scope(db, write=False) as session:
+        page = generation_views.gallery_page(session, user_id=owner, base_url=BASE)
+        again = generation_views.gallery_cards(
+            session, user_id=owner, generation_ids=[page[1].id], base_url=BASE
+        )
+        strangers = generation_views.gallery_cards(
+            session, user_id=stranger, generation_ids=[page[0].id], base_url=BASE
+        )
+    assert [(v.image_id, v.in_collections) for v in page] == [(second, [shoes]), (first, [bags])]
+    assert [(v.image_id, v.in_collections) for v in again] == [(first, [bags])]
+    assert strangers == []
     assert _ids(db, owner, collection_id=bags) == [first]
     assert _ids(db, owner) == [second, first]
     assert _ids(db, owner, status="completed", style="realistic") == [second, first]

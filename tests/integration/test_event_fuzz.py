@@ -20,7 +20,7 @@ import reflex as rx
 from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
-from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.db import session_scope
 from stylestudio.models import Generation, ShareLink, User, UserRole, UserSession
 from stylestudio.services import accounts, pricing

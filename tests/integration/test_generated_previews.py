@@ -11,7 +11,7 @@ from PIL import ImageDraw
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import Generation, GenerationStatus, Image, ImageCategory

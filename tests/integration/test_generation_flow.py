@@ -6,7 +6,6 @@ import io
 import threading
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from PIL import Image as PILImage
@@ -20,7 +19,7 @@ from stylestudio.adapters.generation_engine import (
     GenerationRequest,
     ModelSpec,
 )
-from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage, MediaStorage
 from stylestudio.db import session_scope
 from stylestudio.models import (
@@ -53,13 +52,14 @@ from tests.support.builders import (
     run_one_job,
     set_refund_on_failure,
 )
-from tests.support.lookups import balance_and_ledger_sum, ledger_entries, stored_generation
+from tests.support.lookups import (
+    balance_and_ledger_sum,
+    files_under,
+    ledger_entries,
+    stored_generation,
+)
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _files_under(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 def _count(db: Engine, model: type) -> int:
@@ -193,7 +193,7 @@ def test_rejected_upload_leaves_no_row_and_no_file(
     assert fragment in info.value.message
     assert info.value.message.startswith("The product image")
     assert _count(db, Image) == 0
-    assert _files_under(storage.root) == []
+    assert files_under(storage.root) == []
 
 
 def test_phone_jpeg_with_a_second_picture_is_accepted(db: Engine, storage: LocalStorage) -> None:
@@ -514,7 +514,7 @@ def test_stale_worker_cannot_complete_a_taken_over_job(db: Engine, storage: Loca
     assert engine.taken_by_b is not None
     assert stored_generation(db, generation_id).status == GenerationStatus.PROCESSING
     assert _count(db, Image) == 1  # only the upload
-    assert _files_under(storage.root / ImageCategory.GENERATED.value) == []
+    assert files_under(storage.root / ImageCategory.GENERATED.value) == []
     job = _job_of(db, generation_id)
     assert job.status == JobStatus.RUNNING and job.lease_owner == "b"
 
@@ -546,7 +546,7 @@ def test_a_job_taken_over_once_still_completes(db: Engine, storage: LocalStorage
     assert run_one_job(db, storage, LocalEngine(), worker_id="b") is True
     assert stored_generation(db, generation_id).status == GenerationStatus.COMPLETED
     assert _count(db, Image) == 2
-    assert len(_files_under(storage.root / ImageCategory.GENERATED.value)) == 2  # image + thumb
+    assert len(files_under(storage.root / ImageCategory.GENERATED.value)) == 2  # image + thumb
     assert balance_and_ledger_sum(db, user_id) == (9, 9)
 
 

@@ -26,7 +26,7 @@ from stylestudio.adapters.generation_engine import (
     GenerationRequest,
     ModelSpec,
 )
-from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.cli import main
 from stylestudio.db import dispose_engines, session_scope

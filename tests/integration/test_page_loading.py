@@ -11,7 +11,7 @@ import reflex as rx
 from reflex.istate.manager import StateManager
 from sqlalchemy.engine import Engine
 
-from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.services.stats import UserStats, no_stats
 from stylestudio.state.credits import CreditsState

@@ -33,7 +33,7 @@ from stylestudio.models import (
     UsageEvent,
     utcnow,
 )
-from stylestudio.services import generations, jobs
+from stylestudio.services import generation_flows, generations, jobs
 from stylestudio.services.errors import ValidationError
 from stylestudio.services.generation_claims import claim_work
 from stylestudio.services.generation_endings import end_generation, fail_work, store_and_complete
@@ -391,10 +391,10 @@ def test_cancel_while_processing_cancels_at_the_provider_and_refunds_once(
         try:
             while stored_generation(db, gid).provider_prediction_id is None:
                 await asyncio.sleep(0.05)
-            with session_scope(db) as session:
-                pid = generations.cancel_generation(session, user_id=user_id, generation_id=gid)
-            assert pid is not None
-            await engine.cancel(pid)
+            # The owner's Cancel: our database first, then the provider.
+            await generation_flows.cancel_generation(
+                db=db, predictions=engine, user_id=user_id, generation_id=gid
+            )
             for _ in range(40):  # the worker lets go of it
                 if worker.in_flight == 0:
                     break

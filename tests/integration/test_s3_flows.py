@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from stylestudio import runtime
-from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.s3_storage import S3Storage, s3_client
 from stylestudio.api import stored_media
 from stylestudio.api.routes import build_api
@@ -381,6 +381,30 @@ async def test_a_store_that_does_not_answer_is_a_503_not_a_404(
         runtime.reset()
     assert answer.status_code == 503 and answer.headers["cache-control"] == "no-store"
     assert "media store unavailable: could not read product/1/a.jpg" in caplog.text
+
+
+async def test_downloads_answer_503_when_the_store_does_not_answer(
+    s3_app: S3Storage,
+    client: httpx.AsyncClient,
+    db: Engine,
+    state_manager: StateManager,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`Download all` and `Export my data` of images that exist, while the store is down: a
+    503 that says to try again (the images are not gone), not a 500."""
+    user_id = new_user(db)
+    image_id = await _upload_in_the_studio(state_manager, db, user_id, product_shot())
+    generation_id = await asyncio.to_thread(_generate, db, s3_app, user_id, image_id, "g1")
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("STYLESTUDIO_S3_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    get_settings.cache_clear()
+    runtime.reset()
+    for url in (f"/api/generations/{generation_id}/download", "/api/account/export"):
+        answer = await client.get(url, headers=_cookie(db, user_id))
+        assert answer.status_code == 503, url
+        assert answer.headers["retry-after"] and "try again" in answer.text
 
 
 async def test_a_large_object_is_streamed_in_chunks(

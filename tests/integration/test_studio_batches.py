@@ -5,7 +5,6 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-from decimal import Decimal
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -245,7 +244,7 @@ def test_an_admin_model_price_is_what_the_next_batch_costs(
             for c in generations.model_choices(session, models=BATCH_MODELS)
             if c.key == LOCAL_MODEL.key
         ]
-        assert Decimal(choice.multiplier) == 2
+        assert choice.multiplier_hundredths == 200
         [entry] = session.exec(select(AuditLogEntry)).all()
     assert entry.action == billing_admin.MODEL_PRICE_UPDATED
     assert entry.actor_user_id == admin and entry.target_id == LOCAL_MODEL.key

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, col, select
 
 import stylestudio.models  # noqa: F401  (registers every table)
-from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import create_db_engine, session_scope
 from stylestudio.models import (

@@ -13,7 +13,7 @@ from stylestudio.adapters.generation_engine import (
     GenerationEngineError,
     GenerationRequest,
 )
-from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import CreditLedgerEntry, Generation, GenerationStatus, LedgerKind

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from stylestudio.adapters.generation_engine import LOCAL_MODEL, GenerationEngine, ModelSpec
-from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.payments import StripeCheckout
 from stylestudio.adapters.storage import MediaStorage
 from stylestudio.db import session_scope

@@ -1,6 +1,9 @@
-"""Reading back what a test made: balances, ledger entries, generations and their images."""
+"""Reading back what a test made: balances, ledger entries, generations, their images and
+the files in a storage directory."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
@@ -8,6 +11,12 @@ from sqlmodel import col, func, select
 from stylestudio.db import session_scope
 from stylestudio.models import CreditLedgerEntry, Generation, Image, ImageCategory, LedgerKind
 from stylestudio.services import credits
+
+
+def balance(db: Engine, user_id: int) -> int:
+    """`user_id`'s credit balance now."""
+    with session_scope(db, write=False) as session:
+        return credits.balance(session, user_id=user_id)
 
 
 def balance_and_ledger_sum(db: Engine, user_id: int) -> tuple[int, int]:
@@ -47,3 +56,8 @@ def generated_image_count(db: Engine, generation_id: int) -> int:
             .select_from(Image)
             .where(Image.generation_id == generation_id, Image.category == ImageCategory.GENERATED)
         ).one()
+
+
+def files_under(root: Path) -> list[Path]:
+    """Every file below `root` (none if it does not exist)."""
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []

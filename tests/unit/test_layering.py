@@ -36,7 +36,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("state",),
     ("components",),
     ("pages",),
-    ("worker", "cli", "production", "stylestudio", "__init__"),
+    ("worker", "cli", "production", "web_entry", "stylestudio", "__init__"),
 )
 
 

@@ -19,7 +19,7 @@ from stylestudio.adapters.generation_engine import (
     output_size,
     validate_request,
 )
-from stylestudio.adapters.local_engine import LocalEngine
+from stylestudio.adapters.local_engine.engine import LocalEngine
 
 PRODUCT_RED = (200, 30, 40)
 

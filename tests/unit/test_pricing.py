@@ -134,6 +134,24 @@ def test_bad_multipliers_are_refused(typed: object) -> None:
         pricing.parse_multiplier(typed)
 
 
+@pytest.mark.parametrize("typed", ["0.1", "1", "1.1", "1.5", "2.35", "9.99", "10"])
+def test_a_multiplier_travels_as_hundredths_and_prices_the_same(typed: str) -> None:
+    """The studio carries a model's multiplier as a whole number: back as the same Decimal,
+    so 1.1 prices as 1.1 (a float's 1.1000000000000001 would round some costs up)."""
+    multiplier = pricing.parse_multiplier(typed)
+    hundredths = pricing.multiplier_in_hundredths(multiplier)
+    assert isinstance(hundredths, int) and hundredths == int(Decimal(typed) * 100)
+    back = pricing.multiplier_from_hundredths(hundredths)
+    assert back == multiplier
+    for quality in pricing.QUALITY_MULTIPLIERS:
+        for ratio in RATIOS:
+            assert pricing.generation_cost(
+                quality=quality, aspect_ratio=ratio, model_multiplier=back
+            ) == pricing.generation_cost(
+                quality=quality, aspect_ratio=ratio, model_multiplier=Decimal(typed)
+            )
+
+
 def test_an_admin_multiplier_overrides_the_default() -> None:
     flux = "black-forest-labs/flux-kontext-pro"
     assert pricing.model_multiplier(flux) == Decimal("1.5")

@@ -203,3 +203,10 @@ def test_a_start_empties_the_metrics_folder_of_the_last_run(tmp_path: Path) -> N
     (folder / "README").write_text("not ours")
     empty_metrics_folder({"PROMETHEUS_MULTIPROC_DIR": str(folder)})
     assert sorted(p.name for p in folder.iterdir()) == ["README"]
+
+
+def test_a_dying_worker_waits_longer_each_time_up_to_the_ceiling() -> None:
+    from stylestudio.production import RestartPolicy
+
+    policy = RestartPolicy(first_delay_s=1.0, max_delay_s=15.0)
+    assert [policy.delay(n) for n in range(1, 7)] == [1.0, 2.0, 4.0, 8.0, 15.0, 15.0]

@@ -1,4 +1,4 @@
-"""/gallery and /explore."""
+"""/gallery: a signed-in user's own generations (state: state/gallery.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from reflex.vars import NumberVar, ObjectVar
 from stylestudio.components.generation import generation_card
 from stylestudio.components.layout import (
     ACCENT,
-    card,
+    CARD_GRID,
     empty_state,
     header_stat,
     page_header,
@@ -21,15 +21,9 @@ from stylestudio.components.skeleton import skeleton_block, skeleton_cards
 from stylestudio.pages.gallery_controls import feature_dialog, filters_bar, share_dialog
 from stylestudio.pages.generation_viewer import generation_viewer
 from stylestudio.services.generation_views import GenerationView
-from stylestudio.services.pricing import STYLE_PRESETS
-from stylestudio.services.showcase import ShowcaseItem
 from stylestudio.services.stats import UserStats
-from stylestudio.state.explore import ExploreState
 from stylestudio.state.gallery import GalleryState
 from stylestudio.state.generation_viewer import ViewerState
-
-GRID = rx.breakpoints(initial="1", sm="2", md="3", lg="4")
-
 
 _FEATURE_COLORS = {
     "pending": "amber",
@@ -224,7 +218,7 @@ def gallery_page() -> rx.Component:
         generation_viewer(),
         rx.cond(
             ~GalleryState.loaded,
-            skeleton_cards(8, columns=GRID),
+            skeleton_cards(8, columns=CARD_GRID),
             _gallery_grid_or_empty(),
         ),
     )
@@ -245,7 +239,7 @@ def _gallery_grid_or_empty() -> rx.Component:
                         on_open=ViewerState.open_viewer(item.id),
                     ),
                 ),
-                columns=GRID,
+                columns=CARD_GRID,
                 spacing="4",
                 width="100%",
                 id="gallery-grid",
@@ -279,147 +273,5 @@ def _gallery_grid_or_empty() -> rx.Component:
                 "Your generated product shots will collect here.",
                 rx.link(rx.button("Open the studio", color_scheme=ACCENT), href="/upload"),
             ),
-        ),
-    )
-
-
-def _explore_card(item: ObjectVar[ShowcaseItem]) -> rx.Component:
-    return card(
-        rx.vstack(
-            rx.image(
-                src=item.thumb_url,
-                alt=rx.cond(item.title != "", item.title, "Featured product shot"),
-                width="100%",
-                height="260px",
-                object_fit="cover",
-                border_radius="10px",
-                loading="lazy",
-                cursor="zoom-in",
-                on_click=ExploreState.open_image(item.id),
-            ),
-            rx.cond(item.title != "", rx.text(item.title, size="2", weight="bold")),
-            rx.hstack(
-                rx.text(item.author, size="2", color=rx.color("gray", 11)),
-                rx.spacer(),
-                rx.cond(item.style != "", rx.badge(item.style, variant="soft")),
-                width="100%",
-            ),
-            spacing="2",
-        ),
-        padding="10px",
-        class_name="explore-card",
-        data_image=item.id,
-    )
-
-
-def _explore_viewer() -> rx.Component:
-    # Reflex's typing reads a dataclass field on the class as ArrayVar; it is an ObjectVar.
-    opened = cast(ObjectVar[ShowcaseItem], ExploreState.opened)
-    return rx.dialog.root(
-        rx.dialog.content(
-            rx.vstack(
-                rx.image(
-                    src=opened.image_url,
-                    alt="Featured product shot",
-                    width="100%",
-                    max_height="70vh",
-                    object_fit="contain",
-                    border_radius="10px",
-                    background=rx.color("gray", 3),
-                ),
-                rx.hstack(
-                    rx.dialog.title(
-                        rx.cond(opened.title != "", opened.title, "Product shot"),
-                        size="5",
-                        margin="0",
-                    ),
-                    rx.spacer(),
-                    rx.cond(opened.style != "", rx.badge(opened.style, size="2")),
-                    width="100%",
-                    align="center",
-                ),
-                rx.cond(
-                    opened.prompt != "",
-                    rx.text(opened.prompt, size="2", color=rx.color("gray", 11)),
-                ),
-                rx.hstack(
-                    rx.text("By ", opened.author, size="1", color=rx.color("gray", 11)),
-                    rx.spacer(),
-                    rx.dialog.close(rx.button("Close", variant="soft", color_scheme="gray")),
-                    width="100%",
-                    align="center",
-                ),
-                spacing="3",
-                width="100%",
-            ),
-            max_width="880px",
-        ),
-        open=ExploreState.viewer_open,
-        on_open_change=ExploreState.set_viewer_open,
-    )
-
-
-def _style_filter() -> rx.Component:
-    options = [("", "All styles")] + [(p.key, p.label) for p in STYLE_PRESETS.values()]
-    return rx.hstack(
-        *[
-            rx.button(
-                label,
-                size="1",
-                radius="full",
-                variant=rx.cond(ExploreState.style == key, "solid", "soft"),
-                color_scheme=rx.cond(ExploreState.style == key, ACCENT, "gray"),
-                on_click=ExploreState.filter_style(key),
-            )
-            for key, label in options
-        ],
-        spacing="2",
-        wrap="wrap",
-        id="explore-styles",
-    )
-
-
-def explore_page() -> rx.Component:
-    return page_shell(
-        page_header("Explore", "Featured shots from the Style Studio community."),
-        _style_filter(),
-        _explore_viewer(),
-        rx.cond(
-            ~ExploreState.loaded,
-            skeleton_cards(8, columns=GRID, image_height="260px", lines=1),
-            _explore_grid_or_empty(),
-        ),
-    )
-
-
-def _explore_grid_or_empty() -> rx.Component:
-    return rx.cond(
-        ExploreState.items.length() > 0,
-        rx.vstack(
-            rx.grid(
-                rx.foreach(ExploreState.items, _explore_card),
-                columns=GRID,
-                spacing="4",
-                width="100%",
-                id="explore-grid",
-            ),
-            rx.cond(
-                ExploreState.has_more,
-                rx.button(
-                    "Load more",
-                    variant="soft",
-                    on_click=ExploreState.load_more,
-                    class_name="load-more",
-                ),
-            ),
-            align="center",
-            spacing="5",
-            width="100%",
-        ),
-        empty_state(
-            "sparkles",
-            "Nothing featured yet",
-            "When creators ask for their best results to be featured and an admin "
-            "approves them, they appear here.",
         ),
     )
