@@ -20,6 +20,7 @@ from stylestudio.services.errors import ValidationError
 from tests.support.builders import new_user, started_checkout
 from tests.support.fake_stripe import FakeStripe
 from tests.support.fake_stripe import fake_stripe as fake_stripe
+from tests.support.lookups import balance
 from tests.support.races import race
 
 SECRET = "whsec_test_reversals"
@@ -50,7 +51,7 @@ def bought(db: Engine, provider: StripeCheckout, fake_stripe: FakeStripe) -> Bou
         assert purchase.id is not None and purchase.stripe_checkout_session_id == sid
     checkout.fulfil_checkout(db=db, provider=provider, session_id=sid)
     payment_intent = fake_stripe.sessions[sid]["payment_intent"]
-    assert _balance(db, user_id) == 60
+    assert balance(db, user_id) == 60
     return Bought(user_id=user_id, purchase_id=purchase.id, payment_intent=payment_intent)
 
 
@@ -134,11 +135,6 @@ def _dispute_created(db: Engine, dispute: dict[str, Any]) -> str:
 # --- reading the outcome ----------------------------------------------------------------------
 
 
-def _balance(db: Engine, user_id: int) -> int:
-    with session_scope(db, write=False) as session:
-        return credits.balance(session, user_id=user_id)
-
-
 def _purchase(db: Engine, purchase_id: int) -> Purchase:
     with session_scope(db, write=False) as session:
         purchase = session.get(Purchase, purchase_id)
@@ -178,7 +174,7 @@ def test_a_full_refund_before_any_spend_takes_the_whole_pack_back(
     assert _refund(db, charge) == (
         f"purchase {bought.purchase_id} refunded: 50 credits taken back, 0 uncollected"
     )
-    assert _balance(db, bought.user_id) == 10  # the free trial stays
+    assert balance(db, bought.user_id) == 10  # the free trial stays
     purchase = _purchase(db, bought.purchase_id)
     assert purchase.status == PurchaseStatus.REFUNDED
     assert (purchase.refunded_cents, purchase.clawed_back_credits) == (PRICE, 50)
@@ -201,7 +197,7 @@ def test_a_refund_after_spending_stops_at_zero_and_records_the_rest(
     with session_scope(db) as session:
         credits.spend(session, user_id=bought.user_id, amount=55, idempotency_key="spend:t:55")
     _refund(db, _charge(fake_stripe, bought.payment_intent, [("re_full", PRICE)]))
-    assert _balance(db, bought.user_id) == 0
+    assert balance(db, bought.user_id) == 0
     purchase = _purchase(db, bought.purchase_id)
     assert (purchase.clawed_back_credits, purchase.uncollected_credits) == (5, 45)
     assert purchase.status == PurchaseStatus.REFUNDED
@@ -209,7 +205,7 @@ def test_a_refund_after_spending_stops_at_zero_and_records_the_rest(
     with session_scope(db) as session:
         credits.grant(session, user_id=bought.user_id, amount=20, idempotency_key="grant:t:20")
     _refund(db, _charge(fake_stripe, bought.payment_intent, [("re_full", PRICE)]))
-    assert _balance(db, bought.user_id) == 20
+    assert balance(db, bought.user_id) == 20
     assert _clawbacks(db, bought.user_id) == [-5]
     _assert_ledgers_match_balances(db)
 
@@ -228,7 +224,7 @@ def test_a_partial_then_a_full_refund_take_the_pack_back_once_in_all(
     assert _refund(db, rest).endswith("24 credits taken back, 0 uncollected")
     assert _refund(db, rest) == f"purchase {bought.purchase_id} unchanged"  # replayed
     assert _refund(db, half) == f"purchase {bought.purchase_id} unchanged"  # late, out of order
-    assert _balance(db, bought.user_id) == 10
+    assert balance(db, bought.user_id) == 10
     assert _clawbacks(db, bought.user_id) == [-26, -24]
     purchase = _purchase(db, bought.purchase_id)
     assert purchase.status == PurchaseStatus.REFUNDED
@@ -246,7 +242,7 @@ def test_refunds_without_a_refund_list_follow_the_amount_refunded(
     _refund(db, full)
     _refund(db, half)
     assert _clawbacks(db, bought.user_id) == [-26, -24]
-    assert _balance(db, bought.user_id) == 10
+    assert balance(db, bought.user_id) == 10
     assert _purchase(db, bought.purchase_id).status == PurchaseStatus.REFUNDED
     _assert_ledgers_match_balances(db)
 
@@ -258,7 +254,7 @@ def test_one_refund_event_delivered_ten_times_at_once_takes_back_once(
     results = race(*[(lambda: _refund(db, charge)) for _ in range(10)])
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sum(1 for r in results if str(r).endswith("50 credits taken back, 0 uncollected")) == 1
-    assert _balance(db, bought.user_id) == 10
+    assert balance(db, bought.user_id) == 10
     assert _clawbacks(db, bought.user_id) == [-50]
     assert _purchase(db, bought.purchase_id).clawed_back_credits == 50
     _assert_ledgers_match_balances(db)
@@ -272,7 +268,7 @@ def test_two_refunds_racing_take_the_pack_back_once_in_all(
     results = race(*[(lambda c=c: _refund(db, c)) for c in (half, both) * 5])
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sum(_clawbacks(db, bought.user_id)) == -50
-    assert _balance(db, bought.user_id) == 10
+    assert balance(db, bought.user_id) == 10
     purchase = _purchase(db, bought.purchase_id)
     assert (purchase.clawed_back_credits, purchase.uncollected_credits) == (50, 0)
     _assert_ledgers_match_balances(db)
@@ -284,7 +280,7 @@ def test_a_refund_of_a_payment_that_is_not_a_purchase_is_ignored(
     charge = _charge(fake_stripe, "pi_not_ours", [("re_other", 500)])
     assert _refund(db, charge) == "ignored"
     assert _dispute_created(db, _dispute(fake_stripe, "pi_not_ours")) == "ignored"
-    assert _balance(db, bought.user_id) == 60
+    assert balance(db, bought.user_id) == 60
     assert _clawbacks(db, bought.user_id) == []
     _assert_ledgers_match_balances(db)
 
@@ -300,7 +296,7 @@ def test_a_dispute_takes_the_pack_back_and_flags_the_account(
     dispute = _dispute(fake_stripe, bought.payment_intent)
     assert _dispute_created(db, dispute).endswith("30 credits taken back, 20 uncollected")
     assert _dispute_created(db, dispute) == f"purchase {bought.purchase_id} unchanged"
-    assert _balance(db, bought.user_id) == 0
+    assert balance(db, bought.user_id) == 0
     purchase = _purchase(db, bought.purchase_id)
     assert (purchase.clawed_back_credits, purchase.uncollected_credits) == (30, 20)
     with session_scope(db, write=False) as session:
@@ -324,8 +320,8 @@ def test_other_accounts_are_not_flagged_or_touched(
     with session_scope(db, write=False) as session:
         other = session.get(User, bystander)
         assert other is not None and not other.flagged_for_review and other.flag_reason is None
-    assert _balance(db, bystander) == 10
-    assert _balance(db, bought.user_id) == 10
+    assert balance(db, bystander) == 10
+    assert balance(db, bought.user_id) == 10
     _assert_ledgers_match_balances(db)
 
 
@@ -369,7 +365,7 @@ def test_one_clawback_key_racing_ten_times_takes_once(db: Engine) -> None:
     assert not [r for r in results if isinstance(r, Exception)], results
     applied = [r for r in results if isinstance(r, credits.ClawbackResult) and r.applied]
     assert [(r.taken, r.balance) for r in applied] == [(7, 3)]
-    assert _balance(db, user_id) == 3
+    assert balance(db, user_id) == 3
     _assert_ledgers_match_balances(db)
 
 
@@ -386,5 +382,5 @@ def test_concurrent_clawbacks_never_take_the_balance_below_zero(db: Engine) -> N
     assert all(r.applied for r in done) and len(done) == 20
     assert sum(r.taken for r in done) == 10  # all there was
     assert sum(r.shortfall for r in done) == 20 * 3 - 10
-    assert _balance(db, user_id) == 0
+    assert balance(db, user_id) == 0
     _assert_ledgers_match_balances(db)

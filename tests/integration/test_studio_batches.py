@@ -44,13 +44,9 @@ from tests.support.builders import (
     run_all_jobs,
     set_balance,
 )
+from tests.support.lookups import balance
 
 BASE = "http://api.test"
-
-
-def _balance(db: Engine, user_id: int) -> int:
-    with session_scope(db, write=False) as session:
-        return credits.balance(session, user_id=user_id)
 
 
 def _result_bytes(db: Engine, storage: LocalStorage, generation_id: int) -> list[bytes]:
@@ -78,7 +74,7 @@ def test_a_batch_of_styles_and_variations(db: Engine, storage: LocalStorage) -> 
 
     made = new_batch(db, user, spec, "batch-1")
     assert [g.style for g in made] == ["fashion", "vintage"]
-    assert _balance(db, user) == 10 - quoted
+    assert balance(db, user) == 10 - quoted
     assert len({g.batch_key for g in made}) == 1
     with session_scope(db, write=False) as session:
         inputs = session.exec(
@@ -131,7 +127,7 @@ def test_a_batch_the_balance_cannot_cover_spends_nothing(db: Engine, storage: Lo
     assert info.value.message.startswith(
         "Not enough credits for 3 styles: this needs 6, you have 4."
     )
-    assert _balance(db, user) == 4
+    assert balance(db, user) == 4
     with session_scope(db, write=False) as session:
         assert session.exec(select(func.count()).select_from(Generation)).one() == 0
         assert session.exec(select(func.count()).select_from(Job)).one() == 0
@@ -140,7 +136,7 @@ def test_a_batch_the_balance_cannot_cover_spends_nothing(db: Engine, storage: Lo
         )
 
 
-def test_two_batches_racing_for_one_balance(db: Engine, storage: LocalStorage) -> None:
+def test_two_batches_racing_for_onebalance(db: Engine, storage: LocalStorage) -> None:
     """Balance 4, two tabs each start a batch of 4 at once: one batch starts whole, the
     other spends nothing; the balance ends at 0, never below."""
     user = new_user(db)
@@ -163,7 +159,7 @@ def test_two_batches_racing_for_one_balance(db: Engine, storage: LocalStorage) -
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["refused", "started 2"]
-    assert _balance(db, user) == 0
+    assert balance(db, user) == 0
     with session_scope(db, write=False) as session:
         assert session.exec(select(func.count()).select_from(Generation)).one() == 2
         assert credits.ledger_sum(session, user_id=user) == 0
@@ -176,7 +172,7 @@ def test_the_same_request_twice_starts_one_batch(db: Engine, storage: LocalStora
     first = new_batch(db, user, batch_spec(products), "double-click")
     second = new_batch(db, user, batch_spec(products), "double-click")
     assert [g.id for g in first] == [g.id for g in second]
-    assert _balance(db, user) == 6
+    assert balance(db, user) == 6
 
 
 @pytest.mark.parametrize(
@@ -203,7 +199,7 @@ def test_what_the_studio_cannot_ask_for(
     with pytest.raises(ValidationError) as info:
         new_batch(db, user, spec, "bad")
     assert fragment in info.value.message
-    assert _balance(db, user) == 10
+    assert balance(db, user) == 10
 
 
 def test_at_most_four_product_photos_and_only_ones_own(db: Engine, storage: LocalStorage) -> None:
@@ -217,7 +213,7 @@ def test_at_most_four_product_photos_and_only_ones_own(db: Engine, storage: Loca
         new_batch(db, user, batch_spec((mine[0], theirs)), "theirs")
     with pytest.raises(DomainError):
         new_batch(db, user, batch_spec(mine[:1], model_image_id=theirs), "their-scene")
-    assert _balance(db, user) == 10
+    assert balance(db, user) == 10
 
 
 def test_an_admin_model_price_is_what_the_next_batch_costs(
@@ -250,7 +246,7 @@ def test_an_admin_model_price_is_what_the_next_batch_costs(
     assert entry.actor_user_id == admin and entry.target_id == LOCAL_MODEL.key
     assert entry.details == {"before": {"multiplier": "1"}, "after": {"multiplier": "2"}}
     [made] = new_batch(db, user, spec, "doubled")
-    assert made.credits_used == 2 and _balance(db, user) == 8
+    assert made.credits_used == 2 and balance(db, user) == 8
 
     with session_scope(db) as session:  # saving the same value again writes nothing
         billing_admin.update_model_multiplier(
