@@ -299,7 +299,7 @@ class Shopper:
         from stylestudio.db import create_db_engine, session_scope
         from stylestudio.models import ImageCategory
         from stylestudio.services import accounts, credits, media
-        from tests.integration.test_generation_flow import _product_shot
+        from tests.support.builders import product_shot
 
         engine = create_db_engine(self.database_url)
         try:
@@ -317,7 +317,7 @@ class Shopper:
                     session,
                     storage=LocalStorage(self.media),
                     user_id=self.user_id,
-                    data=_product_shot(),
+                    data=product_shot(),
                     filename="shoe.jpg",
                     category=ImageCategory.PRODUCT,
                 )

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import io
 import json
 import math
 import os
@@ -41,8 +40,6 @@ from typing import Any
 
 import httpx
 import replicate
-from PIL import Image as PILImage
-from PIL import ImageDraw
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
@@ -57,6 +54,7 @@ from stylestudio.models import Generation, GenerationStatus, ImageCategory, Job
 from stylestudio.services import accounts, credits, generations, media, pricing
 from stylestudio.services.generation_work import Options
 from stylestudio.worker import GenerationWorker
+from tests.support.builders import product_shot
 from tests.support.databases import empty_database, migrate, postgres_available
 from tests.support.fake_replicate import FakeReplicateControl
 
@@ -76,16 +74,6 @@ def _say(message: str) -> None:
 # --------------------------------------------------------------------------- workload
 
 
-def _product_shot(size: tuple[int, int] = (480, 360)) -> bytes:
-    """A red box on a light studio backdrop (the tests' product shot), as JPEG."""
-    im = PILImage.new("RGB", size, (236, 234, 230))
-    w, h = size
-    ImageDraw.Draw(im).rectangle((w * 0.35, h * 0.2, w * 0.65, h * 0.85), fill=(190, 30, 40))
-    out = io.BytesIO()
-    im.save(out, "JPEG")
-    return out.getvalue()
-
-
 def _seed_generations(db: Engine, storage: LocalStorage, n: int, tag: str) -> list[int]:
     """One user with enough credits, one uploaded product image, `n` started generations."""
     cost = pricing.generation_cost(quality=QUALITY, aspect_ratio=ASPECT_RATIO)
@@ -100,7 +88,7 @@ def _seed_generations(db: Engine, storage: LocalStorage, n: int, tag: str) -> li
             session,
             storage=storage,
             user_id=user_id,
-            data=_product_shot(),
+            data=product_shot(),
             filename="shoe.jpg",
             category=ImageCategory.PRODUCT,
         )
@@ -350,7 +338,7 @@ def throughput(
                 api_token=fake.api_token,
                 n=n,
                 concurrency=concurrency,
-                product=_product_shot(),
+                product=product_shot(),
             )
         )
         baseline["ratio"] = round(baseline["wall_s"] / ideal, 3)

@@ -40,7 +40,7 @@ from stylestudio.services.generation_status_feed import close_feeds
 from stylestudio.settings import get_settings
 from stylestudio.state import generation_watch
 from stylestudio.state.calls import in_session
-from tests.integration.test_generation_flow import _product_shot
+from tests.support.builders import product_shot
 from tests.support.databases import POSTGRES_ADMIN_URL, migrated_database, postgres_available
 
 WATCHERS = 500
@@ -64,7 +64,7 @@ def _setup(db: Engine, media: Path) -> tuple[int, str, list[int]]:
             session,
             storage=LocalStorage(media),
             user_id=user_id,
-            data=_product_shot(),
+            data=product_shot(),
             filename="shoe.jpg",
             category=ImageCategory.PRODUCT,
         )

@@ -15,7 +15,7 @@ from stylestudio.models import Image, User
 from stylestudio.services import account_flows
 from stylestudio.services.errors import ValidationError
 from stylestudio.services.media import delete_files_after_commit
-from tests.integration.test_generation_flow import _upload, _user
+from tests.support.builders import new_upload, new_user
 
 
 class _Stubborn(LocalStorage):
@@ -45,8 +45,8 @@ def test_files_go_after_the_commit_and_a_stuck_one_is_left_to_the_sweep(
 def test_deleting_an_account_needs_its_email_and_then_takes_its_files(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(db, "leaving@example.com")
-    image_id = _upload(db, storage, user_id)
+    user_id = new_user(db, "leaving@example.com")
+    image_id = new_upload(db, storage, user_id)
     with session_scope(db, write=False) as session:
         image = session.get(Image, image_id)
         assert image is not None

@@ -29,6 +29,7 @@ from stylestudio.services.errors import (
     MailNotSentError,
     ValidationError,
 )
+from tests.support.builders import new_user
 from tests.support.smtp_server import SmtpServer, free_port, smtp_server
 
 PASSWORD = "correct horse battery"
@@ -46,13 +47,6 @@ def smtp() -> Iterator[SmtpServer]:
 @pytest.fixture
 def mailer(smtp: SmtpServer) -> SmtpMailer:
     return SmtpMailer.from_url(smtp.url(), sender="Style Studio <no-reply@studio.example.com>")
-
-
-def _sign_up(db: Engine, email: str = "ada@example.com") -> int:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email=email, password=PASSWORD)
-        assert user.id is not None
-        return user.id
 
 
 def _sign_in(db: Engine, password: str, email: str = "ada@example.com") -> str:
@@ -81,7 +75,7 @@ def _token(link: str) -> str:
 
 
 def test_password_reset_end_to_end(db: Engine, smtp: SmtpServer, mailer: SmtpMailer) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     old_session = _sign_in(db, PASSWORD)
 
     account_links.request_password_reset(
@@ -114,7 +108,7 @@ def test_password_reset_end_to_end(db: Engine, smtp: SmtpServer, mailer: SmtpMai
 
 
 def test_an_expired_reset_link_is_refused(db: Engine, smtp: SmtpServer, mailer: SmtpMailer) -> None:
-    _sign_up(db)
+    new_user(db, "ada@example.com", password=PASSWORD)
     account_links.request_password_reset(
         db=db,
         email="ada@example.com",
@@ -132,7 +126,7 @@ def test_an_expired_reset_link_is_refused(db: Engine, smtp: SmtpServer, mailer: 
 def test_unknown_email_gets_the_same_answer_and_no_mail(
     db: Engine, smtp: SmtpServer, mailer: SmtpMailer
 ) -> None:
-    _sign_up(db)
+    new_user(db, "ada@example.com", password=PASSWORD)
     # Both return normally (nothing to tell apart); only the real account gets mail.
     account_links.request_password_reset(
         db=db, email="nobody@example.com", mailer=mailer, base_url=BASE_URL
@@ -145,7 +139,7 @@ def test_unknown_email_gets_the_same_answer_and_no_mail(
 
 
 def test_a_failed_mail_gives_the_same_answer(db: Engine, caplog: pytest.LogCaptureFixture) -> None:
-    _sign_up(db)
+    new_user(db, "ada@example.com", password=PASSWORD)
     down = SmtpMailer.from_url(f"smtp://127.0.0.1:{free_port()}")
     account_links.request_password_reset(
         db=db, email="ada@example.com", mailer=down, base_url=BASE_URL
@@ -156,7 +150,7 @@ def test_a_failed_mail_gives_the_same_answer(db: Engine, caplog: pytest.LogCaptu
 def test_a_disabled_account_gets_no_reset_mail(
     db: Engine, smtp: SmtpServer, mailer: SmtpMailer
 ) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     with session_scope(db) as session:
         user = session.get(User, user_id)
         assert user is not None
@@ -171,7 +165,7 @@ def test_a_disabled_account_gets_no_reset_mail(
 def test_a_reset_voids_the_other_reset_links(
     db: Engine, smtp: SmtpServer, mailer: SmtpMailer
 ) -> None:
-    _sign_up(db)
+    new_user(db, "ada@example.com", password=PASSWORD)
     for _ in range(2):
         account_links.request_password_reset(
             db=db, email="ada@example.com", mailer=mailer, base_url=BASE_URL
@@ -186,7 +180,7 @@ def test_a_reset_voids_the_other_reset_links(
 def test_an_unacceptable_new_password_keeps_the_link(
     db: Engine, smtp: SmtpServer, mailer: SmtpMailer
 ) -> None:
-    _sign_up(db)
+    new_user(db, "ada@example.com", password=PASSWORD)
     account_links.request_password_reset(
         db=db, email="ada@example.com", mailer=mailer, base_url=BASE_URL
     )
@@ -199,7 +193,7 @@ def test_an_unacceptable_new_password_keeps_the_link(
 
 @pytest.mark.parametrize("token", ["", "not-a-token", "x" * 5000, None, 42])
 def test_garbage_tokens_are_refused(db: Engine, token: object) -> None:
-    _sign_up(db)
+    new_user(db, "ada@example.com", password=PASSWORD)
     with pytest.raises(InvalidLinkError):
         account_links.reset_password(db=db, token=token, new_password=NEW_PASSWORD)
     with pytest.raises(InvalidLinkError), session_scope(db) as session:
@@ -209,7 +203,7 @@ def test_garbage_tokens_are_refused(db: Engine, token: object) -> None:
 def test_ten_threads_using_one_reset_link_at_once_one_wins(
     db: Engine, smtp: SmtpServer, mailer: SmtpMailer
 ) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     account_links.request_password_reset(
         db=db, email="ada@example.com", mailer=mailer, base_url=BASE_URL
     )
@@ -246,7 +240,7 @@ def test_ten_threads_using_one_reset_link_at_once_one_wins(
 
 
 def test_verification_end_to_end(db: Engine, smtp: SmtpServer, mailer: SmtpMailer) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     assert account_links.send_verification(db=db, user_id=user_id, mailer=mailer, base_url=BASE_URL)
     [mail] = smtp.messages()
     assert mail.message["Subject"] == "Confirm your email address for Style Studio"
@@ -270,7 +264,7 @@ def test_verification_end_to_end(db: Engine, smtp: SmtpServer, mailer: SmtpMaile
 def test_a_verification_link_is_not_a_reset_link(
     db: Engine, smtp: SmtpServer, mailer: SmtpMailer
 ) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     account_links.send_verification(db=db, user_id=user_id, mailer=mailer, base_url=BASE_URL)
     token = _token(_link_in(smtp, "ada@example.com", page="verify-email"))
     with pytest.raises(InvalidLinkError):
@@ -281,7 +275,7 @@ def test_a_verification_link_is_not_a_reset_link(
 def test_an_expired_verification_link_is_refused(
     db: Engine, smtp: SmtpServer, mailer: SmtpMailer
 ) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     account_links.send_verification(
         db=db,
         user_id=user_id,
@@ -300,7 +294,7 @@ def test_an_expired_verification_link_is_refused(
 def test_a_link_for_an_old_address_does_not_verify_a_new_one(
     db: Engine, smtp: SmtpServer, mailer: SmtpMailer
 ) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     account_links.send_verification(db=db, user_id=user_id, mailer=mailer, base_url=BASE_URL)
     token = _token(_link_in(smtp, "ada@example.com", page="verify-email"))
     with session_scope(db) as session:
@@ -317,7 +311,7 @@ def test_a_link_for_an_old_address_does_not_verify_a_new_one(
 
 
 def test_a_verification_mail_that_cannot_be_sent_says_so(db: Engine) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     down = SmtpMailer.from_url(f"smtp://127.0.0.1:{free_port()}")
     with pytest.raises(MailNotSentError):
         account_links.send_verification(db=db, user_id=user_id, mailer=down, base_url=BASE_URL)
@@ -326,7 +320,7 @@ def test_a_verification_mail_that_cannot_be_sent_says_so(db: Engine) -> None:
 def test_a_reset_mail_in_the_development_outbox_works(
     db: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _sign_up(db)
+    new_user(db, "ada@example.com", password=PASSWORD)
     log_redaction.install()  # as every process of the app does
     caplog.set_level(logging.INFO, logger="stylestudio.adapters.mailer")
     account_links.request_password_reset(
@@ -351,7 +345,7 @@ def test_a_reset_removes_provider_identities_that_never_verified_the_address(
     """Mallory made the account through a provider that did not verify ada@ (anyone can type
     it there); Ada resets the password by the mail to her inbox: Mallory's identity goes, a
     verified one stays, and it is in the audit log."""
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     with session_scope(db) as session:
         for subject, verified in (("mallory", False), ("ada", True)):
             session.add(

@@ -26,7 +26,7 @@ from stylestudio.models import (
 from stylestudio.services import account_self_service, accounts, credits, sign_in_tickets
 from stylestudio.services.errors import InvalidCredentialsError, NotFoundError, ValidationError
 from stylestudio.services.generation_worker import run_next_generation_job
-from tests.integration.test_generation_flow import _start, _upload, _user
+from tests.support.builders import PASSWORD, new_generation, new_upload, new_user
 
 
 def _session(db: Engine, user_id: int, agent: str = "Mozilla/5.0 (X11; Linux) Chrome/120") -> str:
@@ -46,8 +46,8 @@ def _files(storage: MediaStorage) -> set[str]:
 
 
 def test_sessions_listed_revoked_and_ended_by_a_new_password(db: Engine) -> None:
-    user = _user(db, "me@example.com")
-    other = _user(db, "other@example.com")
+    user = new_user(db, "me@example.com")
+    other = new_user(db, "other@example.com")
     laptop, phone = _session(db, user), _session(db, user, "Mozilla/5.0 (iPhone) Safari/605")
     theirs = _session(db, other)
     me = _current(db, laptop)
@@ -81,7 +81,7 @@ def test_sessions_listed_revoked_and_ended_by_a_new_password(db: Engine) -> None
         assert accounts.resolve_session(session, token=laptop) is not None  # this one stays
         assert accounts.resolve_session(session, token=theirs) is not None
     with pytest.raises(InvalidCredentialsError):
-        sign_in_tickets.password_sign_in(db=db, email="me@example.com", password="correct horse")
+        sign_in_tickets.password_sign_in(db=db, email="me@example.com", password=PASSWORD)
     assert (
         sign_in_tickets.password_sign_in(
             db=db, email="me@example.com", password="a brand new password"
@@ -91,7 +91,7 @@ def test_sessions_listed_revoked_and_ended_by_a_new_password(db: Engine) -> None
 
 
 def test_sign_out_everywhere(db: Engine) -> None:
-    user = _user(db, "me@example.com")
+    user = new_user(db, "me@example.com")
     tokens = [_session(db, user) for _ in range(3)]
     with session_scope(db) as session:
         assert sign_in_tickets.end_all_sessions(session, user_id=user) == 3
@@ -100,7 +100,7 @@ def test_sign_out_everywhere(db: Engine) -> None:
 
 
 def test_sign_in_tickets_are_single_use_and_short_lived(db: Engine) -> None:
-    user = _user(db, "me@example.com")
+    user = new_user(db, "me@example.com")
     request = accounts.SessionRequest(user_agent="test")
     nonce = sign_in_tickets.new_browser_nonce()
     with session_scope(db) as session:
@@ -121,9 +121,9 @@ def test_sign_in_tickets_are_single_use_and_short_lived(db: Engine) -> None:
 
 def test_export_holds_every_image_and_the_json(db: Engine, any_storage: MediaStorage) -> None:
     storage = any_storage  # local files, then an S3 bucket
-    user = _user(db, "me@example.com")
+    user = new_user(db, "me@example.com")
     for n in range(2):
-        _start(db, user_id=user, image_id=_upload(db, storage, user), key=f"g{n}")
+        new_generation(db, user_id=user, image_id=new_upload(db, storage, user), key=f"g{n}")
     while run_next_generation_job(db=db, storage=storage, engine=LocalEngine(), worker_id="w"):
         pass
     with session_scope(db, write=False) as session:
@@ -145,10 +145,10 @@ def test_delete_account_removes_files_and_rows_and_keeps_the_books(
     db: Engine, any_storage: MediaStorage
 ) -> None:
     storage = any_storage  # local files, then an S3 bucket
-    user = _user(db, "leaving@example.com")
-    stays = _user(db, "stays@example.com")
+    user = new_user(db, "leaving@example.com")
+    stays = new_user(db, "stays@example.com")
     for who, key in ((user, "a"), (stays, "b")):
-        _start(db, user_id=who, image_id=_upload(db, storage, who), key=key)
+        new_generation(db, user_id=who, image_id=new_upload(db, storage, who), key=key)
     while run_next_generation_job(db=db, storage=storage, engine=LocalEngine(), worker_id="w"):
         pass
     token = _session(db, user)
@@ -189,15 +189,13 @@ def test_delete_account_removes_files_and_rows_and_keeps_the_books(
                 session, user_id=someone
             )
     with pytest.raises(InvalidCredentialsError):
-        sign_in_tickets.password_sign_in(
-            db=db, email="leaving@example.com", password="correct horse"
-        )
+        sign_in_tickets.password_sign_in(db=db, email="leaving@example.com", password=PASSWORD)
 
 
 def test_last_seen_is_refreshed_when_it_is_due(db: Engine) -> None:
     from datetime import timedelta
 
-    user = _user(db, "me@example.com")
+    user = new_user(db, "me@example.com")
     token = _session(db, user)
     assert _current(db, token).seen_recently
     with session_scope(db) as session:
@@ -232,8 +230,8 @@ def _methods(db: Engine, user_id: int) -> list[account_self_service.SignInMethod
 def test_sign_in_methods_are_listed_distinctly_and_removed_but_never_the_last(
     db: Engine,
 ) -> None:
-    user = _user(db, "me@example.com")  # with a password
-    other = _user(db, "other@example.com")
+    user = new_user(db, "me@example.com")  # with a password
+    other = new_user(db, "other@example.com")
     _link(db, user, "oidc", "mallory-1", verified=False)
     _link(db, user, "oidc", "victor-1", verified=True)
     here, elsewhere = _session(db, user), _session(db, user)
@@ -278,7 +276,7 @@ def test_sign_in_methods_are_listed_distinctly_and_removed_but_never_the_last(
             session, user_id=user, key="password", keep_session_id=me.session_id
         )
     with pytest.raises(InvalidCredentialsError):
-        sign_in_tickets.password_sign_in(db=db, email="me@example.com", password="correct horse")
+        sign_in_tickets.password_sign_in(db=db, email="me@example.com", password=PASSWORD)
     [last] = _methods(db, user)
     assert last.subject == "victor-1" and not last.removable
     with session_scope(db) as session, pytest.raises(ValidationError):

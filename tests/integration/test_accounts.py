@@ -20,15 +20,9 @@ from stylestudio.services.errors import (
     ValidationError,
 )
 from stylestudio.settings import get_settings
+from tests.support.builders import new_user
 
 PASSWORD = "correct horse battery"
-
-
-def _sign_up(db: Engine, email: str = "ada@example.com", *, name: str = "") -> int:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email=email, password=PASSWORD, name=name)
-        assert user.id is not None
-        return user.id
 
 
 def _counts(db: Engine) -> tuple[int, int]:
@@ -39,7 +33,7 @@ def _counts(db: Engine) -> tuple[int, int]:
 
 
 def test_sign_up_then_sign_in(db: Engine) -> None:
-    user_id = _sign_up(db, email="  Ada@Example.COM ", name="Ada")
+    user_id = new_user(db, "  Ada@Example.COM ", password=PASSWORD, name="Ada")
     with session_scope(db) as session:
         user = accounts.authenticate(session, email="ada@example.com", password=PASSWORD)
         assert user.id == user_id
@@ -52,7 +46,7 @@ def test_sign_up_then_sign_in(db: Engine) -> None:
 
 @pytest.mark.parametrize("again", ["ada@example.com", "ADA@example.com", "  Ada@Example.Com  "])
 def test_duplicate_email_is_refused_and_changes_nothing(db: Engine, again: str) -> None:
-    _sign_up(db)
+    new_user(db, "ada@example.com", password=PASSWORD)
     with pytest.raises(EmailAlreadyRegisteredError) as info, session_scope(db) as session:
         accounts.sign_up(session, email=again, password="another password")
     assert info.value.message == "An account with this email already exists. Sign in instead."
@@ -64,7 +58,7 @@ def test_duplicate_email_is_refused_and_changes_nothing(db: Engine, again: str) 
 
 
 def test_wrong_password_and_unknown_email_get_the_same_message(db: Engine) -> None:
-    _sign_up(db)
+    new_user(db, "ada@example.com", password=PASSWORD)
     with pytest.raises(InvalidCredentialsError) as wrong, session_scope(db) as session:
         accounts.authenticate(session, email="ada@example.com", password="not the password")
     with pytest.raises(InvalidCredentialsError) as unknown, session_scope(db) as session:
@@ -96,7 +90,7 @@ def test_invalid_sign_up_creates_nothing(
 
 
 def test_password_is_stored_as_argon2id_hash(db: Engine) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     with session_scope(db, write=False) as session:
         user = session.get(User, user_id)
         assert user is not None and user.password_hash is not None
@@ -129,7 +123,7 @@ def test_production_hashes_at_the_recommended_cost_and_checks_the_hash(db: Engin
 
 
 def test_session_round_trip(db: Engine) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     with session_scope(db) as session:
         token = accounts.start_session(session, user_id=user_id, user_agent="pytest")
     with session_scope(db, write=False) as session:
@@ -153,7 +147,7 @@ def test_session_round_trip(db: Engine) -> None:
 
 
 def test_unknown_or_missing_token_resolves_to_nobody(db: Engine) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     with session_scope(db) as session:
         accounts.start_session(session, user_id=user_id)
     with session_scope(db, write=False) as session:
@@ -163,7 +157,7 @@ def test_unknown_or_missing_token_resolves_to_nobody(db: Engine) -> None:
 
 
 def test_expired_session_resolves_to_nobody(db: Engine) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     with session_scope(db) as session:
         token = accounts.start_session(session, user_id=user_id)
         fresh = accounts.start_session(session, user_id=user_id)
@@ -179,7 +173,7 @@ def test_expired_session_resolves_to_nobody(db: Engine) -> None:
 
 
 def test_disabled_user_session_resolves_to_nobody(db: Engine) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     with session_scope(db) as session:
         token = accounts.start_session(session, user_id=user_id)
     with session_scope(db) as session:
@@ -194,7 +188,7 @@ def test_disabled_user_session_resolves_to_nobody(db: Engine) -> None:
 
 
 def test_require_admin_refuses_a_normal_user(db: Engine) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     with session_scope(db) as session:
         token = accounts.start_session(session, user_id=user_id)
     with session_scope(db, write=False) as session:
@@ -226,7 +220,7 @@ def test_an_address_from_the_admin_list_signs_up_as_a_normal_user(
 
 
 def test_set_role_promotes_and_takes_effect_on_the_next_request(db: Engine) -> None:
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     with session_scope(db) as session:
         token = accounts.start_session(session, user_id=user_id)
     with pytest.raises(ForbiddenError), session_scope(db, write=False) as session:

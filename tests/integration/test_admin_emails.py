@@ -15,7 +15,7 @@ from stylestudio.db import session_scope
 from stylestudio.models import Image, User, UserRole
 from stylestudio.services import account_links, accounts
 from stylestudio.settings import get_settings
-from tests.integration.test_generation_flow import _user
+from tests.support.builders import new_generation, new_upload, new_user
 
 
 class Inbox:
@@ -44,8 +44,8 @@ def _role(db: Engine, user_id: int) -> UserRole:
 
 
 def test_a_listed_address_becomes_admin_when_verified(db: Engine, listed_admin: str) -> None:
-    boss = _user(db, listed_admin)
-    plain = _user(db, "plain@example.com")
+    boss = new_user(db, listed_admin)
+    plain = new_user(db, "plain@example.com")
     assert _role(db, boss) == UserRole.USER  # signing up proves nothing
     inbox = Inbox()
     for user_id in (boss, plain):
@@ -76,14 +76,13 @@ def test_free_credits_and_publishing_wait_for_a_verified_email(
     from stylestudio.services import credits, featuring
     from stylestudio.services.errors import ValidationError
     from stylestudio.services.generation_worker import run_next_generation_job
-    from tests.integration.test_generation_flow import _start, _upload
 
-    user_id = _user(db, "new@example.com")
+    user_id = new_user(db, "new@example.com")
     with session_scope(db, write=False) as session:
         assert credits.balance(session, user_id=user_id) == 0  # no trial before verifying
     with session_scope(db) as session:
         credits.grant(session, user_id=user_id, amount=1, idempotency_key="bought-one")
-    _start(db, user_id=user_id, image_id=_upload(db, storage, user_id), key="one")
+    new_generation(db, user_id=user_id, image_id=new_upload(db, storage, user_id), key="one")
     assert run_next_generation_job(db=db, storage=storage, engine=LocalEngine(), worker_id="w")
     with session_scope(db, write=False) as session:
         image_id = session.exec(

@@ -17,8 +17,8 @@ from stylestudio.services.errors import (
     NotFoundError,
     ValidationError,
 )
-from tests.integration.test_generation_flow import _user
 from tests.support.admins import admin_proof, make_admin
+from tests.support.builders import PASSWORD, new_user
 
 
 def _adjust(
@@ -37,8 +37,8 @@ def _adjust(
 
 def test_search_finds_by_email_or_name(db: Engine) -> None:
     make_admin(db)  # the one who reads what the admin page shows
-    _user(db, "ada@example.com")
-    _user(db, "bob@shop.example")
+    new_user(db, "ada@example.com")
+    new_user(db, "bob@shop.example")
     with session_scope(db, write=False) as session:
         assert [
             u.email
@@ -52,7 +52,7 @@ def test_search_finds_by_email_or_name(db: Engine) -> None:
 
 def test_adjustments_are_ledger_lines_audited_once_and_never_overdraw(db: Engine) -> None:
     admin = make_admin(db)
-    user = _user(db, "ada@example.com")  # 10 free credits
+    user = new_user(db, "ada@example.com")  # 10 free credits
     assert _adjust(db, admin, "ada@example.com", "25", "k1") == 35
     assert _adjust(db, admin, "ada@example.com", "25", "k1") == 35  # the same submit again
     assert _adjust(db, admin, "ada@example.com", -5, "k2", "correction") == 30
@@ -84,7 +84,7 @@ def test_adjustments_are_ledger_lines_audited_once_and_never_overdraw(db: Engine
 
 def test_a_suspended_user_cannot_sign_in_and_their_sessions_end(db: Engine) -> None:
     admin = make_admin(db)
-    user = _user(db, "ada@example.com")
+    user = new_user(db, "ada@example.com")
     with session_scope(db) as session:
         token = accounts.start_session(session, user_id=user)
     with session_scope(db) as session:
@@ -100,7 +100,7 @@ def test_a_suspended_user_cannot_sign_in_and_their_sessions_end(db: Engine) -> N
         [row] = admin_users.search_users(session, admin=admin_proof(session), query="ada")
     assert row.suspended and row.suspended_reason == "spam"
     with pytest.raises(InvalidCredentialsError):
-        sign_in_tickets.password_sign_in(db=db, email="ada@example.com", password="correct horse")
+        sign_in_tickets.password_sign_in(db=db, email="ada@example.com", password=PASSWORD)
     with session_scope(db) as session, pytest.raises(DomainError):
         sign_in_tickets.issue_ticket(
             session, user_id=user, browser_nonce=sign_in_tickets.new_browser_nonce()
@@ -123,8 +123,7 @@ def test_a_suspended_user_cannot_sign_in_and_their_sessions_end(db: Engine) -> N
             reason="ok",
         )
     assert (
-        sign_in_tickets.password_sign_in(db=db, email="ada@example.com", password="correct horse")
-        == user
+        sign_in_tickets.password_sign_in(db=db, email="ada@example.com", password=PASSWORD) == user
     )
     with session_scope(db, write=False) as session:
         actions = [e.action for e in session.exec(select(AuditLogEntry)).all()]
@@ -136,7 +135,7 @@ def test_the_audit_log_names_users_by_email(db: Engine) -> None:
     from stylestudio.services import admin_audit_log, featuring
 
     admin = make_admin(db)
-    user = _user(db, "ada@example.com")
+    user = new_user(db, "ada@example.com")
     with session_scope(db) as session:  # moderation checks the role itself
         row = session.get(User, admin)
         assert row is not None
@@ -177,7 +176,7 @@ def test_last_sign_in_is_known_for_every_way_in(db: Engine) -> None:
     whose sign-ins were never recorded on the user show their newest session."""
     from stylestudio.models import User
 
-    user = _user(db, "ada@example.com")
+    user = new_user(db, "ada@example.com")
     with session_scope(db) as session:
         assert (
             admin_users.search_users(session, admin=admin_proof(session), query="ada")[

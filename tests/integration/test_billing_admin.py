@@ -32,23 +32,16 @@ from stylestudio.services import (
 )
 from stylestudio.services.errors import ForbiddenError, NotFoundError, ValidationError
 from tests.support.admins import admin_proof, make_admin
+from tests.support.builders import new_signed_in_user, started_checkout
 from tests.support.fake_stripe import FakeStripe
 from tests.support.fake_stripe import fake_stripe as fake_stripe
 
 STANDARD = {"display_name": "Standard", "credits": 50, "price_cents": 999, "is_active": True}
 
 
-def _account(db: Engine, email: str, role: UserRole = UserRole.USER) -> tuple[int, str]:
-    """(user id, session token) of a new account."""
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email=email, password="long-enough-pw", role=role)
-        assert user.id is not None
-        return user.id, accounts.start_session(session, user_id=user.id)
-
-
 @pytest.fixture
 def admin(db: Engine) -> tuple[int, str]:
-    return _account(db, "owner@example.com", UserRole.ADMIN)
+    return new_signed_in_user(db, "owner@example.com", role=UserRole.ADMIN)
 
 
 def _save_pack(db: Engine, token: str, code: str = "standard", **changes: Any) -> None:
@@ -104,16 +97,8 @@ def test_a_price_change_goes_on_sale_and_is_audited(
     assert rows[0].changes == ["Price: $9.99 → $12.99"]
 
     # The next checkout charges the new price.
-    buyer_id, _ = _account(db, "buyer@example.com")
-    provider = StripeCheckout(api_key=fake_stripe.api_key, api_base=fake_stripe.api_base)
-    checkout.start_checkout(
-        db=db,
-        provider=provider,
-        user_id=buyer_id,
-        pack_code="standard",
-        success_url="http://localhost:3000/credits?session_id={CHECKOUT_SESSION_ID}",
-        cancel_url="http://localhost:3000/credits",
-    )
+    buyer_id, _ = new_signed_in_user(db, "buyer@example.com")
+    started_checkout(db, fake_stripe, buyer_id)
     [remote] = fake_stripe.sessions.values()
     assert remote["amount_total"] == 1299
 
@@ -228,7 +213,7 @@ def test_a_save_that_changes_nothing_writes_no_audit_entry(
 
 
 def test_a_non_admin_is_refused_and_nothing_changes(db: Engine, admin: tuple[int, str]) -> None:
-    _, user_token = _account(db, "shopper@example.com")
+    _, user_token = new_signed_in_user(db, "shopper@example.com")
     with pytest.raises(ForbiddenError):
         _save_pack(db, user_token, price_cents=1)
     with pytest.raises(ForbiddenError):
@@ -268,7 +253,7 @@ def _purchase(
 
 def test_revenue_is_completed_minus_refunded(db: Engine) -> None:
     make_admin(db)  # the one who reads what the admin page shows
-    user_id, _ = _account(db, "buyer@example.com")
+    user_id, _ = new_signed_in_user(db, "buyer@example.com")
     has_refunded_column = hasattr(Purchase, "refunded_cents")
     with session_scope(db) as session:
         assert admin_purchases.revenue_summary(session, admin=admin_proof(session)) == "$0.00"
@@ -293,7 +278,7 @@ def test_revenue_is_completed_minus_refunded(db: Engine) -> None:
 
 def test_purchases_list_newest_first_with_what_refunds_took(db: Engine) -> None:
     make_admin(db)  # the one who reads what the admin page shows
-    user_id, _ = _account(db, "buyer@example.com")
+    user_id, _ = new_signed_in_user(db, "buyer@example.com")
     reversal = (
         {"refunded_cents": 999, "clawed_back_credits": 20, "uncollected_credits": 30}
         if hasattr(Purchase, "uncollected_credits")
@@ -330,18 +315,10 @@ def test_checking_a_purchase_with_the_provider_credits_it_once(
     db: Engine, admin: tuple[int, str], fake_stripe: FakeStripe
 ) -> None:
     """The "Check with provider" path: a lost webhook still ends in credits, once."""
-    buyer_id, _ = _account(db, "buyer@example.com")
+    buyer_id, _ = new_signed_in_user(db, "buyer@example.com")
+    session_id = started_checkout(db, fake_stripe, buyer_id, paid=True)
+    assert list(fake_stripe.sessions) == [session_id]
     provider = StripeCheckout(api_key=fake_stripe.api_key, api_base=fake_stripe.api_base)
-    checkout.start_checkout(
-        db=db,
-        provider=provider,
-        user_id=buyer_id,
-        pack_code="standard",
-        success_url="http://localhost:3000/credits?session_id={CHECKOUT_SESSION_ID}",
-        cancel_url="http://localhost:3000/credits",
-    )
-    [session_id] = fake_stripe.sessions
-    fake_stripe.complete(session_id)
     _, token = admin
     with session_scope(db, write=False) as session:
         proof = admin_rights.require_admin(session, token=token)

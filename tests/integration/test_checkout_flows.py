@@ -12,7 +12,7 @@ from sqlmodel import func, select
 from stylestudio.adapters.payments import StripeCheckout
 from stylestudio.db import session_scope
 from stylestudio.models import Purchase
-from stylestudio.services import accounts, checkout_flows, credits
+from stylestudio.services import checkout_flows
 from stylestudio.services.errors import (
     ForbiddenError,
     NotFoundError,
@@ -20,8 +20,10 @@ from stylestudio.services.errors import (
     UnauthorizedError,
 )
 from tests.support.admins import make_admin
+from tests.support.builders import new_signed_in_user, signed_in_session
 from tests.support.fake_stripe import FakeStripe
 from tests.support.fake_stripe import fake_stripe as fake_stripe
+from tests.support.lookups import balance
 
 PUBLIC = "http://localhost:3000/"
 
@@ -31,27 +33,15 @@ def provider(fake_stripe: FakeStripe) -> StripeCheckout:
     return StripeCheckout(api_key=fake_stripe.api_key, api_base=fake_stripe.api_base)
 
 
-def _signed_in(db: Engine, email: str) -> tuple[int, str]:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email=email, password="buyer-password")
-        assert user.id is not None
-        return user.id, accounts.start_session(session, user_id=user.id)
-
-
 def _purchases(db: Engine) -> int:
     with session_scope(db, write=False) as session:
         return session.exec(select(func.count()).select_from(Purchase)).one()
 
 
-def _balance(db: Engine, user_id: int) -> int:
-    with session_scope(db, write=False) as session:
-        return credits.balance(session, user_id=user_id)
-
-
 def test_buying_without_a_provider_or_with_a_refusing_one_is_a_message(
     db: Engine, provider: StripeCheckout, fake_stripe: FakeStripe
 ) -> None:
-    buyer, _token = _signed_in(db, "buyer@example.com")
+    buyer, _token = new_signed_in_user(db, "buyer@example.com")
     with pytest.raises(PaymentProviderUnavailableError, match="not configured"):
         checkout_flows.buy_pack(
             db=db, provider=None, user_id=buyer, pack_code="standard", public_url=PUBLIC
@@ -68,8 +58,8 @@ def test_buying_without_a_provider_or_with_a_refusing_one_is_a_message(
 def test_the_return_from_checkout_is_confirmed_with_the_provider_once(
     db: Engine, provider: StripeCheckout, fake_stripe: FakeStripe
 ) -> None:
-    buyer, token = _signed_in(db, "buyer@example.com")
-    before = _balance(db, buyer)
+    buyer, token = new_signed_in_user(db, "buyer@example.com")
+    before = balance(db, buyer)
     url = checkout_flows.buy_pack(
         db=db, provider=provider, user_id=buyer, pack_code="standard", public_url=PUBLIC
     )
@@ -89,11 +79,11 @@ def test_the_return_from_checkout_is_confirmed_with_the_provider_once(
     assert returned(confirm=False).status == "pending"  # read only: the provider not asked
     assert len(fake_stripe.requests) == asked
     view = returned(confirm=True)
-    assert (view.status, _balance(db, buyer)) == ("completed", before + view.credits)
+    assert (view.status, balance(db, buyer)) == ("completed", before + view.credits)
     assert returned(confirm=True).status == "completed"
-    assert _balance(db, buyer) == before + view.credits  # granted once
+    assert balance(db, buyer) == before + view.credits  # granted once
 
-    _other, other_token = _signed_in(db, "other@example.com")
+    _other, other_token = new_signed_in_user(db, "other@example.com")
     with pytest.raises(NotFoundError):
         returned(confirm=False, as_token=other_token)
     with pytest.raises(UnauthorizedError):
@@ -103,7 +93,7 @@ def test_the_return_from_checkout_is_confirmed_with_the_provider_once(
 def test_only_an_admin_asks_the_provider_about_a_purchase(
     db: Engine, provider: StripeCheckout, fake_stripe: FakeStripe
 ) -> None:
-    buyer, buyer_token = _signed_in(db, "buyer@example.com")
+    buyer, buyer_token = new_signed_in_user(db, "buyer@example.com")
     checkout_flows.buy_pack(
         db=db, provider=provider, user_id=buyer, pack_code="standard", public_url=PUBLIC
     )
@@ -120,9 +110,7 @@ def test_only_an_admin_asks_the_provider_about_a_purchase(
     with session_scope(db, write=False) as session:
         assert session.get(Purchase, purchase_id).status == "pending"  # type: ignore[union-attr]
 
-    admin = make_admin(db)
-    with session_scope(db) as session:
-        admin_token = accounts.start_session(session, user_id=admin)
+    admin_token = signed_in_session(db, make_admin(db))
     with pytest.raises(PaymentProviderUnavailableError, match="no provider to ask"):
         checkout_flows.check_purchase(
             db=db, provider=None, token=admin_token, purchase_id=purchase_id

@@ -3,8 +3,6 @@ SQLite and PostgreSQL, with real concurrency."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -23,8 +21,10 @@ from stylestudio.models import (
 )
 from stylestudio.services import accounts, checkout
 from stylestudio.services.errors import NotFoundError
+from tests.support.builders import new_user
 from tests.support.fake_stripe import FakeStripe
 from tests.support.fake_stripe import fake_stripe as fake_stripe
+from tests.support.races import race
 
 SECRET = "whsec_test_fulfilment"
 SUCCESS = "http://localhost:3000/credits?session_id={CHECKOUT_SESSION_ID}"
@@ -38,10 +38,7 @@ def provider(fake_stripe: FakeStripe) -> StripeCheckout:
 
 @pytest.fixture
 def buyer(db: Engine) -> int:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email="buyer@example.com", password="buyer-password")
-        assert user.id is not None
-        return user.id
+    return new_user(db, "buyer@example.com")
 
 
 def _buy(db: Engine, provider: StripeCheckout, user_id: int, pack: str = "standard") -> str:
@@ -79,25 +76,6 @@ def _deliver(db: Engine, provider: StripeCheckout, fake: FakeStripe, kind: str, 
     return checkout.handle_stripe_event(db=db, provider=provider, event=signed.event)
 
 
-def _race(*calls: Callable[[], object]) -> list[object]:
-    results: list[object] = [None] * len(calls)
-    start = threading.Barrier(len(calls))
-
-    def run(i: int, call: Callable[[], object]) -> None:
-        start.wait()
-        try:
-            results[i] = call()
-        except Exception as exc:  # surfaced by the assertions below
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 def test_checkout_charges_the_packs_current_price_with_our_references(
     db: Engine, provider: StripeCheckout, fake_stripe: FakeStripe, buyer: int
 ) -> None:
@@ -120,7 +98,7 @@ def test_one_completed_event_delivered_twenty_times_at_once_credits_once(
     signed = fake_stripe.event(
         "checkout.session.completed", fake_stripe.sessions[sid], secret=SECRET
     )
-    results = _race(
+    results = race(
         *[
             (lambda: checkout.handle_stripe_event(db=db, provider=provider, event=signed.event))
             for _ in range(20)
@@ -146,7 +124,7 @@ def test_return_webhook_and_reconciliation_racing_credit_once(
     sid = _buy(db, provider, buyer)
     fake_stripe.complete(sid)
     fulfil = lambda: checkout.fulfil_checkout(db=db, provider=provider, session_id=sid)  # noqa: E731
-    results = _race(
+    results = race(
         fulfil,  # the browser's success return
         lambda: _deliver(db, provider, fake_stripe, "completed", sid),  # the webhook
         fulfil,  # reconciliation

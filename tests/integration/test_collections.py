@@ -14,8 +14,9 @@ from stylestudio.models import Collection, CollectionItem
 from stylestudio.services import collections, generation_views, generations
 from stylestudio.services.errors import NotFoundError, ValidationError
 from stylestudio.services.generation_views import GalleryFilter
-from tests.integration.test_featuring import BASE, _result
-from tests.integration.test_generation_flow import _user
+from tests.support.builders import finished_result, new_user
+
+BASE = "http://api.test"
 
 
 def _ids(db: Engine, user_id: int, **filters: object) -> list[int]:
@@ -40,8 +41,8 @@ def _rows(db: Engine) -> tuple[int, int]:
 
 
 def test_organise_and_filter(db: Engine, storage: LocalStorage) -> None:
-    owner, first = _result(db, storage, "a@example.com", "r1")
-    _, second = _result(db, storage, "a@example.com", "r2")
+    owner, first = finished_result(db, storage, "a@example.com", "r1")
+    _, second = finished_result(db, storage, "a@example.com", "r2")
     with session_scope(db) as session:
         bags = collections.create_collection(session, user_id=owner, name="  Bags ")
         shoes = collections.create_collection(session, user_id=owner, name="Shoes")
@@ -54,7 +55,7 @@ def test_organise_and_filter(db: Engine, storage: LocalStorage) -> None:
     assert [(c.name, c.count) for c in listed] == [("Bags", 1), ("Shoes", 1)]
     assert held == {first: [bags], second: [shoes]}
     # The gallery's cards come with their collections, a page or a few cards again.
-    stranger = _user(db, "c@example.com")
+    stranger = new_user(db, "c@example.com")
     with session_scope(db, write=False) as session:
         page = generation_views.gallery_page(session, user_id=owner, base_url=BASE)
         again = generation_views.gallery_cards(
@@ -86,8 +87,8 @@ def test_organise_and_filter(db: Engine, storage: LocalStorage) -> None:
 
 
 def test_another_user_cannot_touch_collections(db: Engine, storage: LocalStorage) -> None:
-    owner, image_id = _result(db, storage, "a@example.com")
-    intruder = _user(db, "b@example.com")
+    owner, image_id = finished_result(db, storage, "a@example.com")
+    intruder = new_user(db, "b@example.com")
     with session_scope(db) as session:
         mine = collections.create_collection(session, user_id=owner, name="Mine")
         collections.add_image(session, user_id=owner, collection_id=mine, image_id=image_id)
@@ -116,7 +117,7 @@ def test_another_user_cannot_touch_collections(db: Engine, storage: LocalStorage
 
 
 def test_bad_names_and_ids(db: Engine, storage: LocalStorage) -> None:
-    owner = _user(db, "a@example.com")
+    owner = new_user(db, "a@example.com")
     for bad in ("", "   ", "x" * 81, 12, None):
         with session_scope(db) as session, pytest.raises(ValidationError):
             collections.create_collection(session, user_id=owner, name=bad)
@@ -132,8 +133,8 @@ def test_delete_removes_the_card_and_its_files_but_not_the_spend(
     from stylestudio.models import CreditLedgerEntry, Generation, Image, ShareLink
     from stylestudio.services import sharing
 
-    owner, image_id = _result(db, storage, "a@example.com")
-    intruder = _user(db, "b@example.com")
+    owner, image_id = finished_result(db, storage, "a@example.com")
+    intruder = new_user(db, "b@example.com")
     with session_scope(db) as session:
         image = session.get(Image, image_id)
         assert image is not None and image.generation_id is not None

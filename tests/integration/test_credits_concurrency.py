@@ -13,18 +13,12 @@ from stylestudio.db import session_scope
 from stylestudio.models import LedgerKind, User
 from stylestudio.services import accounts, credits
 from stylestudio.services.errors import IdempotencyConflictError, InsufficientCreditsError
+from tests.support.builders import new_user
 from tests.support.databases import migrated_engine
 
 
-def _new_user(db: Engine, email: str = "buyer@example.com") -> int:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email=email, password="correct horse")
-        assert user.id is not None
-        return user.id
-
-
 def test_new_user_gets_free_trial_once(db: Engine) -> None:
-    user_id = _new_user(db)
+    user_id = new_user(db, "buyer@example.com")
     with session_scope(db) as session:
         accounts.grant_free_trial(session, user_id=user_id)  # a replay adds nothing
         assert credits.balance(session, user_id=user_id) == 10
@@ -32,7 +26,7 @@ def test_new_user_gets_free_trial_once(db: Engine) -> None:
 
 
 def test_200_concurrent_spends_against_balance_of_10(db: Engine) -> None:
-    user_id = _new_user(db)
+    user_id = new_user(db, "buyer@example.com")
     successes: list[int] = []
     insufficient: list[InsufficientCreditsError] = []
     other: list[BaseException] = []
@@ -71,7 +65,7 @@ def test_200_concurrent_spends_against_balance_of_10(db: Engine) -> None:
 
 
 def test_replayed_spend_and_grant_add_nothing(db: Engine) -> None:
-    user_id = _new_user(db)
+    user_id = new_user(db, "buyer@example.com")
     with session_scope(db) as session:
         first = credits.spend(session, user_id=user_id, amount=3, idempotency_key="spend:k")
         again = credits.spend(session, user_id=user_id, amount=3, idempotency_key="spend:k")
@@ -97,7 +91,7 @@ def test_replayed_spend_and_grant_add_nothing(db: Engine) -> None:
 
 
 def test_concurrent_replays_of_one_key_apply_once(db: Engine) -> None:
-    user_id = _new_user(db)
+    user_id = new_user(db, "buyer@example.com")
     barrier = threading.Barrier(20)
     errors: list[BaseException] = []
 
@@ -127,7 +121,7 @@ def test_concurrent_replays_of_one_key_apply_once(db: Engine) -> None:
 
 
 def test_spend_more_than_balance_changes_nothing(db: Engine) -> None:
-    user_id = _new_user(db)
+    user_id = new_user(db, "buyer@example.com")
     with pytest.raises(InsufficientCreditsError) as info, session_scope(db) as session:
         credits.spend(session, user_id=user_id, amount=11, idempotency_key="spend:big")
     assert info.value.required == 11 and info.value.available == 10
@@ -141,7 +135,7 @@ def test_a_refused_or_replayed_move_leaves_the_transaction_usable(db: Engine) ->
     """Refusals happen inside a caller's transaction (a batch of generations): on PostgreSQL
     a failed statement would abort all of it, so a refusal must write nothing and fail
     nothing, and the caller's other writes still commit."""
-    user_id = _new_user(db)
+    user_id = new_user(db, "buyer@example.com")
     with session_scope(db) as session:
         credits.spend(session, user_id=user_id, amount=4, idempotency_key="spend:first")
         with pytest.raises(InsufficientCreditsError):
@@ -157,7 +151,7 @@ def test_a_refused_or_replayed_move_leaves_the_transaction_usable(db: Engine) ->
 
 
 def test_every_kind_of_move_keeps_the_lifetime_totals(db: Engine) -> None:
-    user_id = _new_user(db)  # 10 free credits
+    user_id = new_user(db, "buyer@example.com")  # 10 free credits
     with session_scope(db) as session:
         user = session.get(User, user_id)
         assert user is not None
@@ -204,7 +198,7 @@ def test_spenders_that_wrote_rows_of_the_user_first_do_not_deadlock(tmp_path: Pa
     holds a key-share lock on the user's row until commit. Two such transactions spending
     at once must queue on the balance, not each wait for the other's key-share lock."""
     with migrated_engine("postgresql", tmp_path) as db:
-        user_id = _new_user(db)
+        user_id = new_user(db, "buyer@example.com")
         both_wrote = threading.Barrier(2, timeout=30)
         outcomes: list[str] = []
 

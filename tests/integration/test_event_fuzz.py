@@ -33,7 +33,7 @@ from stylestudio.state.arguments import RULES_ATTRIBUTE, CheckedSetVar
 from stylestudio.state.gallery import GalleryState
 from stylestudio.state.studio import StudioState
 from stylestudio.state.studio_inputs import StudioInputsState
-from tests.integration.test_generation_flow import _run, _start, _upload
+from tests.support.builders import new_generation, new_upload, new_user, run_one_job
 from tests.support.event_processing import (
     Answer,
     AppEvents,
@@ -80,13 +80,6 @@ def app_db(db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     monkeypatch.setattr(generation_watch, "TAB_GONE_SECONDS", 0.0)
     yield db
     get_settings.cache_clear()
-
-
-def _account(db: Engine, email: str, role: UserRole = UserRole.USER) -> int:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email=email, password="correct horse", role=role)
-        assert user.id is not None
-        return user.id
 
 
 def _session(db: Engine, user_id: int) -> str:
@@ -171,13 +164,13 @@ def test_every_handler_argument_has_a_rule() -> None:
 async def test_every_handler_survives_hostile_arguments(
     app_db: Engine, storage: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    admin = _account(app_db, "fuzzer@example.com", UserRole.ADMIN)
-    other = _account(app_db, "bystander@example.com")
+    admin = new_user(app_db, "fuzzer@example.com", role=UserRole.ADMIN)
+    other = new_user(app_db, "bystander@example.com")
     for user_id in (admin, other):  # real rows for the handlers to look at: done and queued
-        image = _upload(app_db, storage, user_id)
-        _start(app_db, user_id=user_id, image_id=image, key=f"done-{user_id}")
-        assert await asyncio.to_thread(_run, app_db, storage, LocalEngine())
-        _start(app_db, user_id=user_id, image_id=image, key=f"queued-{user_id}")
+        image = new_upload(app_db, storage, user_id)
+        new_generation(app_db, user_id=user_id, image_id=image, key=f"done-{user_id}")
+        assert await asyncio.to_thread(run_one_job, app_db, storage, LocalEngine())
+        new_generation(app_db, user_id=user_id, image_id=image, key=f"queued-{user_id}")
     handlers = app_event_handlers()
     with_arguments = _with_arguments(handlers)
     assert len(with_arguments) > 40, sorted(with_arguments)  # the registry was found
@@ -240,8 +233,8 @@ async def test_the_reported_crashes_are_refused_with_a_message(
     app_db: Engine, storage: Any
 ) -> None:
     """Issue 14 (7): each of these raised before, and showed "An error occurred."."""
-    admin = _account(app_db, "ada@example.com", UserRole.ADMIN)
-    image = _upload(app_db, storage, admin)
+    admin = new_user(app_db, "ada@example.com", role=UserRole.ADMIN)
+    image = new_upload(app_db, storage, admin)
     session = _session(app_db, admin)
     reported: list[tuple[type[Any], str, dict[str, Any], str]] = [
         (GalleryState, "set_filter_status", {"value": ["completed"]}, "Value must be one of"),

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -25,6 +24,10 @@ from replicate.client import Client
 from replicate.exceptions import ModelError, ReplicateError
 from replicate.webhook import Webhooks, WebhookSigningSecret
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from tests.support.fake_replicate import (
     DEFAULT_FAILURE_ERRORS,
@@ -32,6 +35,7 @@ from tests.support.fake_replicate import (
     FakeReplicateControl,
 )
 from tests.support.fake_replicate import fake_replicate as fake_replicate
+from tests.support.server_thread import ServerThread
 
 ROOT = Path(__file__).resolve().parents[2]
 NANO = "google/nano-banana"
@@ -47,33 +51,22 @@ def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.02)
 
 
-class WebhookReceiver:
+class WebhookReceiver(ServerThread):
     """A local endpoint that records webhook POSTs; the first ``fail_first`` get a 500."""
 
     def __init__(self, *, fail_first: int = 0) -> None:
         self.fail_first = fail_first
         self.received: list[tuple[dict[str, str], bytes]] = []
         self._lock = threading.Lock()
-        receiver = self
+        app = Starlette(routes=[Route("/hooks/replicate", self._receive, methods=["POST"])])
+        super().__init__(app, name="the webhook receiver")
+        self.start()
+        self.url = f"http://127.0.0.1:{self.port}/hooks/replicate"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status = receiver._record(headers, body)
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks/replicate"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-        self._thread.start()
+    async def _receive(self, request: Request) -> Response:
+        body = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        return Response(status_code=self._record(headers, body))
 
     def _record(self, headers: dict[str, str], body: bytes) -> int:
         with self._lock:
@@ -89,8 +82,7 @@ class WebhookReceiver:
             return list(self.received)
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.stop()
 
 
 @pytest.fixture

@@ -8,45 +8,15 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
-from stylestudio.models import AuditLogEntry, Image, ImageCategory, ModerationStatus, UserRole
+from stylestudio.models import AuditLogEntry, Image, ModerationStatus
 from stylestudio.services import admin, featuring, generation_views, showcase
 from stylestudio.services.errors import DomainError, ForbiddenError, NotFoundError
-from stylestudio.services.generation_worker import run_next_generation_job
-from tests.integration.test_generation_flow import _start, _upload, _user
 from tests.support.admins import admin_proof, make_admin
+from tests.support.builders import finished_result, new_user
 
 BASE = "http://api.test"
-
-
-def _result(db: Engine, storage: LocalStorage, email: str, key: str = "r1") -> tuple[int, int]:
-    """(user id, generated image id) of a finished generation."""
-    with session_scope(db, write=False) as session:
-        from stylestudio.models import User
-
-        existing = session.exec(select(User).where(User.email == email)).first()
-    user_id = existing.id if existing and existing.id else _user(db, email)
-    gid = _start(db, user_id=user_id, image_id=_upload(db, storage, user_id), key=key)
-    assert run_next_generation_job(db=db, storage=storage, engine=LocalEngine(), worker_id="w")
-    with session_scope(db, write=False) as session:
-        image = session.exec(
-            select(Image).where(
-                Image.generation_id == gid, Image.category == ImageCategory.GENERATED
-            )
-        ).one()
-    assert image.id is not None
-    return user_id, image.id
-
-
-def _admin(db: Engine) -> int:
-    from stylestudio.services import accounts
-
-    user_id = _user(db, "mod@example.com")
-    with session_scope(db) as session:
-        accounts.set_role(session, email="mod@example.com", role=UserRole.ADMIN)
-    return user_id
 
 
 def _image(db: Engine, image_id: int) -> Image:
@@ -70,9 +40,9 @@ def _audit(db: Engine) -> list[str]:
 
 
 def test_request_approve_explore_reject_withdraw(db: Engine, storage: LocalStorage) -> None:
-    owner, first = _result(db, storage, "a@example.com", "r1")
-    _, second = _result(db, storage, "a@example.com", "r2")
-    admin_id = _admin(db)
+    owner, first = finished_result(db, storage, "a@example.com", "r1")
+    _, second = finished_result(db, storage, "a@example.com", "r2")
+    admin_id = make_admin(db, "mod@example.com")
 
     with session_scope(db) as session:
         featuring.request_featuring(session, user_id=owner, image_id=first, title="  Red  bag ")
@@ -120,8 +90,8 @@ def test_request_approve_explore_reject_withdraw(db: Engine, storage: LocalStora
 
 
 def test_take_down_and_suspension_hide_images(db: Engine, storage: LocalStorage) -> None:
-    owner, image_id = _result(db, storage, "a@example.com")
-    admin_id = _admin(db)
+    owner, image_id = finished_result(db, storage, "a@example.com")
+    admin_id = make_admin(db, "mod@example.com")
     with session_scope(db) as session:
         featuring.request_featuring(session, user_id=owner, image_id=image_id)
         featuring.approve(session, admin=admin_proof(session, admin_id), image_id=image_id)
@@ -136,7 +106,7 @@ def test_take_down_and_suspension_hide_images(db: Engine, storage: LocalStorage)
             reason="spam",
         )
     assert _explore_ids(db) == []
-    _, other = _result(db, storage, "a@example.com", "r2")
+    _, other = finished_result(db, storage, "a@example.com", "r2")
     with session_scope(db) as session, pytest.raises(DomainError, match="suspended"):
         featuring.request_featuring(session, user_id=owner, image_id=other)
     with session_scope(db) as session:
@@ -170,8 +140,8 @@ def test_take_down_and_suspension_hide_images(db: Engine, storage: LocalStorage)
 
 def test_another_user_can_do_nothing_to_an_image(db: Engine, storage: LocalStorage) -> None:
     make_admin(db)  # the one who reads what the admin page shows
-    owner, image_id = _result(db, storage, "a@example.com")
-    intruder = _user(db, "b@example.com")
+    owner, image_id = finished_result(db, storage, "a@example.com")
+    intruder = new_user(db, "b@example.com")
     before = _image(db, image_id)
     for attempt in (
         lambda s: featuring.request_featuring(s, user_id=intruder, image_id=image_id),
@@ -206,8 +176,8 @@ def test_another_user_can_do_nothing_to_an_image(db: Engine, storage: LocalStora
 
 
 def test_hostile_values_are_refused(db: Engine, storage: LocalStorage) -> None:
-    owner, image_id = _result(db, storage, "a@example.com")
-    admin_id = _admin(db)
+    owner, image_id = finished_result(db, storage, "a@example.com")
+    admin_id = make_admin(db, "mod@example.com")
     for bad in ("x" * 10_000, 12, None):
         if bad is None:
             continue
@@ -223,8 +193,8 @@ def test_public_pages_never_show_part_of_an_address(db: Engine, storage: LocalSt
     from stylestudio.models import User
     from stylestudio.services.accounts import PUBLIC_AUTHOR_FALLBACK, public_name
 
-    owner, image_id = _result(db, storage, "jane.doe@example.com")
-    admin_id = _admin(db)
+    owner, image_id = finished_result(db, storage, "jane.doe@example.com")
+    admin_id = make_admin(db, "mod@example.com")
     with session_scope(db) as session:
         featuring.request_featuring(session, user_id=owner, image_id=image_id)
         featuring.approve(session, admin=admin_proof(session, admin_id), image_id=image_id)
@@ -248,11 +218,11 @@ def test_explore_pages_and_style_filter(db: Engine, storage: LocalStorage) -> No
     first page, and nothing twice."""
     from stylestudio.models import Generation, User
 
-    admin_id = _admin(db)
+    admin_id = make_admin(db, "mod@example.com")
     owner = 0
     images = []
     for n in range(3):
-        owner, image_id = _result(db, storage, "pages@example.com", key=f"p{n}")
+        owner, image_id = finished_result(db, storage, "pages@example.com", key=f"p{n}")
         images.append(image_id)
         with session_scope(db) as session:
             featuring.request_featuring(session, user_id=owner, image_id=image_id)

@@ -6,18 +6,15 @@ import io
 import threading
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from PIL import Image as PILImage
-from PIL import ImageDraw
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
 from stylestudio.adapters.generation_engine import (
     LOCAL_MODEL,
     GeneratedImage,
-    GenerationEngine,
     GenerationEngineError,
     GenerationRequest,
     ModelSpec,
@@ -26,8 +23,6 @@ from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage, MediaStorage
 from stylestudio.db import session_scope
 from stylestudio.models import (
-    BillingSettings,
-    CreditLedgerEntry,
     Generation,
     GenerationStatus,
     Image,
@@ -38,10 +33,8 @@ from stylestudio.models import (
     utcnow,
 )
 from stylestudio.services import (
-    accounts,
     credits,
     generation_views,
-    generations,
     imaging,
     jobs,
     media,
@@ -51,101 +44,27 @@ from stylestudio.services.errors import (
     InvalidImageError,
     NotFoundError,
 )
-from stylestudio.services.generation_worker import run_next_generation_job
+from tests.support.builders import (
+    new_generation,
+    new_upload,
+    new_user,
+    product_shot,
+    run_one_job,
+    set_refund_on_failure,
+)
+from tests.support.lookups import (
+    balance_and_ledger_sum,
+    files_under,
+    ledger_entries,
+    stored_generation,
+)
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _product_shot(fmt: str = "JPEG", size: tuple[int, int] = (480, 360)) -> bytes:
-    """A red box on a light studio backdrop, encoded as `fmt`."""
-    im = PILImage.new("RGB", size, (236, 234, 230))
-    w, h = size
-    ImageDraw.Draw(im).rectangle((w * 0.35, h * 0.2, w * 0.65, h * 0.85), fill=(190, 30, 40))
-    out = io.BytesIO()
-    im.save(out, fmt)
-    return out.getvalue()
-
-
-def _files_under(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 def _count(db: Engine, model: type) -> int:
     with session_scope(db, write=False) as session:
         return session.exec(select(func.count()).select_from(model)).one()
-
-
-def _user(db: Engine, email: str = "maker@example.com") -> int:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email=email, password="correct horse")
-        assert user.id is not None
-        return user.id
-
-
-def _upload(db: Engine, storage: MediaStorage, user_id: int, data: bytes | None = None) -> int:
-    with session_scope(db) as session:
-        image = media.store_upload(
-            session,
-            storage=storage,
-            user_id=user_id,
-            data=data if data is not None else _product_shot(),
-            filename="shoe.jpg",
-            category=ImageCategory.PRODUCT,
-        )
-        assert image.id is not None
-        return image.id
-
-
-def _start(
-    db: Engine,
-    *,
-    user_id: int,
-    image_id: int,
-    key: str = "req-1",
-    quality: str = "standard",
-    aspect_ratio: str = "1:1",
-) -> int:
-    with session_scope(db) as session:
-        generation = generations.start_generation(
-            session,
-            user_id=user_id,
-            product_image_id=image_id,
-            model_image_id=None,
-            prompt="on a marble table",
-            style="realistic",
-            quality=quality,
-            aspect_ratio=aspect_ratio,
-            idempotency_key=key,
-        )
-        assert generation.id is not None
-        return generation.id
-
-
-def _balance(db: Engine, user_id: int) -> tuple[int, int]:
-    """(balance, ledger sum): the two must always agree."""
-    with session_scope(db, write=False) as session:
-        return (
-            credits.balance(session, user_id=user_id),
-            credits.ledger_sum(session, user_id=user_id),
-        )
-
-
-def _ledger(db: Engine, user_id: int, kind: LedgerKind) -> list[CreditLedgerEntry]:
-    with session_scope(db, write=False) as session:
-        return list(
-            session.exec(
-                select(CreditLedgerEntry)
-                .where(CreditLedgerEntry.user_id == user_id, CreditLedgerEntry.kind == kind)
-                .order_by(col(CreditLedgerEntry.id))
-            ).all()
-        )
-
-
-def _generation(db: Engine, generation_id: int) -> Generation:
-    with session_scope(db, write=False) as session:
-        generation = session.get(Generation, generation_id)
-        assert generation is not None
-        return generation
 
 
 def _job_of(db: Engine, generation_id: int) -> Job:
@@ -158,14 +77,6 @@ def _make_job_due(db: Engine, generation_id: int) -> None:
         job = session.exec(select(Job).where(Job.generation_id == generation_id)).one()
         job.run_after = utcnow() - timedelta(seconds=1)
         session.add(job)
-
-
-def _set_refund_on_failure(db: Engine, value: bool) -> None:
-    with session_scope(db) as session:
-        settings = session.get(BillingSettings, 1)
-        assert settings is not None
-        settings.refund_on_failure = value
-        session.add(settings)
 
 
 class FailingEngine:
@@ -205,17 +116,6 @@ class TakeoverEngine:
         return self.then(request)
 
 
-def _run(
-    db: Engine, storage: MediaStorage, engine: GenerationEngine, worker_id: str = "w1"
-) -> bool:
-    return run_next_generation_job(
-        db=db,
-        storage=storage,
-        engine=engine,
-        worker_id=worker_id,
-    )
-
-
 # --------------------------------------------------------------------------- uploads
 
 
@@ -226,9 +126,9 @@ def _run(
 def test_upload_of_a_supported_image_is_stored(
     db: Engine, storage: LocalStorage, fmt: str, content_type: str
 ) -> None:
-    user_id = _user(db)
-    data = _product_shot(fmt, size=(640, 400))
-    image_id = _upload(db, storage, user_id, data)
+    user_id = new_user(db)
+    data = product_shot(fmt, size=(640, 400))
+    image_id = new_upload(db, storage, user_id, data)
     with session_scope(db, write=False) as session:
         image = session.get(Image, image_id)
         assert image is not None
@@ -253,7 +153,7 @@ def _gif() -> bytes:
 
 
 def _oversized_jpeg_prefix() -> bytes:
-    head = _product_shot()
+    head = product_shot()
     return head + b"\0" * (10 * 1024 * 1024 + 1 - len(head))
 
 
@@ -268,7 +168,7 @@ def _oversized_jpeg_prefix() -> bytes:
         (_oversized_jpeg_prefix, "huge.jpg", "the limit is 10 MB"),
         (lambda: b"", "empty.jpg", "is empty"),
         (_gif, "anim.gif", "use a JPEG, PNG, WebP or HEIC"),
-        (lambda: _product_shot()[:400], "truncated.jpg", "not an image we can read"),
+        (lambda: product_shot()[:400], "truncated.jpg", "not an image we can read"),
     ],
     ids=["pdf-named-jpg", "over-10mb", "empty", "gif", "truncated-jpeg"],
 )
@@ -279,7 +179,7 @@ def test_rejected_upload_leaves_no_row_and_no_file(
     filename: str,
     fragment: str,
 ) -> None:
-    user_id = _user(db)
+    user_id = new_user(db)
     data = make()
     with pytest.raises(InvalidImageError) as info, session_scope(db) as session:
         media.store_upload(
@@ -293,19 +193,19 @@ def test_rejected_upload_leaves_no_row_and_no_file(
     assert fragment in info.value.message
     assert info.value.message.startswith("The product image")
     assert _count(db, Image) == 0
-    assert _files_under(storage.root) == []
+    assert files_under(storage.root) == []
 
 
 def test_phone_jpeg_with_a_second_picture_is_accepted(db: Engine, storage: LocalStorage) -> None:
     """Many phone cameras write JPEGs with an embedded second picture (the MPF extension,
     which Pillow reports as "MPO"). Every JPEG decoder reads them; so must we."""
-    first = PILImage.open(io.BytesIO(_product_shot()))
+    first = PILImage.open(io.BytesIO(product_shot()))
     out = io.BytesIO()
     first.save(out, "MPO", save_all=True, append_images=[PILImage.new("RGB", (120, 90))])
     data = out.getvalue()
     assert data[:3] == b"\xff\xd8\xff"  # a JPEG stream, as any viewer sees it
 
-    image_id = _upload(db, storage, _user(db), data)
+    image_id = new_upload(db, storage, new_user(db), data)
     with session_scope(db, write=False) as session:
         image = session.get(Image, image_id)
         assert image is not None
@@ -319,17 +219,17 @@ def test_phone_jpeg_with_a_second_picture_is_accepted(db: Engine, storage: Local
 def test_start_generation_charges_once_and_enqueues_one_job(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(db)
-    image_id = _upload(db, storage, user_id)
-    generation_id = _start(
+    user_id = new_user(db)
+    image_id = new_upload(db, storage, user_id)
+    generation_id = new_generation(
         db, user_id=user_id, image_id=image_id, key="click-1", quality="high", aspect_ratio="16:9"
     )
 
-    generation = _generation(db, generation_id)
+    generation = stored_generation(db, generation_id)
     assert generation.status == GenerationStatus.PENDING
     assert generation.credits_used == 2  # ceil(1.5 x 1.2)
-    assert _balance(db, user_id) == (8, 8)
-    spends = _ledger(db, user_id, LedgerKind.SPEND)
+    assert balance_and_ledger_sum(db, user_id) == (8, 8)
+    spends = ledger_entries(db, user_id, LedgerKind.SPEND)
     assert [(e.idempotency_key, e.amount, e.balance_after, e.generation_id) for e in spends] == [
         (f"spend:generation:{generation_id}", -2, 8, generation_id)
     ]
@@ -338,53 +238,53 @@ def test_start_generation_charges_once_and_enqueues_one_job(
     assert job.payload == {"generation_id": generation_id}
 
     # A double click (same request key) returns the same generation and charges nothing.
-    again = _start(
+    again = new_generation(
         db, user_id=user_id, image_id=image_id, key="click-1", quality="high", aspect_ratio="16:9"
     )
     assert again == generation_id
-    assert _balance(db, user_id) == (8, 8)
+    assert balance_and_ledger_sum(db, user_id) == (8, 8)
     assert _count(db, Generation) == 1
     assert _count(db, Job) == 1
-    assert len(_ledger(db, user_id, LedgerKind.SPEND)) == 1
+    assert len(ledger_entries(db, user_id, LedgerKind.SPEND)) == 1
 
     # A new request key is a new generation, charged again.
-    second = _start(db, user_id=user_id, image_id=image_id, key="click-2")
+    second = new_generation(db, user_id=user_id, image_id=image_id, key="click-2")
     assert second != generation_id
-    assert _balance(db, user_id) == (7, 7)
+    assert balance_and_ledger_sum(db, user_id) == (7, 7)
     assert _count(db, Job) == 2
 
 
 def test_start_generation_without_enough_credits_changes_nothing(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(db)
-    image_id = _upload(db, storage, user_id)
+    user_id = new_user(db)
+    image_id = new_upload(db, storage, user_id)
     with session_scope(db) as session:
         credits.spend(session, user_id=user_id, amount=9, idempotency_key="spend:test:drain")
-    assert _balance(db, user_id) == (1, 1)
+    assert balance_and_ledger_sum(db, user_id) == (1, 1)
 
     with pytest.raises(InsufficientCreditsError) as info:
-        _start(db, user_id=user_id, image_id=image_id, quality="high", aspect_ratio="16:9")
+        new_generation(db, user_id=user_id, image_id=image_id, quality="high", aspect_ratio="16:9")
     assert "/credits" in info.value.message
     assert (info.value.required, info.value.available) == (2, 1)
     assert _count(db, Generation) == 0
     assert _count(db, Job) == 0
-    assert _balance(db, user_id) == (1, 1)
+    assert balance_and_ledger_sum(db, user_id) == (1, 1)
 
 
 def test_start_generation_with_another_users_image_is_not_found(
     db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db, "owner@example.com")
-    intruder = _user(db, "intruder@example.com")
-    image_id = _upload(db, storage, owner)
+    owner = new_user(db, "owner@example.com")
+    intruder = new_user(db, "intruder@example.com")
+    image_id = new_upload(db, storage, owner)
 
     with pytest.raises(NotFoundError):
-        _start(db, user_id=intruder, image_id=image_id)
+        new_generation(db, user_id=intruder, image_id=image_id)
     assert _count(db, Generation) == 0
     assert _count(db, Job) == 0
-    assert _balance(db, intruder) == (10, 10)
-    assert _balance(db, owner) == (10, 10)
+    assert balance_and_ledger_sum(db, intruder) == (10, 10)
+    assert balance_and_ledger_sum(db, owner) == (10, 10)
 
 
 # --------------------------------------------------------------------------- the worker
@@ -393,13 +293,13 @@ def test_start_generation_with_another_users_image_is_not_found(
 def test_worker_completes_a_generation_with_the_local_engine(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(db)
-    image_id = _upload(db, storage, user_id)
-    generation_id = _start(db, user_id=user_id, image_id=image_id)
+    user_id = new_user(db)
+    image_id = new_upload(db, storage, user_id)
+    generation_id = new_generation(db, user_id=user_id, image_id=image_id)
 
-    assert _run(db, storage, LocalEngine()) is True
+    assert run_one_job(db, storage, LocalEngine()) is True
 
-    generation = _generation(db, generation_id)
+    generation = stored_generation(db, generation_id)
     assert generation.status == GenerationStatus.COMPLETED
     assert generation.error is None
     assert generation.processing_ms is not None and generation.processing_ms >= 0
@@ -424,137 +324,137 @@ def test_worker_completes_a_generation_with_the_local_engine(
     job = _job_of(db, generation_id)
     assert job.status == JobStatus.SUCCEEDED
     assert job.lease_owner is None
-    assert _balance(db, user_id) == (9, 9)  # charged, not refunded
+    assert balance_and_ledger_sum(db, user_id) == (9, 9)  # charged, not refunded
 
-    assert _run(db, storage, LocalEngine()) is False
+    assert run_one_job(db, storage, LocalEngine()) is False
 
 
 def test_worker_with_empty_queue_does_nothing(db: Engine, storage: LocalStorage) -> None:
-    assert _run(db, storage, LocalEngine()) is False
+    assert run_one_job(db, storage, LocalEngine()) is False
 
 
 def test_failed_generation_is_refunded_exactly_once(db: Engine, storage: LocalStorage) -> None:
-    user_id = _user(db)
-    image_id = _upload(db, storage, user_id)
-    generation_id = _start(
+    user_id = new_user(db)
+    image_id = new_upload(db, storage, user_id)
+    generation_id = new_generation(
         db, user_id=user_id, image_id=image_id, quality="high", aspect_ratio="16:9"
     )
-    assert _balance(db, user_id) == (8, 8)
+    assert balance_and_ledger_sum(db, user_id) == (8, 8)
     engine = FailingEngine()
 
-    assert _run(db, storage, engine) is True
+    assert run_one_job(db, storage, engine) is True
 
-    generation = _generation(db, generation_id)
+    generation = stored_generation(db, generation_id)
     assert generation.status == GenerationStatus.FAILED
     assert generation.error == "The model rejected this image"
     assert _job_of(db, generation_id).status == JobStatus.FAILED
-    assert _balance(db, user_id) == (10, 10)
-    refunds = _ledger(db, user_id, LedgerKind.REFUND)
+    assert balance_and_ledger_sum(db, user_id) == (10, 10)
+    refunds = ledger_entries(db, user_id, LedgerKind.REFUND)
     assert [(e.idempotency_key, e.amount, e.generation_id) for e in refunds] == [
         (f"refund:generation:{generation_id}", 2, generation_id)
     ]
     assert _count(db, Image) == 1  # only the upload: nothing was generated
 
     # Running the worker again finds nothing: no second attempt, no second refund.
-    assert _run(db, storage, engine) is False
+    assert run_one_job(db, storage, engine) is False
     assert engine.calls == 1
-    assert _balance(db, user_id) == (10, 10)
-    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 1
+    assert balance_and_ledger_sum(db, user_id) == (10, 10)
+    assert len(ledger_entries(db, user_id, LedgerKind.REFUND)) == 1
 
 
 def test_retryable_failure_is_retried_once_then_refunded_once(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(db)
-    image_id = _upload(db, storage, user_id)
-    generation_id = _start(db, user_id=user_id, image_id=image_id)
+    user_id = new_user(db)
+    image_id = new_upload(db, storage, user_id)
+    generation_id = new_generation(db, user_id=user_id, image_id=image_id)
     engine = FailingEngine("The service timed out", retryable=True)
 
     before = utcnow()
-    assert _run(db, storage, engine) is True
+    assert run_one_job(db, storage, engine) is True
     job = _job_of(db, generation_id)
     assert job.status == JobStatus.QUEUED
     assert job.attempts == 1
     assert job.run_after > before
     assert job.last_error == "The service timed out"
-    assert _generation(db, generation_id).status == GenerationStatus.PENDING
-    assert _ledger(db, user_id, LedgerKind.REFUND) == []
-    assert _balance(db, user_id) == (9, 9)
+    assert stored_generation(db, generation_id).status == GenerationStatus.PENDING
+    assert ledger_entries(db, user_id, LedgerKind.REFUND) == []
+    assert balance_and_ledger_sum(db, user_id) == (9, 9)
 
     # The retry is not due yet.
-    assert _run(db, storage, engine) is False
+    assert run_one_job(db, storage, engine) is False
     assert engine.calls == 1
 
     _make_job_due(db, generation_id)
-    assert _run(db, storage, engine) is True
+    assert run_one_job(db, storage, engine) is True
     assert engine.calls == 2
-    generation = _generation(db, generation_id)
+    generation = stored_generation(db, generation_id)
     assert generation.status == GenerationStatus.FAILED
     assert generation.error == "The service timed out"
     assert generation.retry_count == 1
     job = _job_of(db, generation_id)
     assert job.status == JobStatus.FAILED
     assert job.attempts == 2
-    assert _balance(db, user_id) == (10, 10)
-    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 1
+    assert balance_and_ledger_sum(db, user_id) == (10, 10)
+    assert len(ledger_entries(db, user_id, LedgerKind.REFUND)) == 1
 
     _make_job_due(db, generation_id)  # a finished job stays finished, even if "due"
-    assert _run(db, storage, engine) is False
+    assert run_one_job(db, storage, engine) is False
     assert engine.calls == 2
-    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 1
+    assert len(ledger_entries(db, user_id, LedgerKind.REFUND)) == 1
 
 
 def test_retryable_failure_then_success_charges_once(db: Engine, storage: LocalStorage) -> None:
-    user_id = _user(db)
-    image_id = _upload(db, storage, user_id)
-    generation_id = _start(db, user_id=user_id, image_id=image_id)
+    user_id = new_user(db)
+    image_id = new_upload(db, storage, user_id)
+    generation_id = new_generation(db, user_id=user_id, image_id=image_id)
 
-    assert _run(db, storage, FailingEngine("busy", retryable=True)) is True
+    assert run_one_job(db, storage, FailingEngine("busy", retryable=True)) is True
     _make_job_due(db, generation_id)
-    assert _run(db, storage, LocalEngine()) is True
+    assert run_one_job(db, storage, LocalEngine()) is True
 
-    generation = _generation(db, generation_id)
+    generation = stored_generation(db, generation_id)
     assert generation.status == GenerationStatus.COMPLETED
     assert generation.error is None
-    assert _balance(db, user_id) == (9, 9)
-    assert _ledger(db, user_id, LedgerKind.REFUND) == []
+    assert balance_and_ledger_sum(db, user_id) == (9, 9)
+    assert ledger_entries(db, user_id, LedgerKind.REFUND) == []
 
 
 def test_no_refund_when_refunds_are_switched_off(db: Engine, storage: LocalStorage) -> None:
-    _set_refund_on_failure(db, False)
-    user_id = _user(db)
-    image_id = _upload(db, storage, user_id)
-    generation_id = _start(db, user_id=user_id, image_id=image_id)
+    set_refund_on_failure(db, False)
+    user_id = new_user(db)
+    image_id = new_upload(db, storage, user_id)
+    generation_id = new_generation(db, user_id=user_id, image_id=image_id)
 
-    assert _run(db, storage, FailingEngine()) is True
+    assert run_one_job(db, storage, FailingEngine()) is True
 
-    assert _generation(db, generation_id).status == GenerationStatus.FAILED
-    assert _balance(db, user_id) == (9, 9)
-    assert _ledger(db, user_id, LedgerKind.REFUND) == []
+    assert stored_generation(db, generation_id).status == GenerationStatus.FAILED
+    assert balance_and_ledger_sum(db, user_id) == (9, 9)
+    assert ledger_entries(db, user_id, LedgerKind.REFUND) == []
 
 
 def test_lost_upload_fails_the_generation_and_refunds(
     db: Engine, any_storage: MediaStorage
 ) -> None:
     storage = any_storage  # local files, then an S3 bucket
-    user_id = _user(db)
-    image_id = _upload(db, storage, user_id)
-    generation_id = _start(db, user_id=user_id, image_id=image_id)
+    user_id = new_user(db)
+    image_id = new_upload(db, storage, user_id)
+    generation_id = new_generation(db, user_id=user_id, image_id=image_id)
     with session_scope(db, write=False) as session:
         upload = session.get(Image, image_id)
         assert upload is not None
         storage.delete(upload.storage_key)
     engine = FailingEngine("must not be called")
 
-    assert _run(db, storage, engine) is True
+    assert run_one_job(db, storage, engine) is True
 
     assert engine.calls == 0
-    generation = _generation(db, generation_id)
+    generation = stored_generation(db, generation_id)
     assert generation.status == GenerationStatus.FAILED
     assert generation.error is not None and "Upload them again" in generation.error
-    assert _balance(db, user_id) == (10, 10)
-    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 1
-    assert _run(db, storage, engine) is False
+    assert balance_and_ledger_sum(db, user_id) == (10, 10)
+    assert len(ledger_entries(db, user_id, LedgerKind.REFUND)) == 1
+    assert run_one_job(db, storage, engine) is False
 
 
 # --------------------------------------------------------------------------- leases
@@ -563,9 +463,9 @@ def test_lost_upload_fails_the_generation_and_refunds(
 def test_expired_lease_is_taken_over_and_the_old_owner_is_locked_out(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(db)
-    image_id = _upload(db, storage, user_id)
-    generation_id = _start(db, user_id=user_id, image_id=image_id)
+    user_id = new_user(db)
+    image_id = new_upload(db, storage, user_id)
+    generation_id = new_generation(db, user_id=user_id, image_id=image_id)
 
     with session_scope(db) as session:
         job_a = jobs.claim_next_job(session, worker_id="a", lease_seconds=-1)
@@ -590,9 +490,9 @@ def test_expired_lease_is_taken_over_and_the_old_owner_is_locked_out(
 
 
 def test_unexpired_lease_is_not_claimed_twice(db: Engine, storage: LocalStorage) -> None:
-    user_id = _user(db)
-    image_id = _upload(db, storage, user_id)
-    _start(db, user_id=user_id, image_id=image_id)
+    user_id = new_user(db)
+    image_id = new_upload(db, storage, user_id)
+    new_generation(db, user_id=user_id, image_id=image_id)
     with session_scope(db) as session:
         assert jobs.claim_next_job(session, worker_id="a") is not None
     with session_scope(db) as session:
@@ -604,17 +504,17 @@ def test_unexpired_lease_is_not_claimed_twice(db: Engine, storage: LocalStorage)
 
 
 def test_stale_worker_cannot_complete_a_taken_over_job(db: Engine, storage: LocalStorage) -> None:
-    user_id = _user(db)
-    image_id = _upload(db, storage, user_id)
-    generation_id = _start(db, user_id=user_id, image_id=image_id)
+    user_id = new_user(db)
+    image_id = new_upload(db, storage, user_id)
+    generation_id = new_generation(db, user_id=user_id, image_id=image_id)
     engine = TakeoverEngine(db, then=LocalEngine().generate)
 
-    assert _run(db, storage, engine, worker_id="a") is True
+    assert run_one_job(db, storage, engine, worker_id="a") is True
 
     assert engine.taken_by_b is not None
-    assert _generation(db, generation_id).status == GenerationStatus.PROCESSING
+    assert stored_generation(db, generation_id).status == GenerationStatus.PROCESSING
     assert _count(db, Image) == 1  # only the upload
-    assert _files_under(storage.root / ImageCategory.GENERATED.value) == []
+    assert files_under(storage.root / ImageCategory.GENERATED.value) == []
     job = _job_of(db, generation_id)
     assert job.status == JobStatus.RUNNING and job.lease_owner == "b"
 
@@ -625,48 +525,48 @@ def test_stale_worker_cannot_complete_a_taken_over_job(db: Engine, storage: Loca
         assert stuck is not None
         stuck.lease_expires_at = utcnow() - timedelta(seconds=1)
         session.add(stuck)
-    assert _run(db, storage, LocalEngine(), worker_id="c") is True
-    generation = _generation(db, generation_id)
+    assert run_one_job(db, storage, LocalEngine(), worker_id="c") is True
+    generation = stored_generation(db, generation_id)
     assert generation.status == GenerationStatus.FAILED
     assert generation.error == "The generation failed unexpectedly. Please try again."
     assert _job_of(db, generation_id).status == JobStatus.FAILED
     assert _count(db, Image) == 1
-    assert _balance(db, user_id) == (10, 10)
-    assert _run(db, storage, LocalEngine(), worker_id="d") is False  # nothing left to do
-    assert _balance(db, user_id) == (10, 10)
+    assert balance_and_ledger_sum(db, user_id) == (10, 10)
+    assert run_one_job(db, storage, LocalEngine(), worker_id="d") is False  # nothing left to do
+    assert balance_and_ledger_sum(db, user_id) == (10, 10)
 
 
 def test_a_job_taken_over_once_still_completes(db: Engine, storage: LocalStorage) -> None:
-    user_id = _user(db)
-    image_id = _upload(db, storage, user_id)
-    generation_id = _start(db, user_id=user_id, image_id=image_id)
+    user_id = new_user(db)
+    image_id = new_upload(db, storage, user_id)
+    generation_id = new_generation(db, user_id=user_id, image_id=image_id)
     with session_scope(db) as session:
         assert jobs.claim_next_job(session, worker_id="a", lease_seconds=-1) is not None
     # "a" died mid-run; its lease has expired, and "b" recovers the job (attempt 2 of 2).
-    assert _run(db, storage, LocalEngine(), worker_id="b") is True
-    assert _generation(db, generation_id).status == GenerationStatus.COMPLETED
+    assert run_one_job(db, storage, LocalEngine(), worker_id="b") is True
+    assert stored_generation(db, generation_id).status == GenerationStatus.COMPLETED
     assert _count(db, Image) == 2
-    assert len(_files_under(storage.root / ImageCategory.GENERATED.value)) == 2  # image + thumb
-    assert _balance(db, user_id) == (9, 9)
+    assert len(files_under(storage.root / ImageCategory.GENERATED.value)) == 2  # image + thumb
+    assert balance_and_ledger_sum(db, user_id) == (9, 9)
 
 
 def test_stale_worker_cannot_fail_or_refund_a_taken_over_job(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(db)
-    image_id = _upload(db, storage, user_id)
-    generation_id = _start(db, user_id=user_id, image_id=image_id)
+    user_id = new_user(db)
+    image_id = new_upload(db, storage, user_id)
+    generation_id = new_generation(db, user_id=user_id, image_id=image_id)
 
     def fail(request: GenerationRequest) -> GeneratedImage:
         raise GenerationEngineError("The model rejected this image")
 
-    assert _run(db, storage, TakeoverEngine(db, then=fail), worker_id="a") is True
+    assert run_one_job(db, storage, TakeoverEngine(db, then=fail), worker_id="a") is True
 
-    generation = _generation(db, generation_id)
+    generation = stored_generation(db, generation_id)
     assert generation.status == GenerationStatus.PROCESSING
     assert generation.error is None
-    assert _ledger(db, user_id, LedgerKind.REFUND) == []
-    assert _balance(db, user_id) == (9, 9)
+    assert ledger_entries(db, user_id, LedgerKind.REFUND) == []
+    assert balance_and_ledger_sum(db, user_id) == (9, 9)
     job = _job_of(db, generation_id)
     assert job.status == JobStatus.RUNNING and job.lease_owner == "b"
 
@@ -676,8 +576,8 @@ def test_concurrent_double_submit_makes_one_generation_and_no_error(
 ) -> None:
     """Two tabs (or a double click) sending the same request at once: one generation, one
     charge, and both requests answered with it rather than one of them with an error."""
-    user_id = _user(db)
-    image_id = _upload(db, storage, user_id)
+    user_id = new_user(db)
+    image_id = new_upload(db, storage, user_id)
     barrier = threading.Barrier(8)
     lock = threading.Lock()
     ids: list[int] = []
@@ -686,7 +586,7 @@ def test_concurrent_double_submit_makes_one_generation_and_no_error(
     def submit() -> None:
         barrier.wait()
         try:
-            generation_id = _start(db, user_id=user_id, image_id=image_id, key="same-click")
+            generation_id = new_generation(db, user_id=user_id, image_id=image_id, key="same-click")
             with lock:
                 ids.append(generation_id)
         except BaseException as exc:
@@ -701,6 +601,6 @@ def test_concurrent_double_submit_makes_one_generation_and_no_error(
 
     assert _count(db, Generation) == 1
     assert _count(db, Job) == 1
-    assert _balance(db, user_id) == (9, 9)
+    assert balance_and_ledger_sum(db, user_id) == (9, 9)
     assert errors == []
     assert len(ids) == 8 and len(set(ids)) == 1

@@ -14,16 +14,16 @@ from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import Generation, GenerationStatus, Image, ImageCategory
-from stylestudio.services import credits, generation_flows, generations
+from stylestudio.services import generation_flows, generations
 from stylestudio.services.errors import (
     InvalidImageError,
     NotFoundError,
     RateLimitedError,
     ValidationError,
 )
-from stylestudio.services.generation_worker import run_next_generation_job
 from stylestudio.services.rate_limits import RateLimiter, Rule
-from tests.integration.test_generation_flow import _files_under, _product_shot, _upload, _user
+from tests.support.builders import new_upload, new_user, product_shot, run_all_jobs
+from tests.support.lookups import balance, files_under
 
 BASE = "http://api.test"
 
@@ -64,11 +64,6 @@ def _start(db: Engine, user_id: int, spec: generations.GenerationSpec, key: str)
     return [v.id for v in views]
 
 
-def _balance(db: Engine, user_id: int) -> int:
-    with session_scope(db, write=False) as session:
-        return credits.balance(session, user_id=user_id)
-
-
 def _generations(db: Engine, user_id: int) -> list[Generation]:
     with session_scope(db, write=False) as session:
         return list(
@@ -79,37 +74,37 @@ def _generations(db: Engine, user_id: int) -> list[Generation]:
 
 
 def test_a_batch_is_counted_before_anything_is_spent(db: Engine, storage: LocalStorage) -> None:
-    user_id = _user(db)
-    product = _upload(db, storage, user_id)
-    before = _balance(db, user_id)
+    user_id = new_user(db)
+    product = new_upload(db, storage, user_id)
+    before = balance(db, user_id)
 
     ids = _start(db, user_id, _spec(product, "fashion", "vintage"), "first")
     assert ids == [g.id for g in _generations(db, user_id)]  # in the batch's order
-    spent = before - _balance(db, user_id)
+    spent = before - balance(db, user_id)
     assert spent == 2
 
     # Two more styles would make four in a minute: refused, and nothing spent or recorded.
     with pytest.raises(RateLimitedError, match="starting generations too quickly"):
         _start(db, user_id, _spec(product, "minimalist", "artistic"), "second")
-    assert _balance(db, user_id) == before - spent
+    assert balance(db, user_id) == before - spent
     assert len(_generations(db, user_id)) == 2
 
     # Another user has their own count.
-    other = _user(db, "other@example.com")
-    assert len(_start(db, other, _spec(_upload(db, storage, other), "fashion"), "x")) == 1
+    other = new_user(db, "other@example.com")
+    assert len(_start(db, other, _spec(new_upload(db, storage, other), "fashion"), "x")) == 1
 
 
 def test_cancel_ends_it_in_our_database_before_the_provider_is_asked(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(db)
-    [gid] = _start(db, user_id, _spec(_upload(db, storage, user_id), "fashion"), "one")
+    user_id = new_user(db)
+    [gid] = _start(db, user_id, _spec(new_upload(db, storage, user_id), "fashion"), "one")
     with session_scope(db) as session:  # as the Replicate worker records its prediction
         generation = session.get(Generation, gid)
         assert generation is not None
         generation.provider_prediction_id = "pred-1"
         session.add(generation)
-    before = _balance(db, user_id)
+    before = balance(db, user_id)
     seen: list[tuple[str, str]] = []
 
     class DownProvider:
@@ -131,7 +126,7 @@ def test_cancel_ends_it_in_our_database_before_the_provider_is_asked(
     assert seen == [("pred-1", GenerationStatus.CANCELLED.value)]
     [generation] = _generations(db, user_id)
     assert generation.status == GenerationStatus.CANCELLED  # whatever the provider said
-    assert _balance(db, user_id) == before + 1  # refunded once
+    assert balance(db, user_id) == before + 1  # refunded once
 
     with pytest.raises(ValidationError, match="already finished"):
         asyncio.run(
@@ -139,20 +134,19 @@ def test_cancel_ends_it_in_our_database_before_the_provider_is_asked(
                 db=db, predictions=None, user_id=user_id, generation_id=gid
             )
         )
-    assert _balance(db, user_id) == before + 1
+    assert balance(db, user_id) == before + 1
 
 
 def test_deleting_a_generation_takes_its_files_after_the_rows(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(db)
-    [gid] = _start(db, user_id, _spec(_upload(db, storage, user_id), "fashion"), "one")
+    user_id = new_user(db)
+    [gid] = _start(db, user_id, _spec(new_upload(db, storage, user_id), "fashion"), "one")
     with pytest.raises(ValidationError, match="cancel it first"):
         generation_flows.delete_generation(
             db=db, storage=storage, user_id=user_id, generation_id=gid
         )
-    while run_next_generation_job(db=db, storage=storage, engine=LocalEngine(), worker_id="w"):
-        pass
+    run_all_jobs(db, storage)
     with session_scope(db, write=False) as session:
         results = session.exec(
             select(Image).where(
@@ -162,7 +156,7 @@ def test_deleting_a_generation_takes_its_files_after_the_rows(
         keys = [k for i in results for k in (i.storage_key, i.thumbnail_key) if k]
     assert keys and all(storage.exists(k) for k in keys)
 
-    stranger = _user(db, "stranger@example.com")
+    stranger = new_user(db, "stranger@example.com")
     with pytest.raises(NotFoundError):
         generation_flows.delete_generation(
             db=db, storage=storage, user_id=stranger, generation_id=gid
@@ -175,18 +169,18 @@ def test_deleting_a_generation_takes_its_files_after_the_rows(
 
 
 def test_an_uploaded_photo_is_stored_or_nothing_is(db: Engine, storage: LocalStorage) -> None:
-    user_id = _user(db)
+    user_id = new_user(db)
     photo = generation_flows.upload_input_photo(
         db=db,
         storage=storage,
         user_id=user_id,
-        data=_product_shot(),
+        data=product_shot(),
         filename="shoe.jpg",
         category=ImageCategory.PRODUCT,
         base_url=BASE,
     )
     assert photo.id and photo.name == "shoe.jpg" and photo.url.startswith(BASE)
-    files = _files_under(storage.root)
+    files = files_under(storage.root)
     assert len(files) == 2  # the photo and its thumbnail
 
     with pytest.raises(InvalidImageError):
@@ -199,4 +193,4 @@ def test_an_uploaded_photo_is_stored_or_nothing_is(db: Engine, storage: LocalSto
             category=ImageCategory.PRODUCT,
             base_url=BASE,
         )
-    assert _files_under(storage.root) == files
+    assert files_under(storage.root) == files

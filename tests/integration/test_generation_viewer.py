@@ -27,8 +27,15 @@ from stylestudio.services.errors import NotFoundError
 from stylestudio.services.generation_viewer import get_generation_viewer
 from stylestudio.services.generation_views import get_generation_views
 from stylestudio.settings import get_settings
-from tests.integration.test_generation_flow import _upload, _user
-from tests.integration.test_studio_batches import _run_all, _scene, _set_balance, _spec, _start
+from tests.support.builders import (
+    batch_spec,
+    new_batch,
+    new_scene_upload,
+    new_upload,
+    new_user,
+    run_all_jobs,
+    set_balance,
+)
 from tests.support.oidc_provider import configured_api
 
 BASE = "http://api.test"
@@ -53,13 +60,13 @@ def _key(db: Engine, image_id: int) -> str:
 def _made_with_a_scene(db: Engine, storage: LocalStorage, user: int) -> tuple[int, int, int]:
     """A finished two-variation generation of a transparent product photo on a scene:
     (generation id, product image id, scene image id)."""
-    _set_balance(db, user, 10)
-    product = _upload(db, storage, user, data=_transparent_png())
-    scene = _scene(db, storage, user)
-    made = _start(
+    set_balance(db, user, 10)
+    product = new_upload(db, storage, user, data=_transparent_png())
+    scene = new_scene_upload(db, storage, user)
+    made = new_batch(
         db,
         user,
-        _spec(
+        batch_spec(
             (product,),
             styles=("fashion",),
             prompt="Red mug, on linen!",
@@ -68,7 +75,7 @@ def _made_with_a_scene(db: Engine, storage: LocalStorage, user: int) -> tuple[in
         ),
         "viewer-batch",
     )
-    _run_all(db, storage)
+    run_all_jobs(db, storage)
     assert made[0].id is not None
     return made[0].id, product, scene
 
@@ -90,7 +97,7 @@ def _results(db: Engine, generation_id: int) -> list[str]:
 def test_the_viewer_shows_every_variation_and_compares_with_the_product_photo(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user = _user(db)
+    user = new_user(db)
     gid, product, scene = _made_with_a_scene(db, storage, user)
     assert storage.get(_key(db, product))[:8] == b"\x89PNG\r\n\x1a\n"  # alpha kept
 
@@ -130,9 +137,9 @@ def test_the_viewer_shows_every_variation_and_compares_with_the_product_photo(
 def test_another_users_generation_is_not_found_in_the_viewer(
     db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db)
+    owner = new_user(db)
     gid, _, _ = _made_with_a_scene(db, storage, owner)
-    stranger = _user(db, email="stranger@example.com")
+    stranger = new_user(db, email="stranger@example.com")
     with session_scope(db, write=False) as session:
         for bad in (gid, 0, -1, 2**70, "1", None, [gid]):
             with pytest.raises(NotFoundError):
@@ -186,7 +193,7 @@ def test_download_all_gives_the_owner_a_zip_of_every_variation(
 ) -> None:
     storage = LocalStorage(get_settings().media_dir)
     assert storage.root == (tmp_path / "media").resolve()  # the API serves these files
-    owner = _user(db)
+    owner = new_user(db)
     gid, _, _ = _made_with_a_scene(db, storage, owner)
     originals = [storage.get(k) for k in _results(db, gid)]
     assert len(originals) == 2 and originals[0] != originals[1]
@@ -208,7 +215,7 @@ def test_download_all_gives_the_owner_a_zip_of_every_variation(
 
     # Nobody else: not signed in, a stranger's session, a made-up or hostile id.
     assert (api.get(path)).status_code == 401
-    stranger = _session_cookie(db, _user(db, email="stranger@example.com"))
+    stranger = _session_cookie(db, new_user(db, email="stranger@example.com"))
     refused = api.get(path, headers=stranger)
     assert refused.status_code == 404 and b"PK" not in refused.content
     for other in (str(gid + 1000), "0", "-1", str(2**70), "abc", "%C2%B2"):

@@ -31,9 +31,10 @@ from stylestudio.adapters.storage import LocalStorage
 from stylestudio.cli import main
 from stylestudio.db import dispose_engines, session_scope
 from stylestudio.models import Generation, GenerationStatus, Image, ImageCategory, Job, utcnow
-from stylestudio.services import accounts, generations, media, media_sweep
+from stylestudio.services import generations, media, media_sweep
 from stylestudio.services.generation_worker import run_next_generation_job
 from stylestudio.settings import get_settings
+from tests.support.builders import new_user
 
 TWO_HOURS_AGO = time.time() - 2 * 3600
 
@@ -58,13 +59,6 @@ def _files_under(root: Path) -> set[str]:
 def _image_count(db: Engine) -> int:
     with session_scope(db, write=False) as session:
         return session.exec(select(func.count()).select_from(Image)).one()
-
-
-def _user(db: Engine, email: str = "maker@example.com") -> int:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email=email, password="correct horse")
-        assert user.id is not None
-        return user.id
 
 
 def _store_upload(session: Any, storage: LocalStorage, user_id: int) -> Image:
@@ -113,7 +107,7 @@ def _plant(storage: LocalStorage, key: str, *, old: bool = True) -> str:
 def test_upload_files_are_deleted_when_the_commit_violates_a_constraint(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(db)
+    user_id = new_user(db)
     written: set[str] = set()
     with pytest.raises(IntegrityError), session_scope(db) as session:
         image = _store_upload(session, storage, user_id)
@@ -138,7 +132,7 @@ def test_upload_files_are_deleted_when_the_commit_violates_a_constraint(
 def test_upload_files_are_deleted_when_the_final_commit_fails(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(db)
+    user_id = new_user(db)
     event.listen(db, "commit", _fail_every_commit)
     try:
         with pytest.raises(CommitFails), session_scope(db) as session:
@@ -160,7 +154,7 @@ def test_upload_files_are_deleted_when_the_final_commit_fails(
 def test_upload_files_are_deleted_when_the_caller_fails_after_the_upload(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(db)
+    user_id = new_user(db)
     with pytest.raises(RuntimeError), session_scope(db) as session:
         _store_upload(session, storage, user_id)
         raise RuntimeError("the next step of the caller failed")
@@ -174,7 +168,7 @@ def test_a_failed_thumbnail_write_leaves_no_image_file(db: Engine, storage: Loca
                 raise OSError("disk full")
             super().put(key, data, content_type=content_type)
 
-    user_id = _user(db)
+    user_id = new_user(db)
     failing = ThumbnailWriteFails(storage.root)
     with pytest.raises(OSError), session_scope(db) as session:
         _store_upload(session, failing, user_id)
@@ -185,7 +179,7 @@ def test_a_session_that_commits_and_then_fails_keeps_only_the_committed_upload(
     db: Engine, storage: LocalStorage
 ) -> None:
     """The decision is per transaction: a later rollback never deletes committed files."""
-    user_id = _user(db)
+    user_id = new_user(db)
     with pytest.raises(RuntimeError), session_scope(db) as session:
         first = _store_upload(session, storage, user_id)
         session.commit()
@@ -218,7 +212,7 @@ class CommitFailsAfterGenerating:
 def test_result_files_are_deleted_when_the_completing_commit_fails(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(db)
+    user_id = new_user(db)
     upload = _upload(db, storage, user_id)
     with session_scope(db) as session:
         generation = generations.start_generation(
@@ -272,7 +266,7 @@ def test_result_files_are_deleted_when_the_completing_commit_fails(
 @pytest.fixture
 def planted(db: Engine, storage: LocalStorage) -> dict[str, set[str]]:
     """Two committed uploads (file + thumbnail each), old orphans, a young one, a temp file."""
-    user_id = _user(db)
+    user_id = new_user(db)
     referenced: set[str] = set()
     for _ in range(2):
         image = _upload(db, storage, user_id)
@@ -352,7 +346,7 @@ def test_media_sweep_command_lists_then_deletes_orphans(
     db: Engine, cli_env: LocalStorage, capsys: pytest.CaptureFixture[str]
 ) -> None:
     storage = cli_env
-    user_id = _user(db)
+    user_id = new_user(db)
     image = _upload(db, storage, user_id)
     referenced = {image.storage_key, image.thumbnail_key or ""}
     _age(storage, *referenced)

@@ -20,11 +20,11 @@ from stylestudio import runtime
 from stylestudio.adapters.generation_engine import GenerationEngineError
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.api.routes import build_api
-from stylestudio.db import session_scope
-from stylestudio.models import Image, ImageCategory
-from stylestudio.services import accounts, imaging, media
+from stylestudio.models import Image
+from stylestudio.services import imaging, media
 from stylestudio.services.generation_work import BAD_OUTPUT, decode_output
 from stylestudio.settings import get_settings
+from tests.support.builders import new_user, uploaded_image
 
 RED, WHITE = (255, 0, 0), (255, 255, 255)
 GPS_LATITUDE = (48.0, 51.0, 29.5)
@@ -71,26 +71,9 @@ def _jpeg_with_metadata(orientation: int | None = 6, *, icc: bool = True) -> byt
     return out.getvalue()
 
 
-def _user(db: Engine) -> int:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email="owner@example.com", password="correct horse")
-        assert user.id is not None
-        return user.id
-
-
 def _store(db: Engine, storage: LocalStorage, data: bytes, filename: str = "x.jpg") -> Image:
-    user_id = _user(db)
-    with session_scope(db) as session:
-        image = media.store_upload(
-            session,
-            storage=storage,
-            user_id=user_id,
-            data=data,
-            filename=filename,
-            category=ImageCategory.PRODUCT,
-        )
-        session.expunge(image)
-    return image
+    owner = new_user(db, "owner@example.com")
+    return uploaded_image(db, storage, owner, data, filename=filename)
 
 
 def _assert_describes(image: Image, stored: bytes) -> PILImage.Image:

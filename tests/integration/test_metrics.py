@@ -24,15 +24,15 @@ from sqlalchemy.engine import Engine
 
 from stylestudio import log_output, log_redaction, runtime
 from stylestudio.adapters.generation_engine import GenerationEngineError, GenerationRequest
-from stylestudio.adapters.payments import StripeCheckout
 from stylestudio.adapters.replicate_engine import ProviderBusy, ReplicateEngine
 from stylestudio.api.request_context import request_context
 from stylestudio.api.routes import build_api
 from stylestudio.db import dispose_engines, session_scope
-from stylestudio.models import Generation, GenerationStatus, JobKind, JobStatus, utcnow
-from stylestudio.services import accounts, checkout, jobs
+from stylestudio.models import GenerationStatus, JobKind, JobStatus, utcnow
+from stylestudio.services import jobs
 from stylestudio.settings import get_settings
 from stylestudio.state.explore import ExploreState
+from tests.support.builders import new_user, recorded_generation, started_checkout
 from tests.support.event_processing import AppEvents, event_name, new_tab
 from tests.support.fake_replicate import FakeReplicate
 from tests.support.fake_replicate import fake_replicate as fake_replicate
@@ -123,33 +123,6 @@ def test_a_proxys_request_id_is_kept_and_a_hostile_one_replaced(
     assert len(hostile.headers["x-request-id"]) == 32
 
 
-def _user(db: Engine) -> int:
-    with session_scope(db) as session:
-        user = accounts.sign_up(
-            session, email=f"{uuid.uuid4().hex[:8]}@example.com", password="metrics-password"
-        )
-        assert user.id is not None
-        return user.id
-
-
-def _generation(db: Engine, user_id: int, status: GenerationStatus) -> int:
-    with session_scope(db) as session:
-        generation = Generation(
-            user_id=user_id,
-            model="google/nano-banana",
-            style="studio",
-            quality="standard",
-            aspect_ratio="1:1",
-            seed=1,
-            idempotency_key=uuid.uuid4().hex,
-            status=status,
-        )
-        session.add(generation)
-        session.flush()
-        assert generation.id is not None
-        return generation.id
-
-
 def test_workload_gauges_follow_the_database(db: Engine, settings_env: Any) -> None:
     settings_env(_url(db))
     client = Client()
@@ -159,9 +132,16 @@ def test_workload_gauges_follow_the_database(db: Engine, settings_env: Any) -> N
     assert value(empty, "stylestudio_job_queue_depth", state="due") == 0
     assert value(empty, "stylestudio_job_queue_oldest_age_seconds") == 0
 
-    user_id = _user(db)
-    waiting = [_generation(db, user_id, GenerationStatus.PROCESSING) for _ in range(2)]
-    _generation(db, user_id, GenerationStatus.COMPLETED)
+    user_id = new_user(db, f"{uuid.uuid4().hex[:8]}@example.com")
+    waiting = [
+        recorded_generation(
+            db, user_id, status=GenerationStatus.PROCESSING, model="google/nano-banana", seed=1
+        )
+        for _ in range(2)
+    ]
+    recorded_generation(
+        db, user_id, status=GenerationStatus.COMPLETED, model="google/nano-banana", seed=1
+    )
     now = utcnow()
     with session_scope(db) as session:
         jobs.enqueue(
@@ -218,18 +198,8 @@ def test_webhook_outcomes_are_counted(
         STRIPE_API_BASE=fake_stripe.api_base,
         STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
     )
-    user_id = _user(sqlite_db)
-    provider = StripeCheckout(api_key=fake_stripe.api_key, api_base=fake_stripe.api_base)
-    checkout.start_checkout(
-        db=sqlite_db,
-        provider=provider,
-        user_id=user_id,
-        pack_code="standard",
-        success_url="http://localhost:3000/credits?session_id={CHECKOUT_SESSION_ID}",
-        cancel_url="http://localhost:3000/credits",
-    )
-    session_id = next(iter(fake_stripe.sessions))
-    fake_stripe.complete(session_id)
+    user_id = new_user(sqlite_db, f"{uuid.uuid4().hex[:8]}@example.com")
+    session_id = started_checkout(sqlite_db, fake_stripe, user_id, paid=True)
     signed = fake_stripe.event(
         "checkout.session.completed", fake_stripe.sessions[session_id], secret=WEBHOOK_SECRET
     )

@@ -7,13 +7,11 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from joserfc import jwt
 from joserfc.jwk import OctKey, RSAKey
 from sqlalchemy.engine import Engine
@@ -36,11 +34,12 @@ from tests.support.oidc_provider import (
     configured_api,
     query_of,
 )
+from tests.support.server_thread import ServerThread
 
 Claims = dict[str, Any]
 
 
-class CraftedIssuer:
+class CraftedIssuer(ServerThread):
     """An OpenID Connect issuer whose token endpoint returns whatever ID token `craft`
     builds from the claims a correct token would have."""
 
@@ -51,9 +50,6 @@ class CraftedIssuer:
         self.discovery_issuer: str | None = None  # what discovery claims, if not the truth
         self.token_endpoint: str | None = None  # where discovery says it is, if not here
         self.token_status = 200  # e.g. 503: the token endpoint is down
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind(("127.0.0.1", 0))
-        self.issuer = f"http://localhost:{sock.getsockname()[1]}"
         app = Starlette(
             routes=[
                 Route("/.well-known/openid-configuration", self._discovery),
@@ -61,19 +57,9 @@ class CraftedIssuer:
                 Route("/token", self._token, methods=["POST"]),
             ]
         )
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            assert time.monotonic() < deadline and self._thread.is_alive()
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        super().__init__(app, name="the crafted OIDC issuer")
+        self.start()
+        self.issuer = f"http://localhost:{self.port}"
 
     def good_claims(self) -> Claims:
         now = int(time.time())

@@ -4,9 +4,7 @@ events signed as Stripe signs them, replays and real concurrency."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +17,11 @@ from stylestudio.db import session_scope
 from stylestudio.models import CreditLedgerEntry, LedgerKind, Purchase, PurchaseStatus, User
 from stylestudio.services import accounts, checkout, credits, payment_reversals
 from stylestudio.services.errors import ValidationError
+from tests.support.builders import new_user, started_checkout
 from tests.support.fake_stripe import FakeStripe
 from tests.support.fake_stripe import fake_stripe as fake_stripe
+from tests.support.lookups import balance
+from tests.support.races import race
 
 SECRET = "whsec_test_reversals"
 SUCCESS = "http://localhost:3000/credits?session_id={CHECKOUT_SESSION_ID}"
@@ -40,33 +41,17 @@ class Bought:
     payment_intent: str
 
 
-def _user(db: Engine, email: str = "buyer@example.com") -> int:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email=email, password="buyer-password")
-        assert user.id is not None
-        return user.id
-
-
 @pytest.fixture
 def bought(db: Engine, provider: StripeCheckout, fake_stripe: FakeStripe) -> Bought:
     """A user with the free 10 credits who bought and paid for a Standard pack (60 in all)."""
-    user_id = _user(db)
-    checkout.start_checkout(
-        db=db,
-        provider=provider,
-        user_id=user_id,
-        pack_code="standard",
-        success_url=SUCCESS,
-        cancel_url=CANCEL,
-    )
+    user_id = new_user(db, "buyer@example.com")
+    sid = started_checkout(db, fake_stripe, user_id, cancel_url=CANCEL, paid=True)
     with session_scope(db, write=False) as session:
         purchase = session.exec(select(Purchase).where(Purchase.user_id == user_id)).one()
-        sid = purchase.stripe_checkout_session_id
-        assert purchase.id is not None and sid
-    fake_stripe.complete(sid)
+        assert purchase.id is not None and purchase.stripe_checkout_session_id == sid
     checkout.fulfil_checkout(db=db, provider=provider, session_id=sid)
     payment_intent = fake_stripe.sessions[sid]["payment_intent"]
-    assert _balance(db, user_id) == 60
+    assert balance(db, user_id) == 60
     return Bought(user_id=user_id, purchase_id=purchase.id, payment_intent=payment_intent)
 
 
@@ -150,11 +135,6 @@ def _dispute_created(db: Engine, dispute: dict[str, Any]) -> str:
 # --- reading the outcome ----------------------------------------------------------------------
 
 
-def _balance(db: Engine, user_id: int) -> int:
-    with session_scope(db, write=False) as session:
-        return credits.balance(session, user_id=user_id)
-
-
 def _purchase(db: Engine, purchase_id: int) -> Purchase:
     with session_scope(db, write=False) as session:
         purchase = session.get(Purchase, purchase_id)
@@ -184,25 +164,6 @@ def _assert_ledgers_match_balances(db: Engine) -> None:
             assert credits.ledger_sum(session, user_id=user.id) == user.credits, user.email
 
 
-def _race(*calls: Callable[[], object]) -> list[object]:
-    results: list[object] = [None] * len(calls)
-    start = threading.Barrier(len(calls))
-
-    def run(i: int, call: Callable[[], object]) -> None:
-        start.wait()
-        try:
-            results[i] = call()
-        except Exception as exc:  # surfaced by the assertions
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 # --- refunds ------------------------------------------------------------------------------------
 
 
@@ -213,7 +174,7 @@ def test_a_full_refund_before_any_spend_takes_the_whole_pack_back(
     assert _refund(db, charge) == (
         f"purchase {bought.purchase_id} refunded: 50 credits taken back, 0 uncollected"
     )
-    assert _balance(db, bought.user_id) == 10  # the free trial stays
+    assert balance(db, bought.user_id) == 10  # the free trial stays
     purchase = _purchase(db, bought.purchase_id)
     assert purchase.status == PurchaseStatus.REFUNDED
     assert (purchase.refunded_cents, purchase.clawed_back_credits) == (PRICE, 50)
@@ -236,7 +197,7 @@ def test_a_refund_after_spending_stops_at_zero_and_records_the_rest(
     with session_scope(db) as session:
         credits.spend(session, user_id=bought.user_id, amount=55, idempotency_key="spend:t:55")
     _refund(db, _charge(fake_stripe, bought.payment_intent, [("re_full", PRICE)]))
-    assert _balance(db, bought.user_id) == 0
+    assert balance(db, bought.user_id) == 0
     purchase = _purchase(db, bought.purchase_id)
     assert (purchase.clawed_back_credits, purchase.uncollected_credits) == (5, 45)
     assert purchase.status == PurchaseStatus.REFUNDED
@@ -244,7 +205,7 @@ def test_a_refund_after_spending_stops_at_zero_and_records_the_rest(
     with session_scope(db) as session:
         credits.grant(session, user_id=bought.user_id, amount=20, idempotency_key="grant:t:20")
     _refund(db, _charge(fake_stripe, bought.payment_intent, [("re_full", PRICE)]))
-    assert _balance(db, bought.user_id) == 20
+    assert balance(db, bought.user_id) == 20
     assert _clawbacks(db, bought.user_id) == [-5]
     _assert_ledgers_match_balances(db)
 
@@ -263,7 +224,7 @@ def test_a_partial_then_a_full_refund_take_the_pack_back_once_in_all(
     assert _refund(db, rest).endswith("24 credits taken back, 0 uncollected")
     assert _refund(db, rest) == f"purchase {bought.purchase_id} unchanged"  # replayed
     assert _refund(db, half) == f"purchase {bought.purchase_id} unchanged"  # late, out of order
-    assert _balance(db, bought.user_id) == 10
+    assert balance(db, bought.user_id) == 10
     assert _clawbacks(db, bought.user_id) == [-26, -24]
     purchase = _purchase(db, bought.purchase_id)
     assert purchase.status == PurchaseStatus.REFUNDED
@@ -281,7 +242,7 @@ def test_refunds_without_a_refund_list_follow_the_amount_refunded(
     _refund(db, full)
     _refund(db, half)
     assert _clawbacks(db, bought.user_id) == [-26, -24]
-    assert _balance(db, bought.user_id) == 10
+    assert balance(db, bought.user_id) == 10
     assert _purchase(db, bought.purchase_id).status == PurchaseStatus.REFUNDED
     _assert_ledgers_match_balances(db)
 
@@ -290,10 +251,10 @@ def test_one_refund_event_delivered_ten_times_at_once_takes_back_once(
     db: Engine, fake_stripe: FakeStripe, bought: Bought
 ) -> None:
     charge = _charge(fake_stripe, bought.payment_intent, [("re_full", PRICE)])
-    results = _race(*[(lambda: _refund(db, charge)) for _ in range(10)])
+    results = race(*[(lambda: _refund(db, charge)) for _ in range(10)])
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sum(1 for r in results if str(r).endswith("50 credits taken back, 0 uncollected")) == 1
-    assert _balance(db, bought.user_id) == 10
+    assert balance(db, bought.user_id) == 10
     assert _clawbacks(db, bought.user_id) == [-50]
     assert _purchase(db, bought.purchase_id).clawed_back_credits == 50
     _assert_ledgers_match_balances(db)
@@ -304,10 +265,10 @@ def test_two_refunds_racing_take_the_pack_back_once_in_all(
 ) -> None:
     half = _charge(fake_stripe, bought.payment_intent, [("re_half", 500)])
     both = _charge(fake_stripe, bought.payment_intent, [("re_half", 500), ("re_rest", 499)])
-    results = _race(*[(lambda c=c: _refund(db, c)) for c in (half, both) * 5])
+    results = race(*[(lambda c=c: _refund(db, c)) for c in (half, both) * 5])
     assert not [r for r in results if isinstance(r, Exception)], results
     assert sum(_clawbacks(db, bought.user_id)) == -50
-    assert _balance(db, bought.user_id) == 10
+    assert balance(db, bought.user_id) == 10
     purchase = _purchase(db, bought.purchase_id)
     assert (purchase.clawed_back_credits, purchase.uncollected_credits) == (50, 0)
     _assert_ledgers_match_balances(db)
@@ -319,7 +280,7 @@ def test_a_refund_of_a_payment_that_is_not_a_purchase_is_ignored(
     charge = _charge(fake_stripe, "pi_not_ours", [("re_other", 500)])
     assert _refund(db, charge) == "ignored"
     assert _dispute_created(db, _dispute(fake_stripe, "pi_not_ours")) == "ignored"
-    assert _balance(db, bought.user_id) == 60
+    assert balance(db, bought.user_id) == 60
     assert _clawbacks(db, bought.user_id) == []
     _assert_ledgers_match_balances(db)
 
@@ -335,7 +296,7 @@ def test_a_dispute_takes_the_pack_back_and_flags_the_account(
     dispute = _dispute(fake_stripe, bought.payment_intent)
     assert _dispute_created(db, dispute).endswith("30 credits taken back, 20 uncollected")
     assert _dispute_created(db, dispute) == f"purchase {bought.purchase_id} unchanged"
-    assert _balance(db, bought.user_id) == 0
+    assert balance(db, bought.user_id) == 0
     purchase = _purchase(db, bought.purchase_id)
     assert (purchase.clawed_back_credits, purchase.uncollected_credits) == (30, 20)
     with session_scope(db, write=False) as session:
@@ -354,13 +315,13 @@ def test_a_dispute_takes_the_pack_back_and_flags_the_account(
 def test_other_accounts_are_not_flagged_or_touched(
     db: Engine, fake_stripe: FakeStripe, bought: Bought
 ) -> None:
-    bystander = _user(db, "bystander@example.com")
+    bystander = new_user(db, "bystander@example.com")
     _dispute_created(db, _dispute(fake_stripe, bought.payment_intent))
     with session_scope(db, write=False) as session:
         other = session.get(User, bystander)
         assert other is not None and not other.flagged_for_review and other.flag_reason is None
-    assert _balance(db, bystander) == 10
-    assert _balance(db, bought.user_id) == 10
+    assert balance(db, bystander) == 10
+    assert balance(db, bought.user_id) == 10
     _assert_ledgers_match_balances(db)
 
 
@@ -368,7 +329,7 @@ def test_other_accounts_are_not_flagged_or_touched(
 
 
 def test_clawback_takes_what_the_balance_holds_once_per_key(db: Engine) -> None:
-    user_id = _user(db)
+    user_id = new_user(db, "buyer@example.com")
     with session_scope(db) as session:
         first = credits.clawback(session, user_id=user_id, amount=4, idempotency_key="cb:1")
         assert (first.applied, first.taken, first.shortfall, first.balance) == (True, 4, 0, 6)
@@ -394,32 +355,32 @@ def test_clawback_takes_what_the_balance_holds_once_per_key(db: Engine) -> None:
 
 
 def test_one_clawback_key_racing_ten_times_takes_once(db: Engine) -> None:
-    user_id = _user(db)
+    user_id = new_user(db, "buyer@example.com")
 
     def claw() -> credits.ClawbackResult:
         with session_scope(db) as session:
             return credits.clawback(session, user_id=user_id, amount=7, idempotency_key="cb:race")
 
-    results = _race(*[claw for _ in range(10)])
+    results = race(*[claw for _ in range(10)])
     assert not [r for r in results if isinstance(r, Exception)], results
     applied = [r for r in results if isinstance(r, credits.ClawbackResult) and r.applied]
     assert [(r.taken, r.balance) for r in applied] == [(7, 3)]
-    assert _balance(db, user_id) == 3
+    assert balance(db, user_id) == 3
     _assert_ledgers_match_balances(db)
 
 
 def test_concurrent_clawbacks_never_take_the_balance_below_zero(db: Engine) -> None:
-    user_id = _user(db)
+    user_id = new_user(db, "buyer@example.com")
 
     def claw(i: int) -> credits.ClawbackResult:
         with session_scope(db) as session:
             return credits.clawback(session, user_id=user_id, amount=3, idempotency_key=f"cb:{i}")
 
-    results = _race(*[(lambda i=i: claw(i)) for i in range(20)])
+    results = race(*[(lambda i=i: claw(i)) for i in range(20)])
     assert not [r for r in results if isinstance(r, Exception)], results
     done = [r for r in results if isinstance(r, credits.ClawbackResult)]
     assert all(r.applied for r in done) and len(done) == 20
     assert sum(r.taken for r in done) == 10  # all there was
     assert sum(r.shortfall for r in done) == 20 * 3 - 10
-    assert _balance(db, user_id) == 0
+    assert balance(db, user_id) == 0
     _assert_ledgers_match_balances(db)

@@ -3,8 +3,6 @@ generations; whatever the query holds, it never raises nor reaches the SQL as sy
 
 from __future__ import annotations
 
-import uuid
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -12,34 +10,7 @@ from sqlmodel import select
 from stylestudio.db import session_scope
 from stylestudio.models import Generation, GenerationStatus, User
 from stylestudio.services.search import query_words, search_generations
-
-
-def _user(db: Engine, email: str = "maker@example.com") -> int:
-    with session_scope(db) as session:
-        user = User(email=email, name=email.split("@")[0])
-        session.add(user)
-        session.flush()
-        assert user.id is not None
-        return user.id
-
-
-def _generation(db: Engine, user_id: int, prompt: str) -> int:
-    with session_scope(db) as session:
-        generation = Generation(
-            user_id=user_id,
-            model="stable-diffusion-xl",
-            style="studio",
-            quality="standard",
-            aspect_ratio="1:1",
-            seed=42,
-            idempotency_key=uuid.uuid4().hex,
-            prompt=prompt,
-            status=GenerationStatus.COMPLETED,
-        )
-        session.add(generation)
-        session.flush()
-        assert generation.id is not None
-        return generation.id
+from tests.support.builders import new_user, recorded_generation
 
 
 def _search(db: Engine, user_id: int, query: str, **kwargs: int) -> list[int]:
@@ -57,10 +28,10 @@ def _check_fts_integrity(db: Engine) -> None:
 
 
 def test_every_word_in_any_order_case_insensitive(db: Engine) -> None:
-    me = _user(db)
-    vase = _generation(db, me, "A white MARBLE vase on an oak table, soft daylight")
-    lamp = _generation(db, me, "Brass lamp on a marble plinth in a loft")
-    _generation(db, me, "Leather handbag on the beach at golden hour")
+    me = new_user(db)
+    vase = recorded_generation(db, me, prompt="A white MARBLE vase on an oak table, soft daylight")
+    lamp = recorded_generation(db, me, prompt="Brass lamp on a marble plinth in a loft")
+    recorded_generation(db, me, prompt="Leather handbag on the beach at golden hour")
 
     assert _search(db, me, "marble") == [lamp, vase]
     assert _search(db, me, "Marble Vase") == [vase]
@@ -70,9 +41,9 @@ def test_every_word_in_any_order_case_insensitive(db: Engine) -> None:
 
 
 def test_the_last_word_is_a_prefix_while_it_is_typed(db: Engine) -> None:
-    me = _user(db)
-    vase = _generation(db, me, "white marble vase")
-    marmalade = _generation(db, me, "a jar of marmalade")
+    me = new_user(db)
+    vase = recorded_generation(db, me, prompt="white marble vase")
+    marmalade = recorded_generation(db, me, prompt="a jar of marmalade")
 
     assert _search(db, me, "marb") == [vase]
     assert _search(db, me, "mar") == [marmalade, vase]
@@ -85,9 +56,9 @@ def test_the_last_word_is_a_prefix_while_it_is_typed(db: Engine) -> None:
 
 
 def test_accents(db: Engine) -> None:
-    me = _user(db)
-    accented = _generation(db, me, "Crème brûlée on a café terrace")
-    plain = _generation(db, me, "creme brulee at the cafe counter")
+    me = new_user(db)
+    accented = recorded_generation(db, me, prompt="Crème brûlée on a café terrace")
+    plain = recorded_generation(db, me, prompt="creme brulee at the cafe counter")
 
     # Same accents, any case: both databases.
     assert accented in _search(db, me, "CAFÉ terrace")
@@ -106,9 +77,9 @@ def test_accents(db: Engine) -> None:
 
 
 def test_updates_and_deletes_are_reflected(db: Engine) -> None:
-    me = _user(db)
-    first = _generation(db, me, "green velvet armchair")
-    second = _generation(db, me, "green ceramic teapot")
+    me = new_user(db)
+    first = recorded_generation(db, me, prompt="green velvet armchair")
+    second = recorded_generation(db, me, prompt="green ceramic teapot")
 
     with session_scope(db) as session:
         generation = session.get(Generation, first)
@@ -137,10 +108,10 @@ def test_updates_and_deletes_are_reflected(db: Engine) -> None:
 
 
 def test_deleting_a_user_cascades_out_of_the_index(db: Engine) -> None:
-    me = _user(db)
-    gone = _user(db, "gone@example.com")
-    mine = _generation(db, me, "linen shirt on a hanger")
-    _generation(db, gone, "linen shirt on a hanger")
+    me = new_user(db)
+    gone = new_user(db, "gone@example.com")
+    mine = recorded_generation(db, me, prompt="linen shirt on a hanger")
+    recorded_generation(db, gone, prompt="linen shirt on a hanger")
     with session_scope(db) as session:
         user = session.exec(select(User).where(User.id == gone)).one()
         session.delete(user)
@@ -193,10 +164,13 @@ HOSTILE = [
 
 
 def test_hostile_queries_never_raise(db: Engine) -> None:
-    me = _user(db)
-    ids = {_generation(db, me, "white marble vase"), _generation(db, me, "marble plinth")}
-    other = _user(db, "other@example.com")
-    _generation(db, other, "white marble vase")
+    me = new_user(db)
+    ids = {
+        recorded_generation(db, me, prompt="white marble vase"),
+        recorded_generation(db, me, prompt="marble plinth"),
+    }
+    other = new_user(db, "other@example.com")
+    recorded_generation(db, other, prompt="white marble vase")
 
     for query in HOSTILE:
         found = _search(db, me, query)
@@ -209,9 +183,9 @@ def test_hostile_queries_never_raise(db: Engine) -> None:
 
 
 def test_syntax_is_dropped_not_interpreted(db: Engine) -> None:
-    me = _user(db)
-    vase = _generation(db, me, "white marble vase")
-    plinth = _generation(db, me, "marble plinth")
+    me = new_user(db)
+    vase = recorded_generation(db, me, prompt="white marble vase")
+    plinth = recorded_generation(db, me, prompt="marble plinth")
 
     def found(query: str) -> list[int]:
         return _search(db, me, query)
@@ -243,10 +217,12 @@ def test_query_words() -> None:
 
 
 def test_another_users_generations_are_never_returned(db: Engine) -> None:
-    me = _user(db)
-    other = _user(db, "other@example.com")
-    mine = _generation(db, me, "silk scarf in a boutique window")
-    theirs = [_generation(db, other, "silk scarf in a boutique window") for _ in range(5)]
+    me = new_user(db)
+    other = new_user(db, "other@example.com")
+    mine = recorded_generation(db, me, prompt="silk scarf in a boutique window")
+    theirs = [
+        recorded_generation(db, other, prompt="silk scarf in a boutique window") for _ in range(5)
+    ]
 
     assert _search(db, me, "silk scarf") == [mine]
     assert _search(db, other, "silk scarf") == theirs[::-1]
@@ -261,11 +237,11 @@ def test_another_users_generations_are_never_returned(db: Engine) -> None:
 
 
 def test_keyset_pagination(db: Engine) -> None:
-    me = _user(db)
+    me = new_user(db)
     matching = []
     for i in range(30):
-        matching.append(_generation(db, me, f"walnut stool number {i}"))
-        _generation(db, me, f"oak chair number {i}")
+        matching.append(recorded_generation(db, me, prompt=f"walnut stool number {i}"))
+        recorded_generation(db, me, prompt=f"oak chair number {i}")
     newest_first = matching[::-1]
 
     pages: list[list[int]] = []

@@ -14,11 +14,11 @@ import pytest
 import redis
 from sqlalchemy.engine import Engine
 
-from stylestudio.db import session_scope
 from stylestudio.services import accounts
 from stylestudio.services.errors import InvalidCredentialsError, RateLimitedError
 from stylestudio.services.rate_limits import RateLimiter, Rule, describe_wait
 from stylestudio.settings import Settings
+from tests.support.builders import new_user
 from tests.support.smtp_server import free_port
 
 REDIS_URL = os.environ.get("STYLESTUDIO_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -69,11 +69,6 @@ def make_limiter(request: pytest.FixtureRequest) -> MakeLimiter:
     return on_redis
 
 
-def _sign_up(db: Engine, email: str = EMAIL) -> None:
-    with session_scope(db) as session:
-        accounts.sign_up(session, email=email, password=PASSWORD)
-
-
 def _attempt(
     limiter: RateLimiter, db: Engine, password: str, *, email: str = EMAIL, ip: str = ADDRESS
 ) -> str:
@@ -98,20 +93,20 @@ def _attempt(
 def test_the_eleventh_wrong_password_for_an_account_is_limited(
     db: Engine, make_limiter: MakeLimiter
 ) -> None:
-    _sign_up(db)
+    new_user(db, EMAIL, password=PASSWORD)
     limiter = make_limiter()
     outcomes = [_attempt(limiter, db, "not the password") for _ in range(30)]
     assert outcomes == ["wrong"] * 10 + ["limited"] * 20
     assert _attempt(limiter, db, PASSWORD) == "limited"  # even the right password, for now
     # Another account from the same address is not locked by Ada's attempts.
-    _sign_up(db, "bob@example.com")
+    new_user(db, "bob@example.com", password=PASSWORD)
     assert _attempt(limiter, db, PASSWORD, email="bob@example.com") == "ok"
 
 
 def test_the_account_limit_is_by_address_not_by_spelling(
     db: Engine, make_limiter: MakeLimiter
 ) -> None:
-    _sign_up(db)
+    new_user(db, EMAIL, password=PASSWORD)
     limiter = make_limiter()
     spellings = ["ada@example.com", "ADA@example.com", " Ada@Example.COM "]
     outcomes = [_attempt(limiter, db, "nope nope", email=spellings[i % 3]) for i in range(11)]
@@ -119,7 +114,7 @@ def test_the_account_limit_is_by_address_not_by_spelling(
 
 
 def test_two_processes_on_one_redis_share_the_count(db: Engine, redis_prefix: str) -> None:
-    _sign_up(db)
+    new_user(db, EMAIL, password=PASSWORD)
     first = RateLimiter(REDIS_URL, key_prefix=redis_prefix)
     second = RateLimiter(REDIS_URL, key_prefix=redis_prefix)
     outcomes = [_attempt((first, second)[i % 2], db, "not the password") for i in range(12)]
@@ -131,7 +126,7 @@ def test_two_processes_on_one_redis_share_the_count(db: Engine, redis_prefix: st
 def test_after_the_advertised_wait_the_right_password_works(
     db: Engine, make_limiter: MakeLimiter
 ) -> None:
-    _sign_up(db)
+    new_user(db, EMAIL, password=PASSWORD)
     # A window long enough that three password checks (argon2, slow on a loaded machine)
     # fit in it; the wait it advertises is then honoured to the second.
     limiter = make_limiter({Rule.SIGN_IN_ACCOUNT: "3/6 seconds"})
@@ -149,7 +144,7 @@ def test_after_the_advertised_wait_the_right_password_works(
 def test_a_successful_sign_in_clears_the_accounts_failures(
     db: Engine, make_limiter: MakeLimiter
 ) -> None:
-    _sign_up(db)
+    new_user(db, EMAIL, password=PASSWORD)
     limiter = make_limiter({Rule.SIGN_IN_ACCOUNT: "3/15 minutes"})
     assert [_attempt(limiter, db, "typo typo") for _ in range(2)] == ["wrong"] * 2
     assert _attempt(limiter, db, PASSWORD) == "ok"
@@ -162,7 +157,7 @@ def test_failures_from_one_address_are_limited_across_accounts(
 ) -> None:
     emails = [f"user{i}@example.com" for i in range(6)]
     for email in emails:
-        _sign_up(db, email)
+        new_user(db, email, password=PASSWORD)
     limiter = make_limiter({Rule.SIGN_IN_ADDRESS: "5/15 minutes"})
     outcomes = [_attempt(limiter, db, "guess guess", email=e) for e in emails]
     assert outcomes == ["wrong"] * 5 + ["limited"]

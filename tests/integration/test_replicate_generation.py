@@ -26,7 +26,6 @@ from stylestudio.models import (
     GenerationInput,
     GenerationStatus,
     Image,
-    ImageCategory,
     Job,
     JobStatus,
     LedgerKind,
@@ -34,7 +33,7 @@ from stylestudio.models import (
     UsageEvent,
     utcnow,
 )
-from stylestudio.services import credits, generation_flows, generations, jobs
+from stylestudio.services import generation_flows, generations, jobs
 from stylestudio.services.errors import ValidationError
 from stylestudio.services.generation_claims import claim_work
 from stylestudio.services.generation_endings import end_generation, fail_work, store_and_complete
@@ -44,17 +43,15 @@ from stylestudio.services.generation_work import TIMED_OUT, Options, Output
 from stylestudio.services.generation_worker import run_next_generation_job
 from stylestudio.services.prediction_events import handle_prediction_event
 from stylestudio.worker import GenerationWorker
-from tests.integration.test_generation_flow import (
-    _balance,
-    _generation,
-    _ledger,
-    _product_shot,
-    _start,
-    _upload,
-    _user,
-)
+from tests.support.builders import grant_credits, new_generation, new_upload, new_user, product_shot
 from tests.support.fake_replicate import FakeReplicate
 from tests.support.fake_replicate import fake_replicate as fake_replicate
+from tests.support.lookups import (
+    balance_and_ledger_sum,
+    generated_image_count,
+    ledger_entries,
+    stored_generation,
+)
 
 FAST = Options(timeout_s=60, poll_first_s=0.05, poll_fast_for_s=30, poll_max_s=0.2)
 
@@ -68,16 +65,11 @@ def engine(fake_replicate: FakeReplicate) -> Iterator[ReplicateEngine]:
     )
 
 
-def _grant(db: Engine, user_id: int, amount: int) -> None:
-    with session_scope(db) as session:
-        credits.grant(session, user_id=user_id, amount=amount, idempotency_key=f"test:{amount}")
-
-
 def _make(db: Engine, storage: MediaStorage, n: int) -> tuple[int, list[int]]:
-    user_id = _user(db)
-    _grant(db, user_id, 2 * n)
-    image_id = _upload(db, storage, user_id)
-    ids = [_start(db, user_id=user_id, image_id=image_id, key=f"k{i}") for i in range(n)]
+    user_id = new_user(db)
+    grant_credits(db, user_id, 2 * n)
+    image_id = new_upload(db, storage, user_id)
+    ids = [new_generation(db, user_id=user_id, image_id=image_id, key=f"k{i}") for i in range(n)]
     return user_id, ids
 
 
@@ -89,15 +81,6 @@ def _stored_product(db: Engine, storage: MediaStorage, generation_id: int) -> by
             .where(GenerationInput.generation_id == generation_id)
         ).one()
     return storage.get(image.storage_key)
-
-
-def _count_images(db: Engine, generation_id: int) -> int:
-    with session_scope(db, write=False) as session:
-        return session.exec(
-            select(func.count())
-            .select_from(Image)
-            .where(Image.generation_id == generation_id, Image.category == ImageCategory.GENERATED)
-        ).one()
 
 
 def _usage(db: Engine, action: UsageAction) -> int:
@@ -115,7 +98,9 @@ async def _run_worker_until_done(
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            if all(_generation(db, g).status in ("completed", "failed", "cancelled") for g in ids):
+            if all(
+                stored_generation(db, g).status in ("completed", "failed", "cancelled") for g in ids
+            ):
                 return
             await asyncio.sleep(0.1)
         raise AssertionError("generations did not finish in time")
@@ -135,7 +120,7 @@ def test_a_generation_completes_with_the_providers_image(
     assert run_next_generation_job(
         db=db, storage=storage, engine=engine, worker_id="w1", options=FAST
     )
-    generation = _generation(db, gid)
+    generation = stored_generation(db, gid)
     assert generation.status == GenerationStatus.COMPLETED
     assert generation.provider_prediction_id in fake_replicate.predictions
     # The input reached the model, without being public (inline or through the files API).
@@ -155,22 +140,22 @@ def test_a_generation_completes_with_the_providers_image(
     stored = storage.get(image.storage_key)
     assert PILImage.open(io.BytesIO(stored)).format == "JPEG"
     assert image.thumbnail_key and storage.get(image.thumbnail_key)
-    assert _balance(db, user_id)[0] == _balance(db, user_id)[1]
+    assert balance_and_ledger_sum(db, user_id)[0] == balance_and_ledger_sum(db, user_id)[1]
 
 
 def test_large_inputs_go_through_the_files_api(
     db: Engine, storage: LocalStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
 ) -> None:
-    user_id = _user(db)
+    user_id = new_user(db)
     noisy = PILImage.effect_noise((1400, 1400), 90).convert("RGB")
     buf = io.BytesIO()
     noisy.save(buf, "JPEG", quality=95)
-    image_id = _upload(db, storage, user_id, buf.getvalue())
-    gid = _start(db, user_id=user_id, image_id=image_id)
+    image_id = new_upload(db, storage, user_id, buf.getvalue())
+    gid = new_generation(db, user_id=user_id, image_id=image_id)
     assert run_next_generation_job(
         db=db, storage=storage, engine=engine, worker_id="w1", options=FAST
     )
-    assert _generation(db, gid).status == GenerationStatus.COMPLETED
+    assert stored_generation(db, gid).status == GenerationStatus.COMPLETED
     [ref] = fake_replicate.create_bodies[0]["input"]["image_input"]
     assert ref.startswith(fake_replicate.base_url + "/v1/files/")
     assert [f.data for f in fake_replicate.files.values()] == [_stored_product(db, storage, gid)]
@@ -214,12 +199,12 @@ def test_a_prediction_is_resumed_never_created_twice(
         task = asyncio.create_task(
             run_work(work, db=db, storage=storage, engine=engine, options=FAST)
         )
-        while _generation(db, gid).provider_prediction_id is None:
+        while stored_generation(db, gid).provider_prediction_id is None:
             await asyncio.sleep(0.02)
         task.cancel()  # the worker dies while waiting
 
     asyncio.run(start_then_die())
-    pid = _generation(db, gid).provider_prediction_id
+    pid = stored_generation(db, gid).provider_prediction_id
     assert pid is not None and fake_replicate.creates == 1
     with session_scope(db) as session:  # its lease runs out
         job = session.exec(select(Job).where(Job.generation_id == gid)).one()
@@ -228,7 +213,7 @@ def test_a_prediction_is_resumed_never_created_twice(
     assert run_next_generation_job(
         db=db, storage=storage, engine=engine, worker_id="b", options=FAST
     )
-    generation = _generation(db, gid)
+    generation = stored_generation(db, gid)
     assert generation.status == GenerationStatus.COMPLETED
     assert generation.provider_prediction_id == pid
     assert fake_replicate.creates == 1
@@ -275,7 +260,7 @@ def test_an_ending_without_a_lease_waits_for_the_lease_holder_instead_of_deadloc
     assert not other.is_alive()
     assert "error" not in outcome, outcome.get("error")
     assert outcome["ended"] is False
-    assert _generation(db, gid).status == GenerationStatus.COMPLETED
+    assert stored_generation(db, gid).status == GenerationStatus.COMPLETED
 
 
 def test_webhooks_and_the_poller_racing_make_one_transition(
@@ -332,8 +317,8 @@ def test_webhooks_and_the_poller_racing_make_one_transition(
 
     results = asyncio.run(race())
     assert sum(1 for r in results if r is True or r == "applied") == 1
-    assert _generation(db, gid).status == GenerationStatus.COMPLETED
-    assert _count_images(db, gid) == 1
+    assert stored_generation(db, gid).status == GenerationStatus.COMPLETED
+    assert generated_image_count(db, gid) == 1
     assert _usage(db, UsageAction.GENERATION_COMPLETED) == 1
     # Only the one stored output (and the upload with its thumbnail) remain on disk.
     files = {p.name for p in storage.root.rglob("*") if p.is_file()}
@@ -349,17 +334,17 @@ def test_random_failures_are_refunded_exactly(
         db=db, storage=storage, engine=engine, worker_id="w", concurrency=16, options=FAST
     )
     asyncio.run(_run_worker_until_done(worker, db, ids, timeout=120))
-    statuses = [_generation(db, g).status for g in ids]
+    statuses = [stored_generation(db, g).status for g in ids]
     failed = statuses.count(GenerationStatus.FAILED)
     assert statuses.count(GenerationStatus.COMPLETED) + failed == 100
     assert 10 <= failed <= 50
     print(f"{failed} of 100 failed at the provider; {failed} refunds")
-    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == failed
+    assert len(ledger_entries(db, user_id, LedgerKind.REFUND)) == failed
     assert fake_replicate.creates == 100
-    balance, ledger_sum = _balance(db, user_id)
+    balance, ledger_sum = balance_and_ledger_sum(db, user_id)
     assert balance == ledger_sum
     for g in ids:
-        generation = _generation(db, g)
+        generation = stored_generation(db, g)
         if generation.status == GenerationStatus.FAILED:
             assert generation.error and "refunded" in generation.error
 
@@ -382,10 +367,10 @@ def test_a_429_storm_makes_no_duplicate_and_all_complete(
     started = time.monotonic()
     asyncio.run(_run_worker_until_done(worker, db, ids))
     assert time.monotonic() - started >= 1.0  # Retry-After was honoured
-    assert [_generation(db, g).status for g in ids] == [GenerationStatus.COMPLETED] * 5
+    assert [stored_generation(db, g).status for g in ids] == [GenerationStatus.COMPLETED] * 5
     assert fake_replicate.throttled == 5
     assert fake_replicate.creates == 5
-    assert len({_generation(db, g).provider_prediction_id for g in ids}) == 5
+    assert len({stored_generation(db, g).provider_prediction_id for g in ids}) == 5
 
 
 # --------------------------------------------------------------------------- cancel, timeout
@@ -404,7 +389,7 @@ def test_cancel_while_processing_cancels_at_the_provider_and_refunds_once(
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop))
         try:
-            while _generation(db, gid).provider_prediction_id is None:
+            while stored_generation(db, gid).provider_prediction_id is None:
                 await asyncio.sleep(0.05)
             # The owner's Cancel: our database first, then the provider.
             await generation_flows.cancel_generation(
@@ -420,15 +405,15 @@ def test_cancel_while_processing_cancels_at_the_provider_and_refunds_once(
             await task
 
     asyncio.run(scenario())
-    generation = _generation(db, gid)
+    generation = stored_generation(db, gid)
     assert generation.status == GenerationStatus.CANCELLED
     assert (
         fake_replicate.prediction(generation.provider_prediction_id or "")["status"] == "canceled"
     )
-    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 1
+    assert len(ledger_entries(db, user_id, LedgerKind.REFUND)) == 1
     with session_scope(db) as session, pytest.raises(ValidationError, match="already finished"):
         generations.cancel_generation(session, user_id=user_id, generation_id=gid)
-    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 1
+    assert len(ledger_entries(db, user_id, LedgerKind.REFUND)) == 1
 
 
 def test_a_prediction_past_the_timeout_is_cancelled_failed_and_refunded(
@@ -440,12 +425,12 @@ def test_a_prediction_past_the_timeout_is_cancelled_failed_and_refunded(
     assert run_next_generation_job(
         db=db, storage=storage, engine=engine, worker_id="w", options=options
     )
-    generation = _generation(db, gid)
+    generation = stored_generation(db, gid)
     assert generation.status == GenerationStatus.FAILED and generation.error == TIMED_OUT
     assert (
         fake_replicate.prediction(generation.provider_prediction_id or "")["status"] == "canceled"
     )
-    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 1
+    assert len(ledger_entries(db, user_id, LedgerKind.REFUND)) == 1
 
 
 def test_no_worker_at_all_still_ends_failed_and_refunded_once(
@@ -456,13 +441,13 @@ def test_no_worker_at_all_still_ends_failed_and_refunded_once(
     later = utcnow() + timedelta(seconds=301)
     assert sweep_overdue(db, timeout_s=300, now=later) == [(gid, None)]
     assert sweep_overdue(db, timeout_s=300, now=later) == []
-    generation = _generation(db, gid)
+    generation = stored_generation(db, gid)
     assert generation.status == GenerationStatus.FAILED and generation.error == TIMED_OUT
-    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 1
+    assert len(ledger_entries(db, user_id, LedgerKind.REFUND)) == 1
     with session_scope(db, write=False) as session:
         job = session.exec(select(Job).where(Job.generation_id == gid)).one()
     assert job.status == "failed"
-    balance, ledger_sum = _balance(db, user_id)
+    balance, ledger_sum = balance_and_ledger_sum(db, user_id)
     assert balance == ledger_sum == 12  # 10 free + 2 granted, the spend refunded
 
 
@@ -474,7 +459,7 @@ def test_a_worker_that_lost_its_lease_changes_nothing(db: Engine, storage: Local
     [work_a] = claim_work(db=db, worker_id="a", limit=1, lease_seconds=-1)  # expires at once
     [work_b] = claim_work(db=db, worker_id="b", limit=1)
     assert work_a.lease.job_id == work_b.lease.job_id
-    image = _product_shot()
+    image = product_shot()
     out = Output(image, "image/jpeg", 480, 360)
     assert store_and_complete(
         db=db,
@@ -502,10 +487,10 @@ def test_a_worker_that_lost_its_lease_changes_nothing(db: Engine, storage: Local
         assert not end_generation(session, generation_id=gid, error="boom", lease=work_a.lease)
     fail_work(db=db, work=work_a, error="boom", retryable=False)
     fail_work(db=db, work=work_a, error="boom", retryable=True)
-    generation = _generation(db, gid)
+    generation = stored_generation(db, gid)
     assert generation.status == GenerationStatus.COMPLETED and generation.error is None
-    assert _count_images(db, gid) == 1
-    assert _ledger(db, user_id, LedgerKind.REFUND) == []
+    assert generated_image_count(db, gid) == 1
+    assert ledger_entries(db, user_id, LedgerKind.REFUND) == []
     assert sorted(p.name for p in storage.root.rglob("*") if p.is_file()) == files_before
     with session_scope(db, write=False) as session:
         job = session.get(Job, work_b.lease.job_id)
@@ -534,7 +519,7 @@ def test_a_lease_lost_mid_run_stops_the_task(
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop))
         try:
-            while _generation(db, gid).provider_prediction_id is None:
+            while stored_generation(db, gid).provider_prediction_id is None:
                 await asyncio.sleep(0.05)
             with session_scope(db) as session:  # another worker took it over
                 job = session.exec(select(Job).where(Job.generation_id == gid)).one()
@@ -550,7 +535,7 @@ def test_a_lease_lost_mid_run_stops_the_task(
             await task
 
     asyncio.run(scenario())
-    assert _generation(db, gid).status == GenerationStatus.PROCESSING  # b's to finish
+    assert stored_generation(db, gid).status == GenerationStatus.PROCESSING  # b's to finish
 
 
 def test_prediction_payloads_parse_like_the_api() -> None:
@@ -579,8 +564,8 @@ def test_provider_errors_become_readable_messages(
         assert run_next_generation_job(
             db=db, storage=storage, engine=engine, worker_id="w", options=FAST
         )
-    assert [_generation(db, g).error for g in ids] == [CONTENT_FILTERED, PROVIDER_FAILED]
-    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 2
+    assert [stored_generation(db, g).error for g in ids] == [CONTENT_FILTERED, PROVIDER_FAILED]
+    assert len(ledger_entries(db, user_id, LedgerKind.REFUND)) == 2
 
 
 def test_a_configured_webhook_address_is_sent_with_the_completed_filter(
@@ -598,4 +583,4 @@ def test_a_configured_webhook_address_is_sent_with_the_completed_filter(
     )
     [body] = fake_replicate.create_bodies
     assert body["webhook"] == hook and body["webhook_events_filter"] == ["completed"]
-    assert _generation(db, gid).status == GenerationStatus.COMPLETED
+    assert stored_generation(db, gid).status == GenerationStatus.COMPLETED

@@ -21,10 +21,10 @@ from stylestudio.models import GenerationStatus, ProcessedWebhookEvent
 from stylestudio.services.generation_claims import claim_work, load_inputs
 from stylestudio.services.generation_predictions import record_prediction
 from stylestudio.settings import get_settings
-from tests.integration.test_generation_flow import _generation, _start, _upload, _user
-from tests.integration.test_replicate_generation import _count_images
+from tests.support.builders import new_generation, new_upload, new_user
 from tests.support.fake_replicate import FakeReplicate, new_webhook_secret
 from tests.support.fake_replicate import fake_replicate as fake_replicate
+from tests.support.lookups import generated_image_count, stored_generation
 
 
 @pytest.fixture
@@ -58,8 +58,8 @@ def _post(app: httpx.ASGITransport, headers: dict[str, str], body: bytes) -> htt
 def _finished_prediction(db: Engine, fake: FakeReplicate) -> tuple[int, str]:
     """A generation whose prediction has finished at the provider, not yet seen by us."""
     storage = runtime.get_storage()
-    user_id = _user(db)
-    gid = _start(db, user_id=user_id, image_id=_upload(db, storage, user_id))
+    user_id = new_user(db)
+    gid = new_generation(db, user_id=user_id, image_id=new_upload(db, storage, user_id))
     [work] = claim_work(db=db, worker_id="w", limit=1)
     engine = runtime.get_prediction_engine()
     assert engine is not None
@@ -96,19 +96,19 @@ def test_the_webhook_matrix(
         refused[f"missing {name}"] = _post(app, partial, body)
     for case, response in refused.items():
         assert 400 <= response.status_code < 500, case
-    assert _generation(db, gid).status == GenerationStatus.PROCESSING
-    assert _receipts(db) == 0 and _count_images(db, gid) == 0
+    assert stored_generation(db, gid).status == GenerationStatus.PROCESSING
+    assert _receipts(db) == 0 and generated_image_count(db, gid) == 0
 
     valid = _post(app, headers, body)
     assert valid.status_code == 200 and valid.json()["result"] == "applied"
-    assert _generation(db, gid).status == GenerationStatus.COMPLETED
-    assert _count_images(db, gid) == 1
+    assert stored_generation(db, gid).status == GenerationStatus.COMPLETED
+    assert generated_image_count(db, gid) == 1
 
     replay = _post(app, headers, body)
     assert replay.status_code == 200 and replay.json()["result"] == "duplicate"
     again, again_body = fake_replicate.signed_webhook(pid)  # a new id, same completion
     assert _post(app, again, again_body).json()["result"] == "already ended"
-    assert _count_images(db, gid) == 1 and _receipts(db) == 2
+    assert generated_image_count(db, gid) == 1 and _receipts(db) == 2
 
 
 def test_webhooks_are_refused_when_replicate_is_not_the_engine(

@@ -39,16 +39,10 @@ from stylestudio.settings import get_settings
 from stylestudio.state.account import AccountState
 from stylestudio.state.gallery import GalleryState
 from stylestudio.state.studio_inputs import StudioInputsState
-from tests.integration.test_generation_flow import (
-    _balance,
-    _generation,
-    _ledger,
-    _product_shot,
-    _start,
-    _user,
-)
-from tests.integration.test_page_loading import _send, _signed_in
-from tests.integration.test_page_loading import state_manager as state_manager
+from tests.support.app_states import run_handler
+from tests.support.app_states import state_manager as state_manager
+from tests.support.builders import new_generation, new_user, product_shot, signed_in_session
+from tests.support.lookups import balance_and_ledger_sum, ledger_entries, stored_generation
 from tests.support.s3 import REGION, Bucket, client_for
 from tests.support.tab_cookie import connect_with_cookie
 
@@ -109,31 +103,31 @@ async def _upload_in_the_studio(
 ) -> int:
     """The studio's drop zone: StudioInputsState.upload_product with the page's file."""
     async with manager.modify_state(_tab(StudioInputsState)) as root:
-        connect_with_cookie(root, _signed_in(db, user_id))
+        connect_with_cookie(root, signed_in_session(db, user_id))
         studio = await root.get_state(StudioInputsState)
         upload = rx.UploadFile(file=io.BytesIO(data), path=Path("red-mug.jpg"))
-        await _send(studio, "upload_product", [upload])
+        await run_handler(studio, "upload_product", [upload])
         assert studio.upload_error == ""
         [photo] = studio.products
         return photo.id
 
 
 def _generate(db: Engine, storage: S3Storage, user_id: int, image_id: int, key: str) -> int:
-    generation_id = _start(db, user_id=user_id, image_id=image_id, key=key)
+    generation_id = new_generation(db, user_id=user_id, image_id=image_id, key=key)
     assert run_next_generation_job(db=db, storage=storage, engine=LocalEngine(), worker_id="w")
     return generation_id
 
 
 def _cookie(db: Engine, user_id: int) -> dict[str, str]:
-    return {"Cookie": f"{SESSION_COOKIE}={_signed_in(db, user_id)}"}
+    return {"Cookie": f"{SESSION_COOKIE}={signed_in_session(db, user_id)}"}
 
 
 async def test_upload_generate_and_download_through_the_signed_route(
     s3_app: S3Storage, client: httpx.AsyncClient, db: Engine, state_manager: StateManager
 ) -> None:
     storage = s3_app
-    user_id = _user(db, "maker@example.com")
-    image_id = await _upload_in_the_studio(state_manager, db, user_id, _product_shot())
+    user_id = new_user(db, "maker@example.com")
+    image_id = await _upload_in_the_studio(state_manager, db, user_id, product_shot())
     [upload] = _images(db, user_id)
     assert upload.id == image_id and upload.thumbnail_key
     assert _objects(storage) == {upload.storage_key, upload.thumbnail_key}
@@ -185,7 +179,7 @@ async def test_upload_generate_and_download_through_the_signed_route(
     assert sorted(archive.read(n) for n in archive.namelist()) == sorted(
         storage.get(i.storage_key) for i in results
     )
-    stranger = _user(db, "stranger@example.com")
+    stranger = new_user(db, "stranger@example.com")
     assert (await client.get(url, headers=_cookie(db, stranger))).status_code == 404
     assert (await client.get(url)).status_code == 401
 
@@ -194,8 +188,8 @@ async def test_a_share_links_image_comes_from_the_bucket_until_revoked(
     s3_app: S3Storage, client: httpx.AsyncClient, db: Engine, state_manager: StateManager
 ) -> None:
     storage = s3_app
-    user_id = _user(db)
-    image_id = await _upload_in_the_studio(state_manager, db, user_id, _product_shot())
+    user_id = new_user(db)
+    image_id = await _upload_in_the_studio(state_manager, db, user_id, product_shot())
     await asyncio.to_thread(_generate, db, storage, user_id, image_id, "g1")
     result = next(i for i in _images(db, user_id) if i.category == ImageCategory.GENERATED)
     with session_scope(db) as session:
@@ -217,8 +211,8 @@ async def test_export_holds_the_buckets_images(
     s3_app: S3Storage, client: httpx.AsyncClient, db: Engine, state_manager: StateManager
 ) -> None:
     storage = s3_app
-    user_id = _user(db)
-    image_id = await _upload_in_the_studio(state_manager, db, user_id, _product_shot())
+    user_id = new_user(db)
+    image_id = await _upload_in_the_studio(state_manager, db, user_id, product_shot())
     await asyncio.to_thread(_generate, db, storage, user_id, image_id, "g1")
     answer = await client.get("/api/account/export", headers=_cookie(db, user_id))
     assert answer.status_code == 200
@@ -232,10 +226,10 @@ async def test_deleting_a_generation_and_the_account_removes_their_objects(
     s3_app: S3Storage, db: Engine, state_manager: StateManager
 ) -> None:
     storage = s3_app
-    leaving, staying = _user(db, "leaving@example.com"), _user(db, "staying@example.com")
+    leaving, staying = new_user(db, "leaving@example.com"), new_user(db, "staying@example.com")
     ids = {}
     for who in (leaving, staying):
-        image_id = await _upload_in_the_studio(state_manager, db, who, _product_shot())
+        image_id = await _upload_in_the_studio(state_manager, db, who, product_shot())
         for key in ("g1", "g2"):
             ids[who, key] = await asyncio.to_thread(_generate, db, storage, who, image_id, key)
     theirs = _keys_of(_images(db, staying))
@@ -246,20 +240,20 @@ async def test_deleting_a_generation_and_the_account_removes_their_objects(
     doomed = _keys_of([i for i in _images(db, leaving) if i.generation_id == ids[leaving, "g1"]])
     assert len(doomed) == 2
     async with state_manager.modify_state(_tab(GalleryState)) as root:
-        connect_with_cookie(root, _signed_in(db, leaving))
+        connect_with_cookie(root, signed_in_session(db, leaving))
         gallery = await root.get_state(GalleryState)
-        await _send(gallery, "open_gallery")
-        await _send(gallery, "ask_delete", ids[leaving, "g1"])
-        await _send(gallery, "delete", ids[leaving, "g1"])
+        await run_handler(gallery, "open_gallery")
+        await run_handler(gallery, "ask_delete", ids[leaving, "g1"])
+        await run_handler(gallery, "delete", ids[leaving, "g1"])
     assert not doomed & _objects(storage)
     assert _objects(storage) == _keys_of(_images(db, leaving)) | theirs
     assert len(_images(db, leaving)) == 2  # the upload and g2's result
 
     # `Delete account`: every object of the account goes; the other user's all stay.
     async with state_manager.modify_state(_tab(AccountState)) as root:
-        connect_with_cookie(root, _signed_in(db, leaving))
+        connect_with_cookie(root, signed_in_session(db, leaving))
         account = await root.get_state(AccountState)
-        await _send(account, "delete_account", {"confirm_email": "leaving@example.com"})
+        await run_handler(account, "delete_account", {"confirm_email": "leaving@example.com"})
     assert _images(db, leaving) == []
     assert _objects(storage) == theirs
 
@@ -268,13 +262,13 @@ def test_media_sweep_removes_the_buckets_orphans_only(
     s3_app: S3Storage, s3_bucket: Bucket, db: Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     storage = s3_app
-    user_id = _user(db)
+    user_id = new_user(db)
     with session_scope(db) as session:
         kept = media.store_upload(
             session,
             storage=storage,
             user_id=user_id,
-            data=_product_shot(),
+            data=product_shot(),
             filename="a.jpg",
             category=ImageCategory.PRODUCT,
         )
@@ -304,13 +298,13 @@ def test_media_sweep_removes_the_buckets_orphans_only(
 
 def test_an_upload_whose_transaction_fails_leaves_no_object(s3_app: S3Storage, db: Engine) -> None:
     storage = s3_app
-    user_id = _user(db)
+    user_id = new_user(db)
     with pytest.raises(RuntimeError), session_scope(db) as session:
         media.store_upload(
             session,
             storage=storage,
             user_id=user_id,
-            data=_product_shot(),
+            data=product_shot(),
             filename="a.jpg",
             category=ImageCategory.PRODUCT,
         )
@@ -331,18 +325,18 @@ def test_a_store_that_does_not_answer_delays_the_generation_without_failing_it(
     """The photos are in the bucket but the worker cannot reach it: the job waits for
     another attempt (no refund, no "upload them again"); once the store answers, it runs."""
     storage = s3_bucket.storage()
-    user_id = _user(db)
+    user_id = new_user(db)
     with session_scope(db) as session:
         upload = media.store_upload(
             session,
             storage=storage,
             user_id=user_id,
-            data=_product_shot(),
+            data=product_shot(),
             filename="a.jpg",
             category=ImageCategory.PRODUCT,
         )
-    generation_id = _start(db, user_id=user_id, image_id=upload.id or 0)
-    spent = _balance(db, user_id)
+    generation_id = new_generation(db, user_id=user_id, image_id=upload.id or 0)
+    spent = balance_and_ledger_sum(db, user_id)
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -352,8 +346,8 @@ def test_a_store_that_does_not_answer_delays_the_generation_without_failing_it(
         prefix=s3_bucket.prefix,
     )
     assert run_next_generation_job(db=db, storage=away, engine=LocalEngine(), worker_id="w")
-    assert _generation(db, generation_id).status == GenerationStatus.PENDING
-    assert _balance(db, user_id) == spent  # still spent, not refunded
+    assert stored_generation(db, generation_id).status == GenerationStatus.PENDING
+    assert balance_and_ledger_sum(db, user_id) == spent  # still spent, not refunded
     with session_scope(db) as session:
         job = session.exec(select(Job)).one()
         assert job.attempts == 1 and job.last_error == STORAGE_UNAVAILABLE
@@ -361,8 +355,8 @@ def test_a_store_that_does_not_answer_delays_the_generation_without_failing_it(
         session.add(job)
 
     assert run_next_generation_job(db=db, storage=storage, engine=LocalEngine(), worker_id="w")
-    assert _generation(db, generation_id).status == GenerationStatus.COMPLETED
-    assert len(_ledger(db, user_id, LedgerKind.REFUND)) == 0
+    assert stored_generation(db, generation_id).status == GenerationStatus.COMPLETED
+    assert len(ledger_entries(db, user_id, LedgerKind.REFUND)) == 0
 
 
 async def test_a_store_that_does_not_answer_is_a_503_not_a_404(
@@ -398,8 +392,8 @@ async def test_downloads_answer_503_when_the_store_does_not_answer(
 ) -> None:
     """`Download all` and `Export my data` of images that exist, while the store is down: a
     503 that says to try again (the images are not gone), not a 500."""
-    user_id = _user(db)
-    image_id = await _upload_in_the_studio(state_manager, db, user_id, _product_shot())
+    user_id = new_user(db)
+    image_id = await _upload_in_the_studio(state_manager, db, user_id, product_shot())
     generation_id = await asyncio.to_thread(_generate, db, s3_app, user_id, image_id, "g1")
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))

@@ -27,7 +27,6 @@ from stylestudio.api.routes import build_api
 from stylestudio.api.share_page import FAVICON, share_url
 from stylestudio.db import dispose_engines, session_scope
 from stylestudio.models import (
-    Generation,
     GenerationStatus,
     Image,
     ImageCategory,
@@ -35,9 +34,10 @@ from stylestudio.models import (
     User,
     utcnow,
 )
-from stylestudio.services import accounts, sharing
+from stylestudio.services import sharing
 from stylestudio.services.errors import NotFoundError, ValidationError
 from stylestudio.settings import get_settings
+from tests.support.builders import new_user, recorded_generation
 
 HOSTILE_PROMPT = 'A red sneaker <script>alert("x")</script> & "friends" on marble'
 API_URL = "http://api.example.test"
@@ -50,13 +50,6 @@ def _jpeg(size: tuple[int, int] = (96, 64)) -> bytes:
     out = io.BytesIO()
     PILImage.new("RGB", size, (190, 30, 40)).save(out, "JPEG")
     return out.getvalue()
-
-
-def _user(db: Engine, email: str = "owner@example.com", name: str = "") -> int:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email=email, password="correct horse", name=name)
-        assert user.id is not None
-        return user.id
 
 
 def _generated_image(
@@ -75,21 +68,16 @@ def _generated_image(
     thumb_key = key.removesuffix(".jpg") + ".thumb.jpg"
     storage.put(key, data, content_type="image/jpeg")
     storage.put(thumb_key, data, content_type="image/jpeg")
+    generation_id = recorded_generation(
+        db,
+        user_id,
+        status=status,
+        prompt=prompt,
+        style=style,
+        aspect_ratio="3:2",
+        completed_at=utcnow() if status == GenerationStatus.COMPLETED else None,
+    )
     with session_scope(db) as session:
-        generation = Generation(
-            user_id=user_id,
-            status=status,
-            prompt=prompt,
-            model="stable-diffusion-xl",
-            style=style,
-            quality="standard",
-            aspect_ratio="3:2",
-            seed=42,
-            idempotency_key=uuid.uuid4().hex,
-            completed_at=utcnow() if status == GenerationStatus.COMPLETED else None,
-        )
-        session.add(generation)
-        session.flush()
         image = Image(
             user_id=user_id,
             category=category,
@@ -100,7 +88,7 @@ def _generated_image(
             height=64,
             storage_key=key,
             thumbnail_key=thumb_key,
-            generation_id=generation.id,
+            generation_id=generation_id,
             feature_title=feature_title,
         )
         session.add(image)
@@ -169,7 +157,7 @@ def _update_image(db: Engine, image_id: int, **values: object) -> None:
 def test_the_owner_creates_a_link_that_resolves_to_the_image(
     db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db, name="Ada Maker")
+    owner = new_user(db, "owner@example.com", name="Ada Maker")
     image_id = _generated_image(db, storage, owner, feature_title="Sneaker drop")
     assert _image(db, image_id).sharing_enabled is False  # off until the owner shares
 
@@ -208,7 +196,7 @@ def test_the_owner_creates_a_link_that_resolves_to_the_image(
 def test_an_author_without_a_name_is_anonymous_and_an_untitled_image_has_no_title(
     db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     _update_user(db, owner, name="")  # sign-up names an account after its email otherwise
     image_id = _generated_image(db, storage, owner)
     shared = _resolve(db, _create(db, user_id=owner, image_id=image_id).token)
@@ -218,7 +206,7 @@ def test_an_author_without_a_name_is_anonymous_and_an_untitled_image_has_no_titl
 
 
 def test_only_the_hash_of_the_token_is_stored(db: Engine, storage: LocalStorage) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     image_id = _generated_image(db, storage, owner)
     created = _create(db, user_id=owner, image_id=image_id)
 
@@ -248,7 +236,7 @@ def test_only_the_hash_of_the_token_is_stored(db: Engine, storage: LocalStorage)
 
 
 def test_two_links_never_share_a_token(db: Engine, storage: LocalStorage) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     image_id = _generated_image(db, storage, owner)
     first = _create(db, user_id=owner, image_id=image_id)
     second = _create(db, user_id=owner, image_id=image_id, expires_in="1d")
@@ -259,7 +247,7 @@ def test_two_links_never_share_a_token(db: Engine, storage: LocalStorage) -> Non
 
 
 def test_a_one_day_link_resolves_until_it_expires(db: Engine, storage: LocalStorage) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     image_id = _generated_image(db, storage, owner)
     now = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
     created = _create(db, user_id=owner, image_id=image_id, expires_in="1d", now=now)
@@ -281,7 +269,7 @@ def test_a_one_day_link_resolves_until_it_expires(db: Engine, storage: LocalStor
 
 
 def test_seven_day_and_unknown_expiry_choices(db: Engine, storage: LocalStorage) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     image_id = _generated_image(db, storage, owner)
     now = datetime(2030, 5, 1, 12, 0, tzinfo=UTC)
     week = _create(db, user_id=owner, image_id=image_id, expires_in="7d", now=now)
@@ -296,7 +284,7 @@ def test_seven_day_and_unknown_expiry_choices(db: Engine, storage: LocalStorage)
 
 
 def test_a_revoked_link_stops_resolving_at_once(db: Engine, storage: LocalStorage) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     image_id = _generated_image(db, storage, owner)
     created = _create(db, user_id=owner, image_id=image_id)
     assert _resolve(db, created.token) is not None
@@ -317,7 +305,7 @@ def test_a_revoked_link_stops_resolving_at_once(db: Engine, storage: LocalStorag
 def test_revoking_one_link_keeps_the_others_and_revoke_all_ends_them(
     db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     image_id = _generated_image(db, storage, owner)
     a = _create(db, user_id=owner, image_id=image_id)
     b = _create(db, user_id=owner, image_id=image_id, expires_in="never")
@@ -344,8 +332,8 @@ def test_revoking_one_link_keeps_the_others_and_revoke_all_ends_them(
 def test_another_user_cannot_create_revoke_or_list_links_for_the_image(
     db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db)
-    stranger = _user(db, email="stranger@example.com")
+    owner = new_user(db, "owner@example.com")
+    stranger = new_user(db, email="stranger@example.com")
     image_id = _generated_image(db, storage, owner)
     created = _create(db, user_id=owner, image_id=image_id)
     before = [link.model_dump() for link in _links(db)]
@@ -369,7 +357,7 @@ def test_another_user_cannot_create_revoke_or_list_links_for_the_image(
 
 
 def test_only_completed_generated_images_can_be_shared(db: Engine, storage: LocalStorage) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     product = _generated_image(db, storage, owner, category=ImageCategory.PRODUCT)
     running = _generated_image(db, storage, owner, status=GenerationStatus.PROCESSING)
     failed = _generated_image(db, storage, owner, status=GenerationStatus.FAILED)
@@ -386,7 +374,7 @@ def test_only_completed_generated_images_can_be_shared(db: Engine, storage: Loca
 def test_a_suspended_owner_cannot_share_and_their_links_stop_resolving(
     db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     image_id = _generated_image(db, storage, owner)
     created = _create(db, user_id=owner, image_id=image_id)
 
@@ -410,7 +398,7 @@ def test_a_suspended_owner_cannot_share_and_their_links_stop_resolving(
 
 
 def test_an_image_disabled_by_an_admin_stops_resolving(db: Engine, storage: LocalStorage) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     image_id = _generated_image(db, storage, owner)
     created = _create(db, user_id=owner, image_id=image_id)
 
@@ -488,7 +476,7 @@ def _assert_uncached(response: httpx.Response) -> None:
 async def test_the_share_page_shows_the_image_with_escaped_cards(
     client: httpx.AsyncClient, db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db, name='Eve <b>"Bold"</b>')
+    owner = new_user(db, "owner@example.com", name='Eve <b>"Bold"</b>')
     image_id = _generated_image(db, storage, owner, prompt=HOSTILE_PROMPT + " " + "x" * 400)
     created = _create(db, user_id=owner, image_id=image_id)
     key = _image(db, image_id).storage_key
@@ -527,7 +515,7 @@ async def test_the_share_page_shows_the_image_with_escaped_cards(
 async def test_a_featured_title_is_the_page_title(
     client: httpx.AsyncClient, db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     image_id = _generated_image(db, storage, owner, feature_title="Summer <drop> & co")
     created = _create(db, user_id=owner, image_id=image_id)
     response = await client.get(f"/s/{created.token}")
@@ -539,7 +527,7 @@ async def test_a_featured_title_is_the_page_title(
 async def test_a_revoked_link_answers_404_within_a_second(
     client: httpx.AsyncClient, db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     image_id = _generated_image(db, storage, owner)
     created = _create(db, user_id=owner, image_id=image_id)
     assert (await client.get(f"/s/{created.token}")).status_code == 200
@@ -558,7 +546,7 @@ async def test_a_revoked_link_answers_404_within_a_second(
 async def test_unknown_and_stale_tokens_answer_the_same_404(
     client: httpx.AsyncClient, db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     image_id = _generated_image(db, storage, owner)
     created = _create(db, user_id=owner, image_id=image_id)
     expired = _create(
@@ -588,7 +576,7 @@ def _shown_media(page: _Meta) -> set[str]:
 async def test_every_url_the_page_shows_dies_with_its_link(
     client: httpx.AsyncClient, db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     image_id = _generated_image(db, storage, owner)
     created = _create(db, user_id=owner, image_id=image_id)
     stored = storage.get(_image(db, image_id).storage_key)
@@ -620,7 +608,7 @@ async def test_every_url_the_page_shows_dies_with_its_link(
 async def test_a_browser_revalidates_the_shared_image_until_the_link_dies(
     client: httpx.AsyncClient, db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     created = _create(db, user_id=owner, image_id=_generated_image(db, storage, owner))
     url = f"/api/share/{created.token}/image"
     first = await client.get(url)
@@ -637,7 +625,7 @@ async def test_a_browser_revalidates_the_shared_image_until_the_link_dies(
 async def test_the_image_of_an_expired_or_disabled_link_is_gone_too(
     client: httpx.AsyncClient, db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     image_id = _generated_image(db, storage, owner)
     expired = _create(
         db, user_id=owner, image_id=image_id, expires_in="1d", now=utcnow() - timedelta(days=2)
@@ -654,7 +642,7 @@ async def test_the_image_of_an_expired_or_disabled_link_is_gone_too(
 async def test_the_share_page_has_the_app_icon(
     client: httpx.AsyncClient, db: Engine, storage: LocalStorage
 ) -> None:
-    owner = _user(db)
+    owner = new_user(db, "owner@example.com")
     created = _create(db, user_id=owner, image_id=_generated_image(db, storage, owner))
     page = _parse((await client.get(f"/s/{created.token}")).text)
     assert f"{API_URL}/favicon.ico" in page.urls

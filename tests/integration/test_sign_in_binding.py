@@ -20,6 +20,7 @@ from stylestudio.db import session_scope
 from stylestudio.models import UserSession
 from stylestudio.services import accounts, sign_in_tickets
 from stylestudio.services.errors import ValidationError
+from tests.support.builders import new_user
 from tests.support.oidc_provider import API_URL, APP_URL, Browser, configured_api
 
 
@@ -27,13 +28,6 @@ from tests.support.oidc_provider import API_URL, APP_URL, Browser, configured_ap
 def api(db: Engine) -> Iterator[ASGIApp]:
     with configured_api(db.url.render_as_string(hide_password=False)) as app:
         yield app
-
-
-def _user(db: Engine, email: str) -> int:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email=email, password="a-long-password")
-        assert user.id is not None
-        return user.id
 
 
 def _ticket_for(db: Engine, user_id: int, browser: Browser) -> str:
@@ -88,7 +82,7 @@ async def test_a_ticket_opened_in_another_browser_is_refused_and_still_works_in_
 ) -> None:
     """The attack: Mallory signs in to her own account, keeps the ticket URL and sends it to
     Victor. Victor's browser (with no nonce, or a nonce of its own) gets no cookie."""
-    mallory_id = _user(db, "mallory@example.com")
+    mallory_id = new_user(db, "mallory@example.com")
     async with Browser(api) as mallory, Browser(api) as victor, Browser(api) as careful:
         await mallory.follow(f"{API_URL}/api/auth/begin")
         await careful.follow(f"{API_URL}/api/auth/begin")  # a nonce of its own
@@ -118,14 +112,14 @@ async def test_a_ticket_opened_in_another_browser_is_refused_and_still_works_in_
 
 
 async def test_a_ticket_is_only_issued_against_a_nonce(db: Engine) -> None:
-    user_id = _user(db, "ada@example.com")
+    user_id = new_user(db, "ada@example.com")
     for nonce in (None, "", "short", 42, ["x" * 40]):
         with session_scope(db) as session, pytest.raises(ValidationError):
             sign_in_tickets.issue_ticket(session, user_id=user_id, browser_nonce=nonce)
 
 
 async def test_signing_out_hands_the_browser_a_fresh_nonce(db: Engine, api: ASGIApp) -> None:
-    user_id = _user(db, "ada@example.com")
+    user_id = new_user(db, "ada@example.com")
     async with Browser(api) as browser:
         await browser.follow(f"{API_URL}/api/auth/begin")
         used = browser.cookie("ss_signin")

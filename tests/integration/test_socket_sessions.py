@@ -5,24 +5,22 @@ reset before the socket's event is handled. Against SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import reflex as rx
 from reflex.istate.manager import StateManager
 from reflex_base import constants
-from reflex_base.config import get_config
-from reflex_base.constants import StateManagerMode
 from reflex_base.event import Event
 from sqlalchemy.engine import Engine
 
 from stylestudio.db import session_scope
 from stylestudio.services import accounts
-from stylestudio.settings import get_settings
 from stylestudio.state import socket_sessions
 from stylestudio.state.session import SessionState, TabOwnerCheck
+from tests.support.app_states import app_db as app_db
+from tests.support.app_states import state_manager as state_manager
+from tests.support.builders import new_signed_in_user
 from tests.support.tab_cookie import connect_with_cookie
 
 TOKEN = "live-session-token-" + uuid.uuid4().hex
@@ -52,30 +50,6 @@ def test_the_handshake_cookie_is_kept_out_of_router_data_and_forgotten_on_discon
     assert socket_sessions.session_token("sid-1", "tab") == (False, None)
 
 
-@pytest.fixture
-def app_db(db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    monkeypatch.setenv("DATABASE_URL", db.url.render_as_string(hide_password=False))
-    monkeypatch.setenv("STYLESTUDIO_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield db
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-async def state_manager(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[StateManager]:
-    monkeypatch.setattr(get_config(), "state_manager_mode", StateManagerMode.MEMORY)
-    manager = StateManager.create()
-    yield manager
-    await manager.close()
-
-
-def _signed_in(db: Engine, email: str) -> tuple[int, str]:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email=email, password="correct horse")
-        assert user.id is not None
-        return user.id, accounts.start_session(session, user_id=user.id)
-
-
 async def _event_on(root: Any) -> None:
     """What happens before any handler of an event of this socket runs."""
     await TabOwnerCheck().preprocess(app=None, state=root, event=Event(name="x"))  # type: ignore[arg-type]
@@ -85,8 +59,8 @@ async def _event_on(root: Any) -> None:
 async def test_a_socket_without_the_owners_cookie_gets_the_tab_reset(
     app_db: Engine, state_manager: StateManager, thief: str
 ) -> None:
-    owner_id, owner_token = _signed_in(app_db, "owner@example.com")
-    _, other_token = _signed_in(app_db, "other@example.com")
+    owner_id, owner_token = new_signed_in_user(app_db, "owner@example.com")
+    _, other_token = new_signed_in_user(app_db, "other@example.com")
     async with state_manager.modify_state(
         rx.BaseStateToken(ident=str(uuid.uuid4()), cls=SessionState)
     ) as root:

@@ -37,7 +37,7 @@ from stylestudio.state import generation_watch, socket_sessions
 from stylestudio.state.gallery import GalleryState
 from stylestudio.state.session import SessionState
 from stylestudio.state.studio import StudioState
-from tests.integration.test_generation_flow import _start, _upload, _user
+from tests.support.builders import new_generation, new_upload, new_user
 from tests.support.event_processing import AppEvents, event_name, new_tab
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,9 +90,9 @@ async def feed(db: Engine) -> AsyncIterator[GenerationStatusFeed]:
 async def test_a_status_committed_by_another_session_wakes_its_watchers_only(
     db: Engine, storage: LocalStorage, feed: GenerationStatusFeed
 ) -> None:
-    user_id = _user(db)
-    image = _upload(db, storage, user_id)
-    watched, other = (_start(db, user_id=user_id, image_id=image, key=k) for k in "ab")
+    user_id = new_user(db)
+    image = new_upload(db, storage, user_id)
+    watched, other = (new_generation(db, user_id=user_id, image_id=image, key=k) for k in "ab")
     mine, theirs = feed.watch(), feed.watch()
     mine.follow({watched: "pending"})
     theirs.follow({other: "pending"})
@@ -110,8 +110,8 @@ async def test_a_status_committed_by_another_session_wakes_its_watchers_only(
 async def test_a_rolled_back_change_announces_nothing(
     db: Engine, storage: LocalStorage, feed: GenerationStatusFeed
 ) -> None:
-    user_id = _user(db)
-    watched = _start(db, user_id=user_id, image_id=_upload(db, storage, user_id))
+    user_id = new_user(db)
+    watched = new_generation(db, user_id=user_id, image_id=new_upload(db, storage, user_id))
     watch = feed.watch()
     watch.follow({watched: "pending"})
     await watch.wait(timeout=0)
@@ -138,8 +138,8 @@ async def test_a_status_committed_by_another_process_wakes_the_watcher(
 ) -> None:
     """PostgreSQL: LISTEN/NOTIFY. SQLite: the other process cannot signal this one; the
     process's data_version probe finds its commit (one probe for all watchers)."""
-    user_id = _user(db)
-    watched = _start(db, user_id=user_id, image_id=_upload(db, storage, user_id))
+    user_id = new_user(db)
+    watched = new_generation(db, user_id=user_id, image_id=new_upload(db, storage, user_id))
     postgres = db.dialect.name == "postgresql"
     feed = GenerationStatusFeed(engine=db, recheck_s=NEVER, probe_s=NEVER if postgres else 0.2)
     feed.start()
@@ -165,10 +165,10 @@ async def test_a_status_committed_by_another_process_wakes_the_watcher(
 
 
 async def test_idle_watchers_send_no_query(db: Engine, storage: LocalStorage) -> None:
-    user_id = _user(db)
-    image = _upload(db, storage, user_id)
+    user_id = new_user(db)
+    image = new_upload(db, storage, user_id)
     # 50 watchers (tabs) of 10 running generations (a new account's 10 credits).
-    ids = [_start(db, user_id=user_id, image_id=image, key=f"k{i}") for i in range(10)] * 5
+    ids = [new_generation(db, user_id=user_id, image_id=image, key=f"k{i}") for i in range(10)] * 5
     feed = GenerationStatusFeed(engine=db, recheck_s=NEVER)  # the default SQLite probe
     feed.start()
     counter = QueryCounter(db)
@@ -198,8 +198,8 @@ async def test_a_lost_notification_is_found_by_the_recheck(
 ) -> None:
     """The safety net: a status that changed without any announcement (another tool
     writing SQL directly) still reaches the watcher, by one read for the whole process."""
-    user_id = _user(db)
-    watched = _start(db, user_id=user_id, image_id=_upload(db, storage, user_id))
+    user_id = new_user(db)
+    watched = new_generation(db, user_id=user_id, image_id=new_upload(db, storage, user_id))
     feed = GenerationStatusFeed(engine=db, recheck_s=0.3, probe_s=NEVER)
     feed.start()
     try:
@@ -282,9 +282,9 @@ async def _until(check: Any, what: str) -> None:
 async def test_the_gallery_answers_clicks_while_following_and_idles_without_queries(
     app_db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(app_db)
-    image = _upload(app_db, storage, user_id)
-    queued = _start(app_db, user_id=user_id, image_id=image)
+    user_id = new_user(app_db)
+    image = new_upload(app_db, storage, user_id)
+    queued = new_generation(app_db, user_id=user_id, image_id=image)
     with session_scope(app_db) as session:
         cookie = accounts.start_session(session, user_id=user_id)
     app_engine = get_engine()  # the app's own engine (the test commits through `app_db`)
@@ -374,8 +374,10 @@ def test_many_changes_fit_in_notify_payloads() -> None:
 async def test_the_studio_shows_a_pushed_ending_and_the_refund(
     app_db: Engine, storage: LocalStorage
 ) -> None:
-    user_id = _user(app_db)
-    generation = _start(app_db, user_id=user_id, image_id=_upload(app_db, storage, user_id))
+    user_id = new_user(app_db)
+    generation = new_generation(
+        app_db, user_id=user_id, image_id=new_upload(app_db, storage, user_id)
+    )
     with session_scope(app_db) as session:
         cookie = accounts.start_session(session, user_id=user_id)
         _user_seen, views = generation_watch.views_for_token(
@@ -415,8 +417,8 @@ async def test_a_change_made_while_the_listener_reconnects_is_not_lost(
     """PostgreSQL: the LISTEN connection is cut (a server restart, a proxy); whatever was
     committed meanwhile is found by the one read the feed makes when it listens again."""
     assert db.dialect.name == "postgresql"
-    user_id = _user(db)
-    watched = _start(db, user_id=user_id, image_id=_upload(db, storage, user_id))
+    user_id = new_user(db)
+    watched = new_generation(db, user_id=user_id, image_id=new_upload(db, storage, user_id))
     feed = GenerationStatusFeed(engine=db, recheck_s=NEVER, probe_s=NEVER)
     feed.start()
     try:

@@ -13,13 +13,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import func, select
 
 from stylestudio import runtime
-from stylestudio.adapters.payments import StripeCheckout
 from stylestudio.api.routes import build_api
 from stylestudio.db import dispose_engines, session_scope
 from stylestudio.models import ProcessedWebhookEvent, Purchase, User
-from stylestudio.services import accounts, admin, checkout
+from stylestudio.services import admin
 from stylestudio.settings import get_settings
 from tests.support.admins import admin_proof, make_admin
+from tests.support.builders import new_user, started_checkout
 from tests.support.fake_stripe import FakeStripe
 from tests.support.fake_stripe import fake_stripe as fake_stripe
 
@@ -68,22 +68,8 @@ class _SyncASGI:
 
 @pytest.fixture
 def paid_session(db: Engine, fake_stripe: FakeStripe) -> tuple[int, str]:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email="payer@example.com", password="payer-password")
-        assert user.id is not None
-        user_id = user.id
-    provider = StripeCheckout(api_key=fake_stripe.api_key, api_base=fake_stripe.api_base)
-    checkout.start_checkout(
-        db=db,
-        provider=provider,
-        user_id=user_id,
-        pack_code="standard",
-        success_url="http://localhost:3000/credits?session_id={CHECKOUT_SESSION_ID}",
-        cancel_url="http://localhost:3000/credits",
-    )
-    sid = next(iter(fake_stripe.sessions))
-    fake_stripe.complete(sid)
-    return user_id, sid
+    user_id = new_user(db, "payer@example.com")
+    return user_id, started_checkout(db, fake_stripe, user_id, paid=True)
 
 
 def _stored(db: Engine, user_id: int) -> tuple[int, int, str]:

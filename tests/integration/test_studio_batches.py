@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
-from stylestudio.adapters.generation_engine import LOCAL_MODEL, ModelSpec
-from stylestudio.adapters.local_engine.engine import LocalEngine
+from stylestudio.adapters.generation_engine import LOCAL_MODEL
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import (
@@ -24,9 +23,8 @@ from stylestudio.models import (
     Image,
     ImageCategory,
     Job,
-    LedgerKind,
 )
-from stylestudio.services import billing_admin, credits, generations, media
+from stylestudio.services import billing_admin, credits, generations
 from stylestudio.services.errors import (
     DomainError,
     InsufficientCreditsError,
@@ -34,79 +32,21 @@ from stylestudio.services.errors import (
     ValidationError,
 )
 from stylestudio.services.generation_views import get_generation_views
-from stylestudio.services.generation_worker import run_next_generation_job
-from tests.integration.test_generation_flow import _product_shot, _upload, _user
 from tests.support.admins import admin_proof, make_admin
+from tests.support.builders import (
+    BATCH_MODELS,
+    FLUX_KONTEXT,
+    batch_spec,
+    new_batch,
+    new_scene_upload,
+    new_upload,
+    new_user,
+    run_all_jobs,
+    set_balance,
+)
+from tests.support.lookups import balance
 
 BASE = "http://api.test"
-FLUX = ModelSpec(
-    key="black-forest-labs/flux-kontext-pro",
-    label="FLUX.1 Kontext Pro",
-    all_product_images=False,
-    scene_image=False,
-)
-MODELS = (LOCAL_MODEL, FLUX)
-
-
-def _scene(db: Engine, storage: LocalStorage, user_id: int) -> int:
-    with session_scope(db) as session:
-        image = media.store_upload(
-            session,
-            storage=storage,
-            user_id=user_id,
-            data=_product_shot(size=(640, 480)),
-            filename="loft.jpg",
-            category=ImageCategory.MODEL,
-        )
-        assert image.id is not None
-        return image.id
-
-
-def _set_balance(db: Engine, user_id: int, amount: int) -> None:
-    with session_scope(db) as session:
-        now = credits.balance(session, user_id=user_id)
-        if now > amount:
-            credits.spend(session, user_id=user_id, amount=now - amount, idempotency_key="trim")
-        elif now < amount:
-            credits.grant(
-                session,
-                user_id=user_id,
-                amount=amount - now,
-                idempotency_key="top-up",
-                kind=LedgerKind.ADJUSTMENT,
-            )
-
-
-def _spec(products: tuple[int, ...], **changes: object) -> generations.GenerationSpec:
-    values: dict[str, object] = {
-        "product_image_ids": products,
-        "styles": ("fashion", "vintage"),
-        "quality": "standard",
-        "aspect_ratio": "1:1",
-        "variations": 2,
-        "seed": 4242,
-    }
-    values.update(changes)
-    return generations.GenerationSpec(**values)  # type: ignore[arg-type]
-
-
-def _start(
-    db: Engine, user_id: int, spec: generations.GenerationSpec, key: str
-) -> list[Generation]:
-    with session_scope(db) as session:
-        return generations.start_batch(
-            session, user_id=user_id, spec=spec, idempotency_key=key, models=MODELS
-        )
-
-
-def _balance(db: Engine, user_id: int) -> int:
-    with session_scope(db, write=False) as session:
-        return credits.balance(session, user_id=user_id)
-
-
-def _run_all(db: Engine, storage: LocalStorage) -> None:
-    while run_next_generation_job(db=db, storage=storage, engine=LocalEngine(), worker_id="w"):
-        pass
 
 
 def _result_bytes(db: Engine, storage: LocalStorage, generation_id: int) -> list[bytes]:
@@ -123,18 +63,18 @@ def _result_bytes(db: Engine, storage: LocalStorage, generation_id: int) -> list
 
 
 def test_a_batch_of_styles_and_variations(db: Engine, storage: LocalStorage) -> None:
-    user = _user(db)
-    _set_balance(db, user, 10)
-    products = tuple(_upload(db, storage, user) for _ in range(3))
-    scene = _scene(db, storage, user)
-    spec = _spec(products, model_image_id=scene, prompt="on a linen sheet")
+    user = new_user(db)
+    set_balance(db, user, 10)
+    products = tuple(new_upload(db, storage, user) for _ in range(3))
+    scene = new_scene_upload(db, storage, user)
+    spec = batch_spec(products, model_image_id=scene, prompt="on a linen sheet")
     with session_scope(db, write=False) as session:
-        quoted = generations.quote_batch(session, spec=spec, models=MODELS)
+        quoted = generations.quote_batch(session, spec=spec, models=BATCH_MODELS)
     assert quoted == 4  # 1 credit per image, 2 variations, 2 styles
 
-    made = _start(db, user, spec, "batch-1")
+    made = new_batch(db, user, spec, "batch-1")
     assert [g.style for g in made] == ["fashion", "vintage"]
-    assert _balance(db, user) == 10 - quoted
+    assert balance(db, user) == 10 - quoted
     assert len({g.batch_key for g in made}) == 1
     with session_scope(db, write=False) as session:
         inputs = session.exec(
@@ -147,7 +87,7 @@ def test_a_batch_of_styles_and_variations(db: Engine, storage: LocalStorage) -> 
         *((p, GenerationInputRole.PRODUCT) for p in products),
     ]
 
-    _run_all(db, storage)
+    run_all_jobs(db, storage)
     with session_scope(db, write=False) as session:
         views = get_generation_views(
             session, user_id=user, generation_ids=[g.id or 0 for g in made], base_url=BASE
@@ -165,29 +105,29 @@ def test_a_batch_of_styles_and_variations(db: Engine, storage: LocalStorage) -> 
     first, second = _result_bytes(db, storage, made[0].id or 0)
     assert first != second
 
-    again = _start(
+    again = new_batch(
         db,
         user,
-        _spec(products, styles=("fashion",), prompt="on a linen sheet", model_image_id=scene),
+        batch_spec(products, styles=("fashion",), prompt="on a linen sheet", model_image_id=scene),
         "batch-2",
     )
-    _run_all(db, storage)
+    run_all_jobs(db, storage)
     assert _result_bytes(db, storage, again[0].id or 0) == [first, second]
 
 
 def test_a_batch_the_balance_cannot_cover_spends_nothing(db: Engine, storage: LocalStorage) -> None:
-    user = _user(db)
-    _set_balance(db, user, 4)
-    products = (_upload(db, storage, user),)
-    spec = _spec(products, styles=("fashion", "vintage", "minimalist"))  # needs 6
+    user = new_user(db)
+    set_balance(db, user, 4)
+    products = (new_upload(db, storage, user),)
+    spec = batch_spec(products, styles=("fashion", "vintage", "minimalist"))  # needs 6
     with session_scope(db, write=False) as session:
         ledger_before = session.exec(select(func.count()).select_from(CreditLedgerEntry)).one()
     with pytest.raises(InsufficientCreditsError) as info:
-        _start(db, user, spec, "too-much")
+        new_batch(db, user, spec, "too-much")
     assert info.value.message.startswith(
         "Not enough credits for 3 styles: this needs 6, you have 4."
     )
-    assert _balance(db, user) == 4
+    assert balance(db, user) == 4
     with session_scope(db, write=False) as session:
         assert session.exec(select(func.count()).select_from(Generation)).one() == 0
         assert session.exec(select(func.count()).select_from(Job)).one() == 0
@@ -196,19 +136,19 @@ def test_a_batch_the_balance_cannot_cover_spends_nothing(db: Engine, storage: Lo
         )
 
 
-def test_two_batches_racing_for_one_balance(db: Engine, storage: LocalStorage) -> None:
+def test_two_batches_racing_for_onebalance(db: Engine, storage: LocalStorage) -> None:
     """Balance 4, two tabs each start a batch of 4 at once: one batch starts whole, the
     other spends nothing; the balance ends at 0, never below."""
-    user = _user(db)
-    _set_balance(db, user, 4)
-    products = (_upload(db, storage, user),)
+    user = new_user(db)
+    set_balance(db, user, 4)
+    products = (new_upload(db, storage, user),)
     outcomes: list[str] = []
     barrier = threading.Barrier(2)
 
     def attempt(key: str) -> None:
         barrier.wait()
         try:
-            made = _start(db, user, _spec(products), key)
+            made = new_batch(db, user, batch_spec(products), key)
             outcomes.append(f"started {len(made)}")
         except InsufficientCreditsError:
             outcomes.append("refused")
@@ -219,20 +159,20 @@ def test_two_batches_racing_for_one_balance(db: Engine, storage: LocalStorage) -
     for t in threads:
         t.join()
     assert sorted(outcomes) == ["refused", "started 2"]
-    assert _balance(db, user) == 0
+    assert balance(db, user) == 0
     with session_scope(db, write=False) as session:
         assert session.exec(select(func.count()).select_from(Generation)).one() == 2
         assert credits.ledger_sum(session, user_id=user) == 0
 
 
 def test_the_same_request_twice_starts_one_batch(db: Engine, storage: LocalStorage) -> None:
-    user = _user(db)
-    _set_balance(db, user, 10)
-    products = (_upload(db, storage, user),)
-    first = _start(db, user, _spec(products), "double-click")
-    second = _start(db, user, _spec(products), "double-click")
+    user = new_user(db)
+    set_balance(db, user, 10)
+    products = (new_upload(db, storage, user),)
+    first = new_batch(db, user, batch_spec(products), "double-click")
+    second = new_batch(db, user, batch_spec(products), "double-click")
     assert [g.id for g in first] == [g.id for g in second]
-    assert _balance(db, user) == 6
+    assert balance(db, user) == 6
 
 
 @pytest.mark.parametrize(
@@ -241,7 +181,7 @@ def test_the_same_request_twice_starts_one_batch(db: Engine, storage: LocalStora
         ({"variations": 5}, "variations"),
         ({"variations": 0}, "variations"),
         ({"model": "acme/unknown"}, "Unknown model"),
-        ({"model": FLUX.key}, "one image per generation"),
+        ({"model": FLUX_KONTEXT.key}, "one image per generation"),
         ({"styles": ()}, "Choose a style"),
         ({"styles": ("fashion", "fashion")}, "each style once"),
         ({"styles": ("cyberpunk",)}, "cyberpunk"),
@@ -253,58 +193,60 @@ def test_the_same_request_twice_starts_one_batch(db: Engine, storage: LocalStora
 def test_what_the_studio_cannot_ask_for(
     db: Engine, storage: LocalStorage, changes: dict[str, object], fragment: str
 ) -> None:
-    user = _user(db)
-    products = (_upload(db, storage, user),)
-    spec = _spec(products, **{"product_image_ids": products, **changes})
+    user = new_user(db)
+    products = (new_upload(db, storage, user),)
+    spec = batch_spec(products, **{"product_image_ids": products, **changes})
     with pytest.raises(ValidationError) as info:
-        _start(db, user, spec, "bad")
+        new_batch(db, user, spec, "bad")
     assert fragment in info.value.message
-    assert _balance(db, user) == 10
+    assert balance(db, user) == 10
 
 
 def test_at_most_four_product_photos_and_only_ones_own(db: Engine, storage: LocalStorage) -> None:
-    user = _user(db)
-    other = _user(db, "other@example.com")
-    mine = tuple(_upload(db, storage, user) for _ in range(5))
-    theirs = _upload(db, storage, other)
+    user = new_user(db)
+    other = new_user(db, "other@example.com")
+    mine = tuple(new_upload(db, storage, user) for _ in range(5))
+    theirs = new_upload(db, storage, other)
     with pytest.raises(ValidationError, match="at most 4"):
-        _start(db, user, _spec(mine), "five")
+        new_batch(db, user, batch_spec(mine), "five")
     with pytest.raises(NotFoundError):
-        _start(db, user, _spec((mine[0], theirs)), "theirs")
+        new_batch(db, user, batch_spec((mine[0], theirs)), "theirs")
     with pytest.raises(DomainError):
-        _start(db, user, _spec(mine[:1], model_image_id=theirs), "their-scene")
-    assert _balance(db, user) == 10
+        new_batch(db, user, batch_spec(mine[:1], model_image_id=theirs), "their-scene")
+    assert balance(db, user) == 10
 
 
 def test_an_admin_model_price_is_what_the_next_batch_costs(
     db: Engine, storage: LocalStorage
 ) -> None:
     admin = make_admin(db)
-    user = _user(db)
-    products = (_upload(db, storage, user),)
-    spec = _spec(products, styles=("fashion",), variations=1)
+    user = new_user(db)
+    products = (new_upload(db, storage, user),)
+    spec = batch_spec(products, styles=("fashion",), variations=1)
     with session_scope(db, write=False) as session:
-        assert generations.quote_batch(session, spec=spec, models=MODELS) == 1
+        assert generations.quote_batch(session, spec=spec, models=BATCH_MODELS) == 1
     with session_scope(db) as session:
         billing_admin.update_model_multiplier(
             session,
             admin=admin_proof(session, admin),
             model=LOCAL_MODEL.key,
             multiplier="2.0",
-            models=MODELS,
+            models=BATCH_MODELS,
         )
     with session_scope(db, write=False) as session:
-        assert generations.quote_batch(session, spec=spec, models=MODELS) == 2
+        assert generations.quote_batch(session, spec=spec, models=BATCH_MODELS) == 2
         [choice] = [
-            c for c in generations.model_choices(session, models=MODELS) if c.key == LOCAL_MODEL.key
+            c
+            for c in generations.model_choices(session, models=BATCH_MODELS)
+            if c.key == LOCAL_MODEL.key
         ]
         assert choice.multiplier_hundredths == 200
         [entry] = session.exec(select(AuditLogEntry)).all()
     assert entry.action == billing_admin.MODEL_PRICE_UPDATED
     assert entry.actor_user_id == admin and entry.target_id == LOCAL_MODEL.key
     assert entry.details == {"before": {"multiplier": "1"}, "after": {"multiplier": "2"}}
-    [made] = _start(db, user, spec, "doubled")
-    assert made.credits_used == 2 and _balance(db, user) == 8
+    [made] = new_batch(db, user, spec, "doubled")
+    assert made.credits_used == 2 and balance(db, user) == 8
 
     with session_scope(db) as session:  # saving the same value again writes nothing
         billing_admin.update_model_multiplier(
@@ -312,7 +254,7 @@ def test_an_admin_model_price_is_what_the_next_batch_costs(
             admin=admin_proof(session, admin),
             model=LOCAL_MODEL.key,
             multiplier="2",
-            models=MODELS,
+            models=BATCH_MODELS,
         )
     for bad_model, bad_value in (
         ("acme/unknown", "2"),
@@ -325,21 +267,21 @@ def test_an_admin_model_price_is_what_the_next_batch_costs(
                 admin=admin_proof(session, admin),
                 model=bad_model,
                 multiplier=bad_value,
-                models=MODELS,
+                models=BATCH_MODELS,
             )
     with session_scope(db, write=False) as session:
         assert session.exec(select(func.count()).select_from(AuditLogEntry)).one() == 1
 
 
 def test_use_these_settings_returns_the_inputs_in_order(db: Engine, storage: LocalStorage) -> None:
-    user = _user(db)
-    intruder = _user(db, "intruder@example.com")
-    products = tuple(_upload(db, storage, user) for _ in range(2))
-    scene = _scene(db, storage, user)
-    [made] = _start(
+    user = new_user(db)
+    intruder = new_user(db, "intruder@example.com")
+    products = tuple(new_upload(db, storage, user) for _ in range(2))
+    scene = new_scene_upload(db, storage, user)
+    [made] = new_batch(
         db,
         user,
-        _spec(
+        batch_spec(
             products[::-1],
             styles=("minimalist",),
             model_image_id=scene,

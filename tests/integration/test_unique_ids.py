@@ -32,8 +32,9 @@ from stylestudio.models import (
 )
 from stylestudio.services import account_self_service, credits, generations
 from stylestudio.services.generation_worker import run_next_generation_job
-from tests.integration.test_generation_flow import _start, _upload, _user
+from tests.support.builders import new_generation, new_upload, new_user
 from tests.support.databases import alembic_config, empty_database, migrated_engine
+from tests.support.lookups import balance
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +44,7 @@ def _run(db: Engine, storage: LocalStorage) -> None:
         pass
 
 
-def _books_balance(db: Engine) -> None:
+def _booksbalance(db: Engine) -> None:
     """Ledger sum equals balance for every user, deleted accounts included."""
     with session_scope(db, write=False) as session:
         for user in session.exec(select(User)).all():
@@ -70,58 +71,53 @@ def _delete(db: Engine, *, user_id: int, generation_id: int) -> None:
         generations.delete_generation(session, user_id=user_id, generation_id=generation_id)
 
 
-def _balance(db: Engine, user_id: int) -> int:
-    with session_scope(db, write=False) as session:
-        return credits.balance(session, user_id=user_id)
-
-
 def test_deleting_the_newest_generation_then_generating_charges_the_cost(
     db: Engine, storage: LocalStorage
 ) -> None:
-    user = _user(db)
-    image = _upload(db, storage, user)
-    first = _start(db, user_id=user, image_id=image, key="one")
+    user = new_user(db)
+    image = new_upload(db, storage, user)
+    first = new_generation(db, user_id=user, image_id=image, key="one")
     _run(db, storage)
     _delete(db, user_id=user, generation_id=first)
-    before = _balance(db, user)
+    before = balance(db, user)
 
-    second = _start(db, user_id=user, image_id=image, key="two")
+    second = new_generation(db, user_id=user, image_id=image, key="two")
     _run(db, storage)
 
     assert second != first, "the deleted generation's id was handed out again"
     cost = _spends_of(db, second)
     assert len(cost) == 1 and cost[0].amount < 0
-    assert _balance(db, user) == before + cost[0].amount
+    assert balance(db, user) == before + cost[0].amount
     with session_scope(db, write=False) as session:
         made = session.get(Generation, second)
         assert made is not None and made.status == GenerationStatus.COMPLETED
         assert -cost[0].amount == made.credits_used
-    _books_balance(db)
+    _booksbalance(db)
 
 
 def test_a_deleted_account_does_not_stop_anyone_from_generating(
     db: Engine, storage: LocalStorage
 ) -> None:
-    leaver = _user(db, "leaver@example.com")
-    image = _upload(db, storage, leaver)
-    gone = _start(db, user_id=leaver, image_id=image, key="leaver-1")
+    leaver = new_user(db, "leaver@example.com")
+    image = new_upload(db, storage, leaver)
+    gone = new_generation(db, user_id=leaver, image_id=image, key="leaver-1")
     _run(db, storage)
     with session_scope(db) as session:
         account_self_service.delete_account(
             session, user_id=leaver, confirm_email="leaver@example.com"
         )
 
-    stayer = _user(db, "stayer@example.com")
-    photo = _upload(db, storage, stayer)
-    before = _balance(db, stayer)
-    made = _start(db, user_id=stayer, image_id=photo, key="stayer-1")
+    stayer = new_user(db, "stayer@example.com")
+    photo = new_upload(db, storage, stayer)
+    before = balance(db, stayer)
+    made = new_generation(db, user_id=stayer, image_id=photo, key="stayer-1")
     _run(db, storage)
 
     assert made != gone
     spent = _spends_of(db, made)
     assert len(spent) == 1 and spent[0].user_id == stayer
-    assert _balance(db, stayer) == before + spent[0].amount < before
-    _books_balance(db)
+    assert balance(db, stayer) == before + spent[0].amount < before
+    _booksbalance(db)
 
 
 def test_a_replay_that_is_not_the_same_movement_is_refused(db: Engine) -> None:
@@ -129,14 +125,14 @@ def test_a_replay_that_is_not_the_same_movement_is_refused(db: Engine) -> None:
     silent replay (that is how the reused ids gave free generations)."""
     from stylestudio.services.errors import IdempotencyConflictError
 
-    user = _user(db)
+    user = new_user(db)
     with session_scope(db) as session:
         credits.spend(session, user_id=user, amount=2, idempotency_key="k", generation_id=None)
     with session_scope(db) as session, pytest.raises(IdempotencyConflictError):
         credits.spend(session, user_id=user, amount=3, idempotency_key="k")
     with session_scope(db) as session:
         assert not credits.spend(session, user_id=user, amount=2, idempotency_key="k").applied
-    _books_balance(db)
+    _booksbalance(db)
 
 
 # ------------------------------------------------------------------- every key pattern
@@ -199,9 +195,9 @@ def three_users(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, l
     with empty_database("sqlite", folder) as url:
         command.upgrade(alembic_config(url), "head")
         db = create_db_engine(url)
-        users = [_user(db, f"u{i}@example.com") for i in range(3)]
+        users = [new_user(db, f"u{i}@example.com") for i in range(3)]
         for user in users:
-            _upload(db, storage, user)
+            new_upload(db, storage, user)
         db.dispose()
         return Path(url.removeprefix("sqlite:///")), folder / "media", users
 
@@ -240,8 +236,10 @@ def test_ids_stay_unique_across_random_deletes(
             user = users[who]
             if user not in alive:
                 continue
-            if action == "generate" and _balance(db, user) >= 1:
-                generation = _start(db, user_id=user, image_id=photos[user], key=f"k{number}")
+            if action == "generate" and balance(db, user) >= 1:
+                generation = new_generation(
+                    db, user_id=user, image_id=photos[user], key=f"k{number}"
+                )
                 _run(db, storage)
                 assert generation not in seen, f"id {generation} handed out twice"
                 seen.add(generation)
@@ -259,7 +257,7 @@ def test_ids_stay_unique_across_random_deletes(
                     )
                 alive.discard(user)
                 made = {g: o for g, o in made.items() if o != user}
-        _books_balance(db)
+        _booksbalance(db)
     finally:
         db.dispose()
 
@@ -331,7 +329,7 @@ def test_the_migration_repairs_a_database_holding_collisions(
                 assert "spend:generation:5" not in keys
                 assert any(k.startswith("spend:generation:5:retired:") for k in keys)
                 assert held.credits_used == 0
-            _books_balance(db)
+            _booksbalance(db)
 
             # user 2's failed generation 5 refunds nothing (nothing was spent) ...
             from stylestudio.services.generation_endings import end_generation
@@ -343,15 +341,15 @@ def test_the_migration_repairs_a_database_holding_collisions(
                 session.add(generation)
             with session_scope(db) as session:
                 end_generation(session, generation_id=5, error="provider failed")
-            assert _balance(db, 2) == 10
+            assert balance(db, 2) == 10
 
             # ... and user 2's next generation is a new id, charged once
-            photo = _upload(db, storage, 2)
-            made = _start(db, user_id=2, image_id=photo, key="after")
+            photo = new_upload(db, storage, 2)
+            made = new_generation(db, user_id=2, image_id=photo, key="after")
             assert made > 5
             assert len(_spends_of(db, made)) == 1
-            assert _balance(db, 2) < 10
-            _books_balance(db)
+            assert balance(db, 2) < 10
+            _booksbalance(db)
         finally:
             db.dispose()
 

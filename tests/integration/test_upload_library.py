@@ -14,8 +14,9 @@ from sqlalchemy.engine import Engine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import Image, ImageCategory, utcnow
-from stylestudio.services import accounts, credits, generations, media, upload_library
+from stylestudio.services import credits, generations, media, upload_library
 from stylestudio.services.errors import NotFoundError
+from tests.support.builders import new_user
 
 BASE = "http://api.example.test"
 
@@ -24,13 +25,6 @@ def _jpeg(color: tuple[int, int, int] = (190, 30, 40)) -> bytes:
     out = io.BytesIO()
     PILImage.new("RGB", (120, 90), color).save(out, "JPEG")
     return out.getvalue()
-
-
-def _user(db: Engine, email: str) -> int:
-    with session_scope(db) as session:
-        user = accounts.sign_up(session, email=email, password="correct horse")
-        assert user.id is not None
-        return user.id
 
 
 def _upload(
@@ -78,8 +72,8 @@ def _remove(db: Engine, user_id: int, image_id: object) -> None:
 def test_the_strip_lists_the_users_own_uploads_newest_first(
     db: Engine, storage: LocalStorage
 ) -> None:
-    ann = _user(db, "ann@example.com")
-    bob = _user(db, "bob@example.com")
+    ann = new_user(db, "ann@example.com")
+    bob = new_user(db, "bob@example.com")
     old = _upload(db, storage, ann, "old.jpg", age=timedelta(days=31))
     kettle = _upload(db, storage, ann, "kettle.jpg", age=timedelta(hours=2))
     scene = _upload(db, storage, ann, "kitchen.jpg", ImageCategory.MODEL, age=timedelta(hours=1))
@@ -114,7 +108,7 @@ def test_the_strip_lists_the_users_own_uploads_newest_first(
 
 
 def test_one_page_is_shown(db: Engine, storage: LocalStorage) -> None:
-    ann = _user(db, "ann@example.com")
+    ann = new_user(db, "ann@example.com")
     ids = [
         _upload(db, storage, ann, f"p{n}.jpg", age=timedelta(minutes=60 - n))
         for n in range(upload_library.RECENT_SHOWN + 2)
@@ -125,7 +119,7 @@ def test_one_page_is_shown(db: Engine, storage: LocalStorage) -> None:
 
 
 def test_picking_puts_an_upload_back_as_what_it_was(db: Engine, storage: LocalStorage) -> None:
-    ann = _user(db, "ann@example.com")
+    ann = new_user(db, "ann@example.com")
     kettle = _upload(db, storage, ann, "kettle.jpg")
     scene = _upload(db, storage, ann, "kitchen.jpg", ImageCategory.MODEL)
 
@@ -137,8 +131,8 @@ def test_picking_puts_an_upload_back_as_what_it_was(db: Engine, storage: LocalSt
 
 
 def test_another_users_or_a_made_up_upload_is_refused(db: Engine, storage: LocalStorage) -> None:
-    ann = _user(db, "ann@example.com")
-    eve = _user(db, "eve@example.com")
+    ann = new_user(db, "ann@example.com")
+    eve = new_user(db, "eve@example.com")
     kettle = _upload(db, storage, ann, "kettle.jpg")
 
     for image_id in (kettle, kettle + 1000, 0, -1, 2**70, True, "1", None, [kettle]):
@@ -160,7 +154,7 @@ def test_another_users_or_a_made_up_upload_is_refused(db: Engine, storage: Local
 def test_removing_takes_it_off_the_strip_but_it_still_generates(
     db: Engine, storage: LocalStorage
 ) -> None:
-    ann = _user(db, "ann@example.com")
+    ann = new_user(db, "ann@example.com")
     kettle = _upload(db, storage, ann, "kettle.jpg")
     teapot = _upload(db, storage, ann, "teapot.jpg")
 

@@ -19,15 +19,14 @@ from stylestudio.db import session_scope
 from stylestudio.models import CreditLedgerEntry, Generation, GenerationStatus, LedgerKind
 from stylestudio.services import generations
 from stylestudio.services.stats import UserStats, user_stats
-from tests.integration.test_generation_flow import (
-    _balance,
-    _generation,
-    _run,
-    _set_refund_on_failure,
-    _start,
-    _upload,
-    _user,
+from tests.support.builders import (
+    new_generation,
+    new_upload,
+    new_user,
+    run_one_job,
+    set_refund_on_failure,
 )
+from tests.support.lookups import balance_and_ledger_sum, stored_generation
 
 
 def _stats(db: Engine, user_id: int) -> UserStats:
@@ -69,31 +68,33 @@ class StatsWhileRunning(LocalEngine):
 
 
 def test_stats_count_one_users_generations_by_outcome(db: Engine, storage: LocalStorage) -> None:
-    owner = _user(db, "owner@example.com")
-    image = _upload(db, storage, owner)
-    other = _user(db, "other@example.com")
-    other_image = _upload(db, storage, other)
+    owner = new_user(db, "owner@example.com")
+    image = new_upload(db, storage, owner)
+    other = new_user(db, "other@example.com")
+    other_image = new_upload(db, storage, other)
 
     # Another user's generation, finished first: it must not show in the owner's numbers.
-    _start(db, user_id=other, image_id=other_image, key="other")
-    assert _run(db, storage, LocalEngine())
+    new_generation(db, user_id=other, image_id=other_image, key="other")
+    assert run_one_job(db, storage, LocalEngine())
 
-    completed = _start(db, user_id=owner, image_id=image, key="completed")  # 1 credit
-    assert _run(db, storage, LocalEngine())
-    failed = _start(db, user_id=owner, image_id=image, key="failed", quality="high")  # 2
-    assert _run(db, storage, RejectingEngine())  # refunded
-    _set_refund_on_failure(db, False)
-    unrefunded = _start(db, user_id=owner, image_id=image, key="failed-paid")  # 1
-    assert _run(db, storage, RejectingEngine())  # not refunded: its credit stays used
-    _set_refund_on_failure(db, True)
-    cancelled = _start(db, user_id=owner, image_id=image, key="cancelled", quality="high")  # 2
+    completed = new_generation(db, user_id=owner, image_id=image, key="completed")  # 1 credit
+    assert run_one_job(db, storage, LocalEngine())
+    failed = new_generation(db, user_id=owner, image_id=image, key="failed", quality="high")  # 2
+    assert run_one_job(db, storage, RejectingEngine())  # refunded
+    set_refund_on_failure(db, False)
+    unrefunded = new_generation(db, user_id=owner, image_id=image, key="failed-paid")  # 1
+    assert run_one_job(db, storage, RejectingEngine())  # not refunded: its credit stays used
+    set_refund_on_failure(db, True)
+    cancelled = new_generation(  # 2
+        db, user_id=owner, image_id=image, key="cancelled", quality="high"
+    )
     with session_scope(db) as session:
         generations.cancel_generation(session, user_id=owner, generation_id=cancelled)
-    running = _start(db, user_id=owner, image_id=image, key="running")  # 1
-    queued = _start(db, user_id=owner, image_id=image, key="queued")  # 1
+    running = new_generation(db, user_id=owner, image_id=image, key="running")  # 1
+    queued = new_generation(db, user_id=owner, image_id=image, key="queued")  # 1
 
     statuses = {
-        gid: _generation(db, gid).status for gid in (completed, failed, unrefunded, cancelled)
+        gid: stored_generation(db, gid).status for gid in (completed, failed, unrefunded, cancelled)
     }
     assert statuses == {
         completed: GenerationStatus.COMPLETED,
@@ -101,17 +102,17 @@ def test_stats_count_one_users_generations_by_outcome(db: Engine, storage: Local
         unrefunded: GenerationStatus.FAILED,
         cancelled: GenerationStatus.CANCELLED,
     }
-    assert _balance(db, owner) == (6, 6)  # 10 free - 8 spent + 2 + 2 refunded
+    assert balance_and_ledger_sum(db, owner) == (6, 6)  # 10 free - 8 spent + 2 + 2 refunded
 
     engine = StatsWhileRunning(db, owner)
-    assert _run(db, storage, engine)  # the oldest due job: `running`
+    assert run_one_job(db, storage, engine)  # the oldest due job: `running`
     # Mid-run: six generations, four finished (completed, two failed, cancelled), one of
     # them completed; used = completed 1 + unrefunded failure 1 + running 1 + queued 1.
     assert engine.seen == UserStats(
         generations=6, completed=1, finished=4, success_rate="25%", credits_used=4
     )
-    assert _generation(db, running).status == GenerationStatus.COMPLETED
-    assert _generation(db, queued).status == GenerationStatus.PENDING
+    assert stored_generation(db, running).status == GenerationStatus.COMPLETED
+    assert stored_generation(db, queued).status == GenerationStatus.PENDING
     assert _stats(db, owner) == UserStats(
         generations=6, completed=2, finished=5, success_rate="40%", credits_used=4
     )
@@ -129,20 +130,20 @@ def test_stats_count_one_users_generations_by_outcome(db: Engine, storage: Local
 
 
 def test_stats_of_a_user_with_nothing_finished(db: Engine, storage: LocalStorage) -> None:
-    newcomer = _user(db, "new@example.com")
+    newcomer = new_user(db, "new@example.com")
     assert _stats(db, newcomer) == UserStats(
         generations=0, completed=0, finished=0, success_rate="—", credits_used=0
     )
-    _start(db, user_id=newcomer, image_id=_upload(db, storage, newcomer), key="queued")
+    new_generation(db, user_id=newcomer, image_id=new_upload(db, storage, newcomer), key="queued")
     assert _stats(db, newcomer) == UserStats(
         generations=1, completed=0, finished=0, success_rate="—", credits_used=1
     )
 
 
 def test_success_rate_rounds_down(db: Engine, storage: LocalStorage) -> None:
-    user_id = _user(db, "third@example.com")
-    image = _upload(db, storage, user_id)
+    user_id = new_user(db, "third@example.com")
+    image = new_upload(db, storage, user_id)
     for key, engine in (("a", LocalEngine()), ("b", LocalEngine()), ("c", RejectingEngine())):
-        _start(db, user_id=user_id, image_id=image, key=key)
-        assert _run(db, storage, engine)
+        new_generation(db, user_id=user_id, image_id=image, key=key)
+        assert run_one_job(db, storage, engine)
     assert _stats(db, user_id).success_rate == "66%"  # 2 of 3, never shown as 67%

@@ -18,10 +18,10 @@ from sqlmodel import col, select
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import Generation, GenerationStatus, LedgerKind
-from tests.integration.test_generation_flow import _balance, _ledger, _start, _upload, _user
-from tests.integration.test_replicate_generation import _grant
+from tests.support.builders import grant_credits, new_generation, new_upload, new_user
 from tests.support.fake_replicate import FakeReplicate
 from tests.support.fake_replicate import fake_replicate as fake_replicate
+from tests.support.lookups import balance_and_ledger_sum, ledger_entries
 
 BIN = Path(sys.executable).parent
 
@@ -58,10 +58,12 @@ def test_a_killed_worker_s_predictions_are_resumed_not_recreated(
     fake_replicate.configure(latency_s=6.0)
     data = tmp_path / "data"
     storage = LocalStorage(data / "media")
-    user_id = _user(db)
-    _grant(db, user_id, 20)
-    image_id = _upload(db, storage, user_id)
-    ids = [_start(db, user_id=user_id, image_id=image_id, key=f"crash-{i}") for i in range(10)]
+    user_id = new_user(db)
+    grant_credits(db, user_id, 20)
+    image_id = new_upload(db, storage, user_id)
+    ids = [
+        new_generation(db, user_id=user_id, image_id=image_id, key=f"crash-{i}") for i in range(10)
+    ]
     env = {
         **os.environ,
         "DATABASE_URL": db.url.render_as_string(hide_password=False),
@@ -106,7 +108,7 @@ def test_a_killed_worker_s_predictions_are_resumed_not_recreated(
                 proc.wait(timeout=10)
 
     assert fake_replicate.creates == 10
-    assert len(_ledger(db, user_id, LedgerKind.SPEND)) == 10
-    assert _ledger(db, user_id, LedgerKind.REFUND) == []
-    balance, ledger_sum = _balance(db, user_id)
+    assert len(ledger_entries(db, user_id, LedgerKind.SPEND)) == 10
+    assert ledger_entries(db, user_id, LedgerKind.REFUND) == []
+    balance, ledger_sum = balance_and_ledger_sum(db, user_id)
     assert balance == ledger_sum

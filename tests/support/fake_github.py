@@ -21,7 +21,6 @@ import base64
 import hashlib
 import json
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -30,11 +29,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from tests.support.server_thread import ServerThread
 
 CLIENT_ID = "Iv1.fakegithubclient"
 CLIENT_SECRET = "fake-github-client-secret"
@@ -71,7 +71,7 @@ class _Grant:
     issued_at: float
 
 
-class FakeGitHub:
+class FakeGitHub(ServerThread):
     """GitHub's OAuth app endpoints on 127.0.0.1, in a thread, with test controls."""
 
     def __init__(self, *, client_id: str = CLIENT_ID, client_secret: str = CLIENT_SECRET) -> None:
@@ -92,43 +92,12 @@ class FakeGitHub:
                 Route("/user/emails", self._emails, methods=["GET"]),
             ]
         )
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port = 0
+        super().__init__(self._app, name="the fake GitHub server")
 
     # -- lifecycle --
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._port}"
-
-    def start(self) -> FakeGitHub:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(self._app, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake GitHub server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeGitHub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- test controls --
     def add_user(

@@ -35,7 +35,6 @@ import json
 import random
 import secrets
 import signal
-import socket
 import string
 import sys
 import threading
@@ -50,7 +49,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from PIL import Image, ImageDraw
 from replicate.client import Client as ReplicateClient
 from starlette.applications import Starlette
@@ -59,6 +57,8 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.server_thread import ServerThread
 
 DEFAULT_API_TOKEN = "r8_fake_stylestudio_token"
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "canceled"})
@@ -526,7 +526,7 @@ class _Prediction:
 _Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-class FakeReplicate:
+class FakeReplicate(ServerThread):
     """Replicate's predictions, files and webhooks API on 127.0.0.1, in a thread."""
 
     def __init__(
@@ -545,7 +545,7 @@ class FakeReplicate:
         self.api_token = api_token
         self.webhook_secret = webhook_secret or new_webhook_secret()
         self.models: dict[str, ModelSpec] = dict(models or DEFAULT_MODELS)
-        self._host, self._port, self._public_url = host, port, public_url
+        self._public_url = public_url
         self._initial = {"latency_s": latency_s, "fail_share": fail_share, "seed": seed}
         self._lock = threading.Lock()
         self._config = FakeReplicateConfig()
@@ -558,8 +558,15 @@ class FakeReplicate:
         self._done: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._app = Starlette(routes=self._routes(), lifespan=self._lifespan)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__(
+            self._app,
+            name="the fake Replicate server",
+            host=host,
+            port=port,
+            lifespan="on",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
 
     def _reset_state(self) -> None:
         """Forget everything but the token and secret; settings back to the constructor's."""
@@ -595,48 +602,6 @@ class FakeReplicate:
     @property
     def base_url(self) -> str:
         return self._public_url or f"http://{self._host}:{self._port}"
-
-    @property
-    def port(self) -> int:
-        return self._port
-
-    def start(self) -> FakeReplicate:
-        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says
-        # TCP, and without it every keep-alive answer waits ~40 ms for a delayed ACK.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._port))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app,
-            log_level="warning",
-            lifespan="on",
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Replicate server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeReplicate:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def client(
         self, *, api_token: str | None = None, poll_interval: float = 0.05

@@ -17,7 +17,6 @@ import copy
 import json
 import re
 import secrets
-import socket
 import string
 import threading
 import time
@@ -28,13 +27,13 @@ from urllib.parse import parse_qsl
 
 import pytest
 import stripe
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from stylestudio.adapters.payments import sign_stripe_payload
+from tests.support.server_thread import ServerThread
 
 DEFAULT_API_KEY = "sk_test_fake_stylestudio_0000"
 SESSION_LIFETIME_SECONDS = 24 * 3600
@@ -183,7 +182,7 @@ def _require(params: dict[str, Any], *names: str, prefix: str = "") -> None:
 # --- the server -----------------------------------------------------------------------------
 
 
-class FakeStripe:
+class FakeStripe(ServerThread):
     """Stripe's Checkout Sessions API on 127.0.0.1, in a thread, with test controls."""
 
     def __init__(self, *, api_key: str = DEFAULT_API_KEY) -> None:
@@ -196,43 +195,12 @@ class FakeStripe:
         self._idempotent: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
         routes = [Route("/{path:path}", self._handle, methods=["GET", "POST", "DELETE"])]
         self._app = Starlette(routes=routes)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._port = 0
+        super().__init__(self._app, name="the fake Stripe server")
 
     # -- lifecycle --
     @property
     def api_base(self) -> str:
         return f"http://127.0.0.1:{self._port}"
-
-    def start(self) -> FakeStripe:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind(("127.0.0.1", 0))
-        self._port = sock.getsockname()[1]
-        config = uvicorn.Config(self._app, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Stripe server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeStripe:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- test controls --
     @property
