@@ -102,7 +102,7 @@ def test_password_is_stored_as_argon2id_hash(db: Engine) -> None:
 def test_production_hashes_at_the_recommended_cost_and_checks_the_hash(db: Engine) -> None:
     """The other tests hash cheaply (tests/conftest.py); production's hash is argon2id at
     RFC 9106's low-memory profile, the library's default, and a sign-in checks it."""
-    user_id = _sign_up(db)
+    user_id = new_user(db, "ada@example.com", password=PASSWORD)
     with session_scope(db, write=False) as session:
         user = session.get(User, user_id)
         assert user is not None and user.password_hash is not None
