@@ -9,7 +9,7 @@ from sqlmodel import SQLModel
 
 import stylestudio.models  # noqa: F401  (registers every table)
 from stylestudio.db import create_db_engine
-from stylestudio.services.search import include_name
+from stylestudio.services.library.search import include_name
 from stylestudio.settings import get_settings
 
 config = context.config

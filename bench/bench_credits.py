@@ -22,7 +22,8 @@ from sqlalchemy.engine import Engine
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stylestudio.db import create_db_engine, session_scope
-from stylestudio.services import accounts, credits
+from stylestudio.services.accounts import accounts
+from stylestudio.services.billing import credits
 from tests.support.databases import empty_database, migrate, postgres_available
 
 ROUNDS = 6

@@ -298,7 +298,9 @@ class Shopper:
         from stylestudio.adapters.storage import LocalStorage
         from stylestudio.db import create_db_engine, session_scope
         from stylestudio.models import ImageCategory
-        from stylestudio.services import accounts, credits, media
+        from stylestudio.services.accounts import accounts
+        from stylestudio.services.billing import credits
+        from stylestudio.services.media import media
         from tests.support.builders import product_shot
 
         engine = create_db_engine(self.database_url)
@@ -328,7 +330,7 @@ class Shopper:
 
     def start(self, count: int) -> list[int]:
         from stylestudio.db import create_db_engine, session_scope
-        from stylestudio.services import generations
+        from stylestudio.services.generation import generations
 
         engine = create_db_engine(self.database_url)
         ids = []
@@ -399,7 +401,7 @@ def ledger_problems(database_url: str, generation_ids: list[int]) -> list[str]:
     from sqlmodel import col, select
 
     from stylestudio.models import CreditLedgerEntry, Generation, GenerationStatus, LedgerKind, User
-    from stylestudio.services import credits
+    from stylestudio.services.billing import credits
 
     def check(session: Any) -> list[str]:
         problems = []

@@ -44,11 +44,11 @@ from sqlmodel import Session
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stylestudio.db import compiled_for, create_db_engine, session_scope
-from stylestudio.services import pricing
-from stylestudio.services.generation_views import _page_of, list_user_generations
+from stylestudio.services.billing import pricing
+from stylestudio.services.generation.generation_views import _page_of, list_user_generations
 from stylestudio.services.ids import MAX_ROW_ID
-from stylestudio.services.search import search_generations
-from stylestudio.services.showcase import _first_page, list_public_gallery
+from stylestudio.services.library.search import search_generations
+from stylestudio.services.moderation.showcase import _first_page, list_public_gallery
 from tests.support.databases import alembic_config, empty_database, postgres_available
 
 BASE_URL = "http://bench.local"

@@ -70,7 +70,7 @@ async def _measure(app: Starlette, url: str, n: int, expected: bytes) -> dict[st
 def _baseline_app(root: Path) -> Starlette:
     """The media route as it was before the storage protocol's `open`: the signature, then
     the local file's path, then Starlette's FileResponse."""
-    from stylestudio.services.media import verify_media_signature
+    from stylestudio.services.media.media import verify_media_signature
 
     async def media(request: Request) -> Response:
         key = request.path_params["key"]
@@ -110,7 +110,7 @@ async def main() -> None:
 
     from stylestudio.api.routes import build_api
     from stylestudio.runtime import get_storage
-    from stylestudio.services.media import media_url
+    from stylestudio.services.media.media import media_url
     from tests.support.s3 import FAKE_CREDENTIALS, moto_server, new_bucket
 
     data = _jpeg(args.kib)

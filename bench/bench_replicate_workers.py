@@ -51,8 +51,11 @@ from stylestudio.adapters.replicate_models import model_for
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import create_db_engine, session_scope
 from stylestudio.models import Generation, GenerationStatus, ImageCategory, Job
-from stylestudio.services import accounts, credits, generations, media, pricing
-from stylestudio.services.generation_work import Options
+from stylestudio.services.accounts import accounts
+from stylestudio.services.billing import credits, pricing
+from stylestudio.services.generation import generations
+from stylestudio.services.generation.generation_work import Options
+from stylestudio.services.media import media
 from stylestudio.worker import GenerationWorker
 from tests.support.builders import product_shot
 from tests.support.databases import empty_database, migrate, postgres_available

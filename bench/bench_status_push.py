@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import create_db_engine, dispose_engines, get_engine, session_scope
-from stylestudio.services import accounts, generations
-from stylestudio.services.generation_status_feed import close_feeds
+from stylestudio.services.accounts import accounts
+from stylestudio.services.generation import generations
+from stylestudio.services.generation.generation_status_feed import close_feeds
 from stylestudio.settings import get_settings
 from stylestudio.state import generation_watch
 from stylestudio.state.calls import in_session
@@ -52,7 +53,7 @@ BASE = "http://bench.local"
 
 def _setup(db: Engine, media: Path) -> tuple[int, str, list[int]]:
     from stylestudio.models import ImageCategory
-    from stylestudio.services import media as media_service
+    from stylestudio.services.media import media as media_service
 
     with session_scope(db) as session:
         user = accounts.sign_up(session, email="watcher@bench.local", password="bench-password")

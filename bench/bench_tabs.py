@@ -295,7 +295,7 @@ def seed_sessions(database_url: str, count: int) -> list[str]:
     headers their browsers would send."""
     from stylestudio.api.session_cookie import SESSION_COOKIE
     from stylestudio.db import create_db_engine, session_scope
-    from stylestudio.services import accounts
+    from stylestudio.services.accounts import accounts
 
     engine = create_db_engine(database_url)
     cookies = []

@@ -23,7 +23,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stylestudio.services.imaging import PreparedImage, prepare_for_storage
+from stylestudio.services.media.imaging import PreparedImage, prepare_for_storage
 
 WIDTH, HEIGHT = 4032, 3024  # a 12 MP phone photo
 RUNS = 20

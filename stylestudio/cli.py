@@ -21,8 +21,9 @@ from stylestudio.db import session_scope
 from stylestudio.log_output import configure_logging
 from stylestudio.models import User, UserRole
 from stylestudio.runtime import get_storage
-from stylestudio.services import accounts, media_sweep
+from stylestudio.services.accounts import accounts
 from stylestudio.services.errors import DomainError
+from stylestudio.services.media import media_sweep
 from stylestudio.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from stylestudio.adapters.replicate_engine import PredictionEngine
 from stylestudio.adapters.storage import LocalStorage, MediaStorage
 from stylestudio.adapters.test_checkout import TestCheckout
 from stylestudio.db import get_engine
-from stylestudio.services.generation_work import Options
+from stylestudio.services.generation.generation_work import Options
 from stylestudio.settings import get_settings
 
 

@@ -42,13 +42,13 @@ from stylestudio.runtime import (
     get_test_checkout,
     worker_options,
 )
-from stylestudio.services import jobs
-from stylestudio.services.checkout import reconcile_open_checkouts
-from stylestudio.services.generation_claims import claim_work
-from stylestudio.services.generation_predictions import cancel_quietly
-from stylestudio.services.generation_sweeper import sweep_overdue
-from stylestudio.services.generation_work import Options, Work
-from stylestudio.services.generation_worker import run_work
+from stylestudio.services.billing.checkout import reconcile_open_checkouts
+from stylestudio.services.generation import jobs
+from stylestudio.services.generation.generation_claims import claim_work
+from stylestudio.services.generation.generation_predictions import cancel_quietly
+from stylestudio.services.generation.generation_sweeper import sweep_overdue
+from stylestudio.services.generation.generation_work import Options, Work
+from stylestudio.services.generation.generation_worker import run_work
 from stylestudio.settings import get_settings
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from stylestudio.adapters.s3_storage import S3Storage
 from stylestudio.adapters.storage import LocalStorage, MediaStorage
-from stylestudio.services import accounts
+from stylestudio.services.accounts import accounts
 from tests.support.databases import migrated_engine
 from tests.support.s3 import Bucket, fake_aws_environment, moto_server, new_bucket
 

@@ -14,7 +14,7 @@ down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Neither object is a model: stylestudio.services.search queries them and lists their names
+# Neither object is a model: stylestudio.services.library.search queries them and lists their names
 # (SQLITE_FTS_TABLE, POSTGRESQL_FTS_INDEX) and gives Alembic the `include_name` hook that
 # keeps autogenerate from proposing to drop them.
 #

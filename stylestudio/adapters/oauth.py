@@ -5,7 +5,7 @@ Every provider runs the authorization code flow with `state` and PKCE (S256); Op
 Connect adds a `nonce`, and its ID token is checked against the issuer's JWKS (signature,
 issuer, audience, expiry, nonce, `at_hash`) with joserfc and Authlib's `CodeIDToken`, as
 Authlib's own framework clients do. What a provider answers becomes a `ProviderIdentity`;
-what to do with it is the business of `services.oauth_accounts`.
+what to do with it is the business of `services.accounts.oauth_accounts`.
 """
 
 from __future__ import annotations

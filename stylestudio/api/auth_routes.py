@@ -3,7 +3,7 @@
 - `GET /api/auth/begin?next=/login` gives this browser its sign-in nonce cookie (if it has
   none) and sends it back to `next`: the sign-in pages need it before their form works.
 - `GET /api/auth/session?ticket=...&next=/path` redeems a sign-in ticket (services/
-  sign_in_tickets.py) with this browser's sign-in nonce, sets the HttpOnly cookie and sends
+  accounts/sign_in_tickets.py) with this browser's sign-in nonce, sets the HttpOnly cookie and sends
   the browser on to `next` on this site; a full page load, so the page's new websocket
   carries the cookie. A ticket issued to another browser is refused and sets nothing.
 - `GET /api/auth/signed-out` clears the cookie (the session already ended in the database,
@@ -34,7 +34,7 @@ from stylestudio.api.session_cookie import (
 from stylestudio.api.stored_media import store_unavailable
 from stylestudio.db import get_engine, session_scope
 from stylestudio.runtime import get_storage
-from stylestudio.services import account_self_service, accounts, sign_in_tickets
+from stylestudio.services.accounts import account_self_service, accounts, sign_in_tickets
 from stylestudio.services.errors import DomainError
 from stylestudio.settings import get_settings
 

@@ -15,9 +15,9 @@ from stylestudio.api.session_cookie import session_token_from
 from stylestudio.api.stored_media import store_unavailable
 from stylestudio.db import get_engine, session_scope
 from stylestudio.runtime import get_storage
-from stylestudio.services import accounts
+from stylestudio.services.accounts import accounts
 from stylestudio.services.errors import NotFoundError
-from stylestudio.services.generation_downloads import generation_zip
+from stylestudio.services.library.generation_downloads import generation_zip
 
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 

@@ -3,11 +3,11 @@ provider, `GET /api/auth/oauth/{provider}/callback` brings it back signed in.
 
 The start binds the sign-in's `state` to this browser with a short-lived HttpOnly cookie
 (`ss_oauth`, sent only to these paths); the callback needs both. That is what stops login
-CSRF here (as the sign-in nonce does for password tickets, services/sign_in_tickets.py):
+CSRF here (as the sign-in nonce does for password tickets, services/accounts/sign_in_tickets.py):
 a callback URL (code and state) taken from the attacker's own sign-in and opened in the
 victim's browser finds no matching `ss_oauth` there and sets no session cookie. Every
 refusal creates no session and goes to `/login?error=<code>` (messages in
-`services.oauth_accounts`).
+`services.accounts.oauth_accounts`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from starlette.routing import Route
 from stylestudio.adapters.oauth import OAuthProvider, OAuthProviderError, find_provider
 from stylestudio.api.session_cookie import frontend_url, safe_next, set_session_cookie
 from stylestudio.db import get_engine, session_scope
-from stylestudio.services import oauth_accounts
-from stylestudio.services.accounts import SessionRequest
-from stylestudio.services.oauth_accounts import LOGIN_TTL, OAuthSignInError
+from stylestudio.services.accounts import oauth_accounts
+from stylestudio.services.accounts.accounts import SessionRequest
+from stylestudio.services.accounts.oauth_accounts import LOGIN_TTL, OAuthSignInError
 from stylestudio.settings import get_settings
 
 OAUTH_COOKIE = "ss_oauth"

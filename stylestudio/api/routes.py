@@ -34,12 +34,12 @@ from stylestudio.runtime import (
     get_storage,
     webhook_secrets,
 )
-from stylestudio.services import checkout
+from stylestudio.services.billing import checkout
 from stylestudio.services.errors import DomainError
-from stylestudio.services.generation_downloads import safe_stem
+from stylestudio.services.generation.prediction_events import handle_prediction_event
 from stylestudio.services.health import database_status, redis_status, storage_status
-from stylestudio.services.media import EXTENSIONS, verify_media_signature
-from stylestudio.services.prediction_events import handle_prediction_event
+from stylestudio.services.library.generation_downloads import safe_stem
+from stylestudio.services.media.media import EXTENSIONS, verify_media_signature
 from stylestudio.settings import get_settings
 
 _CONTENT_TYPES = {ext: ctype for ctype, ext in EXTENSIONS.items()}
@@ -115,7 +115,7 @@ async def metrics(request: Request) -> Response:
 
 
 async def media(request: Request) -> Response:
-    """Stored images by key, for the holder of a valid signed URL (services.media.media_url):
+    """Stored images by key, for the holder of a valid signed URL (services.media.media.media_url):
     403 without one (checked first, without the database), 404 for a missing file."""
     key = request.path_params["key"]
     if not verify_media_signature(key, request.query_params.get("sig")):

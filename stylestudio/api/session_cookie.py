@@ -4,7 +4,7 @@ from the headers of the websocket handshake; it never enters Reflex state.
 
 Beside it, the sign-in nonce cookie (`ss_signin`): a random value this browser holds before
 it signs in, `HttpOnly`, `SameSite=Strict`, two hours; a sign-in ticket is bound to it (see
-services/sign_in_tickets.py for why)."""
+services/accounts/sign_in_tickets.py for why)."""
 
 from __future__ import annotations
 

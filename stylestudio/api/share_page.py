@@ -23,7 +23,7 @@ from starlette.routing import Route
 from stylestudio.api.stored_media import stored_media_response
 from stylestudio.db import get_engine, session_scope
 from stylestudio.runtime import get_storage
-from stylestudio.services import sharing
+from stylestudio.services.library import sharing
 from stylestudio.settings import get_settings
 
 DEFAULT_TITLE = "Product shot"

@@ -13,7 +13,7 @@ from prometheus_client.metrics_core import Metric
 from sqlalchemy.engine import Engine
 
 from stylestudio.db import session_scope
-from stylestudio.services.workload import read_workload
+from stylestudio.services.generation.workload import read_workload
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from reflex.vars import ObjectVar
 
 from stylestudio.components.layout import card
 from stylestudio.components.local_time import local_time
-from stylestudio.services.generation_views import GenerationView
+from stylestudio.services.generation.generation_views import GenerationView
 
 STATUS_COLORS = {
     "pending": "gray",

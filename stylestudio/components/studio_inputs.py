@@ -11,9 +11,11 @@ from reflex.vars import NumberVar, ObjectVar
 from reflex_components_core.el.elements.forms import Input
 
 from stylestudio.components.layout import ACCENT
-from stylestudio.services import generations, media, upload_library
-from stylestudio.services.generations import InputPhoto
-from stylestudio.services.upload_library import RecentUpload
+from stylestudio.services.generation import generations
+from stylestudio.services.generation.generations import InputPhoto
+from stylestudio.services.library import upload_library
+from stylestudio.services.library.upload_library import RecentUpload
+from stylestudio.services.media import media
 
 ACCEPT = {
     "image/jpeg": [".jpg", ".jpeg"],

@@ -14,7 +14,7 @@ from stylestudio.components.generation import result_alt, status_badge
 from stylestudio.components.layout import ACCENT, card
 from stylestudio.components.link_button import link_button
 from stylestudio.components.studio_inputs import photo
-from stylestudio.services.generation_views import GenerationView, ResultImageView
+from stylestudio.services.generation.generation_views import GenerationView, ResultImageView
 
 
 def _result_image(

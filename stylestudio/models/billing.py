@@ -95,7 +95,7 @@ class Purchase(SQLModel, table=True):
     payment_method: str | None = Field(default=None, max_length=50)
     error: str | None = Field(default=None, max_length=500)
     refund_reason: str | None = Field(default=None, max_length=500)
-    # Reversals (services/payment_reversals.py): money refunded so far, credits taken back,
+    # Reversals (services/billing/payment_reversals.py): money refunded so far, credits taken back,
     # and credits a refund or dispute should have taken back but the balance no longer held.
     refunded_cents: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     clawed_back_credits: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

@@ -11,8 +11,8 @@ from stylestudio.api.auth_routes import export_url
 from stylestudio.components.layout import ACCENT, card, page_header, page_shell
 from stylestudio.components.link_button import link_button
 from stylestudio.components.local_time import local_time
-from stylestudio.services import accounts
-from stylestudio.services.account_self_service import SessionRow, SignInMethod
+from stylestudio.services.accounts import accounts
+from stylestudio.services.accounts.account_self_service import SessionRow, SignInMethod
 from stylestudio.state.account import AccountState
 
 

@@ -23,7 +23,7 @@ from stylestudio.pages.admin_audit_log import audit_card
 from stylestudio.pages.admin_billing import billing_card, purchases_card
 from stylestudio.pages.admin_moderation import moderation_section
 from stylestudio.pages.admin_users import users_card
-from stylestudio.services.admin import FlaggedUser, NewUser, StatusCount, Totals
+from stylestudio.services.admin.admin import FlaggedUser, NewUser, StatusCount, Totals
 from stylestudio.state.admin import AdminState
 
 

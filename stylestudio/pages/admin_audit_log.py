@@ -8,7 +8,7 @@ from reflex.vars import ObjectVar
 from stylestudio.components.data_table import data_table, scroll_region
 from stylestudio.components.layout import card
 from stylestudio.components.local_time import local_time
-from stylestudio.services.admin_audit_log import AuditRow
+from stylestudio.services.admin.admin_audit_log import AuditRow
 from stylestudio.state.admin import AdminState
 
 

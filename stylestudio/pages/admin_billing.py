@@ -9,8 +9,8 @@ from reflex.vars import ObjectVar
 from stylestudio.components.data_table import data_table, scroll_region
 from stylestudio.components.layout import ACCENT, card
 from stylestudio.components.local_time import local_time
-from stylestudio.services.admin_purchases import PurchaseRow
-from stylestudio.services.billing_admin import EditableModelPrice, EditablePack
+from stylestudio.services.admin.admin_purchases import PurchaseRow
+from stylestudio.services.admin.billing_admin import EditableModelPrice, EditablePack
 from stylestudio.state.admin import AdminState
 
 PURCHASE_STATUS_COLORS = {

@@ -9,8 +9,8 @@ from reflex.vars import ObjectVar
 from stylestudio.components.data_table import data_table
 from stylestudio.components.layout import card, empty_state
 from stylestudio.components.local_time import local_time
-from stylestudio.services.featuring import QueueItem
-from stylestudio.services.showcase import ShowcaseItem
+from stylestudio.services.moderation.featuring import QueueItem
+from stylestudio.services.moderation.showcase import ShowcaseItem
 from stylestudio.state.admin import AdminState
 
 

@@ -10,7 +10,7 @@ from reflex.vars import ObjectVar
 from stylestudio.components.data_table import scroll_region
 from stylestudio.components.layout import ACCENT, card
 from stylestudio.components.local_time import local_time
-from stylestudio.services.admin_users import UserRow
+from stylestudio.services.admin.admin_users import UserRow
 from stylestudio.state.admin_users import AdminUsersState
 
 

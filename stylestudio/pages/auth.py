@@ -9,7 +9,7 @@ import reflex as rx
 
 from stylestudio.components.layout import ACCENT, brand, card
 from stylestudio.components.link_button import link_button
-from stylestudio.services import accounts
+from stylestudio.services.accounts import accounts
 from stylestudio.state.auth import AuthState
 
 
@@ -45,7 +45,7 @@ def _auth_page(
     signs_in: bool = False,
 ) -> rx.Component:
     """`signs_in`: the form ends in a sign-in ticket, so its button waits until this tab's
-    connection carries the browser's sign-in nonce (see services/sign_in_tickets.py)."""
+    connection carries the browser's sign-in nonce (see services/accounts/sign_in_tickets.py)."""
     return rx.center(
         rx.vstack(
             brand(),

@@ -9,7 +9,7 @@ from stylestudio.components.data_table import scroll_region
 from stylestudio.components.layout import ACCENT, card, page_header, page_shell
 from stylestudio.components.local_time import local_time
 from stylestudio.components.skeleton import skeleton_block, skeleton_cards, skeleton_rows
-from stylestudio.services.billing import PackView
+from stylestudio.services.billing.billing import PackView
 from stylestudio.state.credits import CreditsState
 from stylestudio.state.session import SessionState
 

@@ -16,8 +16,8 @@ from stylestudio.components.layout import (
     page_shell,
 )
 from stylestudio.components.skeleton import skeleton_cards
-from stylestudio.services.pricing import STYLE_PRESETS
-from stylestudio.services.showcase import ShowcaseItem
+from stylestudio.services.billing.pricing import STYLE_PRESETS
+from stylestudio.services.moderation.showcase import ShowcaseItem
 from stylestudio.state.explore import ExploreState
 
 

@@ -20,8 +20,8 @@ from stylestudio.components.link_button import link_button
 from stylestudio.components.skeleton import skeleton_block, skeleton_cards
 from stylestudio.pages.gallery_controls import feature_dialog, filters_bar, share_dialog
 from stylestudio.pages.generation_viewer import generation_viewer
-from stylestudio.services.generation_views import GenerationView
-from stylestudio.services.stats import UserStats
+from stylestudio.services.generation.generation_views import GenerationView
+from stylestudio.services.library.stats import UserStats
 from stylestudio.state.gallery import GalleryState
 from stylestudio.state.generation_viewer import ViewerState
 
@@ -162,7 +162,7 @@ def _collections_menu(item: ObjectVar[GenerationView], image_id: NumberVar[int])
 
 
 def _stats() -> rx.Component:
-    """The user's numbers (services.stats), in with the first page."""
+    """The user's numbers (services.library.stats), in with the first page."""
     # Reflex types a dataclass field read on the class loosely; it is an ObjectVar.
     stats = cast(ObjectVar[UserStats], GalleryState.stats)
     return rx.cond(

@@ -7,7 +7,7 @@ import reflex as rx
 
 from stylestudio.components.layout import ACCENT
 from stylestudio.components.local_time import local_time
-from stylestudio.services.pricing import STYLE_PRESETS
+from stylestudio.services.billing.pricing import STYLE_PRESETS
 from stylestudio.state.gallery import GalleryState
 
 

@@ -12,7 +12,7 @@ from reflex.vars import ArrayVar, ObjectVar
 from stylestudio.components.before_after import before_after
 from stylestudio.components.layout import ACCENT
 from stylestudio.components.local_time import local_time
-from stylestudio.services.generation_viewer import GenerationViewer, ViewerImage
+from stylestudio.services.generation.generation_viewer import GenerationViewer, ViewerImage
 from stylestudio.state.generation_viewer import ViewerState
 
 STAGE_HEIGHT = "min(62vh, 560px)"

@@ -6,7 +6,7 @@ import reflex as rx
 
 from stylestudio.components.layout import ACCENT, card, page_shell
 from stylestudio.components.link_button import link_button
-from stylestudio.services import pricing
+from stylestudio.services.billing import pricing
 from stylestudio.state.session import SessionState
 
 

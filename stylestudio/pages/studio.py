@@ -15,7 +15,7 @@ from stylestudio.components.studio_inputs import (
     scene_photo,
 )
 from stylestudio.components.studio_results import results_panel
-from stylestudio.services import pricing
+from stylestudio.services.billing import pricing
 from stylestudio.state.studio import StudioState
 
 ASPECT_RATIOS = list(pricing.ASPECT_RATIO_MULTIPLIERS)

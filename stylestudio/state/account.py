@@ -13,13 +13,13 @@ from stylestudio.adapters.mailer import get_mailer
 from stylestudio.api.auth_routes import signed_out_url
 from stylestudio.db import get_engine
 from stylestudio.runtime import get_storage
-from stylestudio.services import (
+from stylestudio.services.accounts import (
     account_flows,
     account_self_service,
     accounts,
     sign_in_tickets,
 )
-from stylestudio.services.account_self_service import SessionRow, SignInMethod
+from stylestudio.services.accounts.account_self_service import SessionRow, SignInMethod
 from stylestudio.services.errors import DomainError, InvalidCredentialsError
 from stylestudio.settings import get_settings
 from stylestudio.state.arguments import ROW_ID, checked, form, text

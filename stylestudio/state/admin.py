@@ -13,22 +13,17 @@ from sqlmodel import Session
 from stylestudio import runtime
 from stylestudio.db import get_engine
 from stylestudio.runtime import available_models
-from stylestudio.services import admin as admin_service
-from stylestudio.services import (
-    admin_audit_log,
-    admin_purchases,
-    admin_rights,
-    billing_admin,
-    checkout_flows,
-    featuring,
-    showcase,
-)
-from stylestudio.services.admin_audit_log import AuditRow
-from stylestudio.services.admin_purchases import PurchaseRow
-from stylestudio.services.billing_admin import EditableModelPrice, EditablePack
+from stylestudio.services.accounts import admin_rights
+from stylestudio.services.admin import admin as admin_service
+from stylestudio.services.admin import admin_audit_log, admin_purchases, billing_admin
+from stylestudio.services.admin.admin_audit_log import AuditRow
+from stylestudio.services.admin.admin_purchases import PurchaseRow
+from stylestudio.services.admin.billing_admin import EditableModelPrice, EditablePack
+from stylestudio.services.billing import checkout_flows
 from stylestudio.services.errors import DomainError, ForbiddenError, UnauthorizedError
-from stylestudio.services.featuring import QueueItem
-from stylestudio.services.showcase import ShowcaseItem
+from stylestudio.services.moderation import featuring, showcase
+from stylestudio.services.moderation.featuring import QueueItem
+from stylestudio.services.moderation.showcase import ShowcaseItem
 from stylestudio.state.arguments import CHECKBOX, FLAG, ROW_ID, checked, choice, form, text
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text as _text

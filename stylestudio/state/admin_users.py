@@ -9,8 +9,9 @@ from typing import Any
 import reflex as rx
 from sqlmodel import Session
 
-from stylestudio.services import accounts, admin_rights, admin_users
-from stylestudio.services.admin_users import UserRow
+from stylestudio.services.accounts import accounts, admin_rights
+from stylestudio.services.admin import admin_users
+from stylestudio.services.admin.admin_users import UserRow
 from stylestudio.services.errors import DomainError
 from stylestudio.state.admin import AdminState
 from stylestudio.state.arguments import checked, form, text

@@ -13,9 +13,13 @@ import reflex as rx
 from stylestudio.adapters.mailer import get_mailer
 from stylestudio.api.auth_routes import begin_url, session_url
 from stylestudio.db import get_engine
-from stylestudio.services import account_flows, account_links, accounts, sign_in_tickets
+from stylestudio.services.accounts import account_flows, account_links, accounts, sign_in_tickets
+from stylestudio.services.accounts.oauth_accounts import (
+    OAUTH_ERRORS,
+    ProviderButton,
+    provider_buttons,
+)
 from stylestudio.services.errors import DomainError
-from stylestudio.services.oauth_accounts import OAUTH_ERRORS, ProviderButton, provider_buttons
 from stylestudio.settings import get_settings
 from stylestudio.state import socket_sessions
 from stylestudio.state.arguments import checked, form

@@ -9,9 +9,9 @@ from sqlmodel import Session
 
 from stylestudio.db import get_engine
 from stylestudio.runtime import get_checkout_provider, payments_configured
-from stylestudio.services import billing, checkout, checkout_flows, credits
-from stylestudio.services.billing import PackView
-from stylestudio.services.credits import LedgerLine
+from stylestudio.services.billing import billing, checkout, checkout_flows, credits
+from stylestudio.services.billing.billing import PackView
+from stylestudio.services.billing.credits import LedgerLine
 from stylestudio.services.errors import DomainError
 from stylestudio.settings import get_settings
 from stylestudio.state.arguments import checked, text

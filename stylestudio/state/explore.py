@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import reflex as rx
 
-from stylestudio.services import pricing, showcase
+from stylestudio.services.billing import pricing
 from stylestudio.services.errors import DomainError
-from stylestudio.services.showcase import ShowcaseItem
+from stylestudio.services.moderation import showcase
+from stylestudio.services.moderation.showcase import ShowcaseItem
 from stylestudio.state.arguments import FLAG, ROW_ID, checked, choice
 from stylestudio.state.calls import in_session
 from stylestudio.state.infinite_scroll import INFINITE_SCROLL_JS

@@ -11,19 +11,16 @@ from sqlmodel import Session
 
 from stylestudio.db import get_engine
 from stylestudio.runtime import get_storage
-from stylestudio.services import (
-    collections,
-    featuring,
-    generation_flows,
-    generation_views,
-    pricing,
-)
-from stylestudio.services.accounts import CurrentUser
-from stylestudio.services.collections import CollectionView
+from stylestudio.services.accounts.accounts import CurrentUser
+from stylestudio.services.billing import pricing
 from stylestudio.services.errors import DomainError
-from stylestudio.services.generation_views import GenerationView
+from stylestudio.services.generation import generation_flows, generation_views
+from stylestudio.services.generation.generation_views import GenerationView
 from stylestudio.services.ids import is_row_id
-from stylestudio.services.stats import UserStats, no_stats, user_stats
+from stylestudio.services.library import collections
+from stylestudio.services.library.collections import CollectionView
+from stylestudio.services.library.stats import UserStats, no_stats, user_stats
+from stylestudio.services.moderation import featuring
 from stylestudio.state import generation_watch as watch
 from stylestudio.state.arguments import FLAG, ROW_ID, ROW_ID_OR_ZERO, checked, choice, form, text
 from stylestudio.state.calls import in_session

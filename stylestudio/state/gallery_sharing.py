@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING
 
 import reflex as rx
 
-from stylestudio.services import sharing
 from stylestudio.services.errors import DomainError
-from stylestudio.services.sharing import ShareLinkView
+from stylestudio.services.library import sharing
+from stylestudio.services.library.sharing import ShareLinkView
 from stylestudio.state.arguments import FLAG, ROW_ID, checked, choice
 from stylestudio.state.calls import in_session
 from stylestudio.state.session import media_base_url
 
 if TYPE_CHECKING:
-    from stylestudio.services.accounts import CurrentUser
+    from stylestudio.services.accounts.accounts import CurrentUser
 
 
 def _share_links() -> list[ShareLinkView]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import reflex as rx
 
-from stylestudio.services import generation_viewer
 from stylestudio.services.errors import DomainError
-from stylestudio.services.generation_viewer import GenerationViewer, no_viewer
+from stylestudio.services.generation import generation_viewer
+from stylestudio.services.generation.generation_viewer import GenerationViewer, no_viewer
 from stylestudio.services.ids import is_row_id
 from stylestudio.state.arguments import FLAG, ROW_ID, bounded_int, checked, numbers
 from stylestudio.state.calls import in_session

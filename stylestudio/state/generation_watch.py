@@ -3,8 +3,9 @@ gallery.
 
 A watcher costs nothing while nothing changes: it awaits its `StatusWatch`, which the
 process's status feed wakes when one of its generations changes status (pushed, see
-services/generation_status_feed.py). It then takes the tab's state lock only to copy what it
-needs and, after reading outside it, to apply the fresh cards — never across a query."""
+services/generation/generation_status_feed.py). It then takes the tab's state lock only to
+copy what it needs and, after reading outside it, to apply the fresh cards — never across a
+query."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from sqlmodel import Session
 
 from stylestudio.db import get_engine
 from stylestudio.runtime import get_prediction_engine
-from stylestudio.services import accounts, generation_flows
-from stylestudio.services.accounts import CurrentUser
+from stylestudio.services.accounts import accounts
+from stylestudio.services.accounts.accounts import CurrentUser
 from stylestudio.services.errors import DomainError
-from stylestudio.services.generation_status_feed import StatusWatch, get_feed
-from stylestudio.services.generation_views import GenerationView, get_generation_views
+from stylestudio.services.generation import generation_flows
+from stylestudio.services.generation.generation_status_feed import StatusWatch, get_feed
+from stylestudio.services.generation.generation_views import GenerationView, get_generation_views
 from stylestudio.state.calls import in_session
 from stylestudio.state.session import SessionState
 

@@ -22,8 +22,8 @@ from reflex.middleware import Middleware
 from reflex.state import BaseState, _override_base_method
 
 from stylestudio.api.auth_routes import signed_out_url
-from stylestudio.services import accounts, sign_in_tickets
-from stylestudio.services.accounts import CurrentUser
+from stylestudio.services.accounts import accounts, sign_in_tickets
+from stylestudio.services.accounts.accounts import CurrentUser
 from stylestudio.services.errors import UnauthorizedError
 from stylestudio.settings import get_settings
 from stylestudio.state import socket_sessions

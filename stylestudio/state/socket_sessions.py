@@ -50,7 +50,8 @@ def disconnect(sid: str) -> None:
 
 
 def sign_in_nonce(sid: str) -> str | None:
-    """The sign-in nonce cookie the socket's handshake carried (services/sign_in_tickets.py)."""
+    """The sign-in nonce cookie the socket's handshake carried
+    (services/accounts/sign_in_tickets.py)."""
     return _socket_nonces.get(sid) or None
 
 

@@ -9,10 +9,11 @@ import reflex as rx
 
 from stylestudio.db import get_engine
 from stylestudio.runtime import available_models
-from stylestudio.services import generation_flows, generations, pricing
-from stylestudio.services.accounts import CurrentUser
+from stylestudio.services.accounts.accounts import CurrentUser
+from stylestudio.services.billing import pricing
 from stylestudio.services.errors import DomainError, InsufficientCreditsError
-from stylestudio.services.generation_views import GenerationView, get_generation_views
+from stylestudio.services.generation import generation_flows, generations
+from stylestudio.services.generation.generation_views import GenerationView, get_generation_views
 from stylestudio.settings import get_settings
 from stylestudio.state import generation_watch as watch
 from stylestudio.state.arguments import (

@@ -12,8 +12,10 @@ import reflex as rx
 from stylestudio.db import get_engine
 from stylestudio.models import ImageCategory
 from stylestudio.runtime import get_storage
-from stylestudio.services import generation_flows, generations, media, upload_library
 from stylestudio.services.errors import DomainError
+from stylestudio.services.generation import generation_flows, generations
+from stylestudio.services.library import upload_library
+from stylestudio.services.media import media
 from stylestudio.state import photo_capture
 from stylestudio.state.arguments import (
     FLAG,

@@ -8,7 +8,7 @@ import reflex as rx
 
 from stylestudio.db import get_engine
 from stylestudio.runtime import get_test_checkout, offers_test_checkout
-from stylestudio.services import checkout, checkout_flows
+from stylestudio.services.billing import checkout, checkout_flows
 from stylestudio.services.errors import DomainError
 from stylestudio.state.arguments import checked, choice
 from stylestudio.state.calls import in_session

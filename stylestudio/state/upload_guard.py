@@ -40,9 +40,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stylestudio.api.session_cookie import session_token_from
 from stylestudio.db import session_scope
-from stylestudio.services import accounts
-from stylestudio.services.generations import MAX_PRODUCT_IMAGES
-from stylestudio.services.media import MAX_UPLOAD_BYTES
+from stylestudio.services.accounts import accounts
+from stylestudio.services.generation.generations import MAX_PRODUCT_IMAGES
+from stylestudio.services.media.media import MAX_UPLOAD_BYTES
 from stylestudio.state import socket_sessions
 from stylestudio.state.session import SessionState
 

@@ -17,7 +17,7 @@ import pillow_heif
 import pytest
 from PIL import Image, ImageDraw
 
-from stylestudio.services import pricing
+from stylestudio.services.billing import pricing
 from tests.e2e.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,

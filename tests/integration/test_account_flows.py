@@ -12,9 +12,9 @@ from sqlmodel import select
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import Image, User
-from stylestudio.services import account_flows
+from stylestudio.services.accounts import account_flows
 from stylestudio.services.errors import ValidationError
-from stylestudio.services.media import delete_files_after_commit
+from stylestudio.services.media.media import delete_files_after_commit
 from tests.support.builders import new_upload, new_user
 
 

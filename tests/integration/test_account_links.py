@@ -22,7 +22,7 @@ from stylestudio import log_redaction
 from stylestudio.adapters.mailer import OutboxMailer, SmtpMailer
 from stylestudio.db import session_scope
 from stylestudio.models import AccountToken, AuditLogEntry, OAuthIdentity, User, utcnow
-from stylestudio.services import account_links, accounts
+from stylestudio.services.accounts import account_links, accounts
 from stylestudio.services.errors import (
     InvalidCredentialsError,
     InvalidLinkError,

@@ -23,9 +23,10 @@ from stylestudio.models import (
     User,
     UserSession,
 )
-from stylestudio.services import account_self_service, accounts, credits, sign_in_tickets
+from stylestudio.services.accounts import account_self_service, accounts, sign_in_tickets
+from stylestudio.services.billing import credits
 from stylestudio.services.errors import InvalidCredentialsError, NotFoundError, ValidationError
-from stylestudio.services.generation_worker import run_next_generation_job
+from stylestudio.services.generation.generation_worker import run_next_generation_job
 from tests.support.builders import PASSWORD, new_generation, new_upload, new_user
 
 

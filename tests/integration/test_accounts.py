@@ -11,7 +11,8 @@ from sqlmodel import func, select
 
 from stylestudio.db import session_scope
 from stylestudio.models import CreditLedgerEntry, User, UserRole, UserSession, utcnow
-from stylestudio.services import accounts, admin_rights, credits
+from stylestudio.services.accounts import accounts, admin_rights
+from stylestudio.services.billing import credits
 from stylestudio.services.errors import (
     EmailAlreadyRegisteredError,
     ForbiddenError,

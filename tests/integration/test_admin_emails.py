@@ -13,7 +13,7 @@ from sqlmodel import select
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import Image, User, UserRole
-from stylestudio.services import account_links, accounts
+from stylestudio.services.accounts import account_links, accounts
 from stylestudio.settings import get_settings
 from tests.support.builders import new_generation, new_upload, new_user
 
@@ -73,9 +73,10 @@ def test_free_credits_and_publishing_wait_for_a_verified_email(
     db: Engine, storage: LocalStorage, verification_required: None
 ) -> None:
     from stylestudio.adapters.local_engine.engine import LocalEngine
-    from stylestudio.services import credits, featuring
+    from stylestudio.services.billing import credits
     from stylestudio.services.errors import ValidationError
-    from stylestudio.services.generation_worker import run_next_generation_job
+    from stylestudio.services.generation.generation_worker import run_next_generation_job
+    from stylestudio.services.moderation import featuring
 
     user_id = new_user(db, "new@example.com")
     with session_scope(db, write=False) as session:

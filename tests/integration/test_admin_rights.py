@@ -11,16 +11,16 @@ from sqlalchemy.engine import Engine
 
 from stylestudio.db import session_scope
 from stylestudio.models import User, UserRole
-from stylestudio.services import (
+from stylestudio.services.accounts.admin_rights import AdminProof, prove_admin, require_admin
+from stylestudio.services.admin import (
     admin,
     admin_audit_log,
     admin_purchases,
     admin_users,
     billing_admin,
-    featuring,
 )
-from stylestudio.services.admin_rights import AdminProof, prove_admin, require_admin
 from stylestudio.services.errors import ForbiddenError, UnauthorizedError
+from stylestudio.services.moderation import featuring
 
 # Helpers that only read a form's text, not the database: nothing to guard.
 FORM_PARSERS = {"parse_dollars", "parse_whole_number"}

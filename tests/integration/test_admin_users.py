@@ -9,7 +9,9 @@ from sqlmodel import col, select
 
 from stylestudio.db import session_scope
 from stylestudio.models import AuditLogEntry, CreditLedgerEntry, LedgerKind
-from stylestudio.services import accounts, admin_users, credits, sign_in_tickets
+from stylestudio.services.accounts import accounts, sign_in_tickets
+from stylestudio.services.admin import admin_users
+from stylestudio.services.billing import credits
 from stylestudio.services.errors import (
     DomainError,
     InsufficientCreditsError,
@@ -132,7 +134,8 @@ def test_a_suspended_user_cannot_sign_in_and_their_sessions_end(db: Engine) -> N
 
 def test_the_audit_log_names_users_by_email(db: Engine) -> None:
     from stylestudio.models import User, UserRole
-    from stylestudio.services import admin_audit_log, featuring
+    from stylestudio.services.admin import admin_audit_log
+    from stylestudio.services.moderation import featuring
 
     admin = make_admin(db)
     user = new_user(db, "ada@example.com")

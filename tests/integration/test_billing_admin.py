@@ -21,15 +21,9 @@ from stylestudio.models import (
     User,
     UserRole,
 )
-from stylestudio.services import (
-    accounts,
-    admin_audit_log,
-    admin_purchases,
-    admin_rights,
-    billing,
-    billing_admin,
-    checkout,
-)
+from stylestudio.services.accounts import accounts, admin_rights
+from stylestudio.services.admin import admin_audit_log, admin_purchases, billing_admin
+from stylestudio.services.billing import billing, checkout
 from stylestudio.services.errors import ForbiddenError, NotFoundError, ValidationError
 from tests.support.admins import admin_proof, make_admin
 from tests.support.builders import new_signed_in_user, started_checkout

@@ -13,7 +13,7 @@ from sqlmodel import select
 from stylestudio import cli, runtime
 from stylestudio.db import dispose_engines, session_scope
 from stylestudio.models import User, UserRole
-from stylestudio.services import accounts
+from stylestudio.services.accounts import accounts
 from stylestudio.settings import get_settings
 
 

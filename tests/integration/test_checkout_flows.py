@@ -12,7 +12,7 @@ from sqlmodel import func, select
 from stylestudio.adapters.payments import StripeCheckout
 from stylestudio.db import session_scope
 from stylestudio.models import Purchase
-from stylestudio.services import checkout_flows
+from stylestudio.services.billing import checkout_flows
 from stylestudio.services.errors import (
     ForbiddenError,
     NotFoundError,

@@ -19,7 +19,8 @@ from stylestudio.models import (
     User,
     utcnow,
 )
-from stylestudio.services import accounts, checkout
+from stylestudio.services.accounts import accounts
+from stylestudio.services.billing import checkout
 from stylestudio.services.errors import NotFoundError
 from tests.support.builders import new_user
 from tests.support.fake_stripe import FakeStripe

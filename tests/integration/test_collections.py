@@ -11,9 +11,10 @@ from sqlmodel import func, select
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import Collection, CollectionItem
-from stylestudio.services import collections, generation_views, generations
 from stylestudio.services.errors import NotFoundError, ValidationError
-from stylestudio.services.generation_views import GalleryFilter
+from stylestudio.services.generation import generation_views, generations
+from stylestudio.services.generation.generation_views import GalleryFilter
+from stylestudio.services.library import collections
 from tests.support.builders import finished_result, new_user
 
 BASE = "http://api.test"
@@ -131,7 +132,7 @@ def test_delete_removes_the_card_and_its_files_but_not_the_spend(
     db: Engine, storage: LocalStorage
 ) -> None:
     from stylestudio.models import CreditLedgerEntry, Generation, Image, ShareLink
-    from stylestudio.services import sharing
+    from stylestudio.services.library import sharing
 
     owner, image_id = finished_result(db, storage, "a@example.com")
     intruder = new_user(db, "b@example.com")

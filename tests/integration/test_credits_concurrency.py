@@ -11,7 +11,8 @@ from sqlalchemy.engine import Engine
 
 from stylestudio.db import session_scope
 from stylestudio.models import LedgerKind, User
-from stylestudio.services import accounts, credits
+from stylestudio.services.accounts import accounts
+from stylestudio.services.billing import credits
 from stylestudio.services.errors import IdempotencyConflictError, InsufficientCreditsError
 from tests.support.builders import new_user
 from tests.support.databases import migrated_engine

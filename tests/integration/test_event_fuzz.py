@@ -23,8 +23,9 @@ from sqlmodel import func, select
 from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.db import session_scope
 from stylestudio.models import Generation, ShareLink, User, UserRole, UserSession
-from stylestudio.services import accounts, pricing
-from stylestudio.services.generations import InputPhoto
+from stylestudio.services.accounts import accounts
+from stylestudio.services.billing import pricing
+from stylestudio.services.generation.generations import InputPhoto
 from stylestudio.settings import get_settings
 from stylestudio.state import generation_watch
 from stylestudio.state.account import AccountState

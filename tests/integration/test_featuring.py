@@ -11,8 +11,10 @@ from sqlmodel import col, select
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import AuditLogEntry, Image, ModerationStatus
-from stylestudio.services import admin, featuring, generation_views, showcase
+from stylestudio.services.admin import admin
 from stylestudio.services.errors import DomainError, ForbiddenError, NotFoundError
+from stylestudio.services.generation import generation_views
+from stylestudio.services.moderation import featuring, showcase
 from tests.support.admins import admin_proof, make_admin
 from tests.support.builders import finished_result, new_user
 
@@ -191,7 +193,7 @@ def test_hostile_values_are_refused(db: Engine, storage: LocalStorage) -> None:
 
 def test_public_pages_never_show_part_of_an_address(db: Engine, storage: LocalStorage) -> None:
     from stylestudio.models import User
-    from stylestudio.services.accounts import PUBLIC_AUTHOR_FALLBACK, public_name
+    from stylestudio.services.accounts.accounts import PUBLIC_AUTHOR_FALLBACK, public_name
 
     owner, image_id = finished_result(db, storage, "jane.doe@example.com")
     admin_id = make_admin(db, "mod@example.com")

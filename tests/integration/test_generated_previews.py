@@ -15,10 +15,12 @@ from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import Generation, GenerationStatus, Image, ImageCategory
-from stylestudio.services import accounts, generations, imaging, media
-from stylestudio.services.generation_endings import store_and_complete
-from stylestudio.services.generation_work import Output, decode_output
-from stylestudio.services.generation_worker import run_next_generation_job
+from stylestudio.services.accounts import accounts
+from stylestudio.services.generation import generations
+from stylestudio.services.generation.generation_endings import store_and_complete
+from stylestudio.services.generation.generation_work import Output, decode_output
+from stylestudio.services.generation.generation_worker import run_next_generation_job
+from stylestudio.services.media import imaging, media
 
 PREFIX = "data:image/webp;base64,"
 

@@ -32,18 +32,14 @@ from stylestudio.models import (
     LedgerKind,
     utcnow,
 )
-from stylestudio.services import (
-    credits,
-    generation_views,
-    imaging,
-    jobs,
-    media,
-)
+from stylestudio.services.billing import credits
 from stylestudio.services.errors import (
     InsufficientCreditsError,
     InvalidImageError,
     NotFoundError,
 )
+from stylestudio.services.generation import generation_views, jobs
+from stylestudio.services.media import imaging, media
 from tests.support.builders import (
     new_generation,
     new_upload,

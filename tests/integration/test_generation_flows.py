@@ -14,13 +14,13 @@ from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import Generation, GenerationStatus, Image, ImageCategory
-from stylestudio.services import generation_flows, generations
 from stylestudio.services.errors import (
     InvalidImageError,
     NotFoundError,
     RateLimitedError,
     ValidationError,
 )
+from stylestudio.services.generation import generation_flows, generations
 from stylestudio.services.rate_limits import RateLimiter, Rule
 from tests.support.builders import new_upload, new_user, product_shot, run_all_jobs
 from tests.support.lookups import balance, files_under

@@ -22,10 +22,11 @@ from stylestudio import runtime
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import Image, ImageCategory
-from stylestudio.services import accounts, generation_downloads
+from stylestudio.services.accounts import accounts
 from stylestudio.services.errors import NotFoundError
-from stylestudio.services.generation_viewer import get_generation_viewer
-from stylestudio.services.generation_views import get_generation_views
+from stylestudio.services.generation.generation_viewer import get_generation_viewer
+from stylestudio.services.generation.generation_views import get_generation_views
+from stylestudio.services.library import generation_downloads
 from stylestudio.settings import get_settings
 from tests.support.builders import (
     batch_spec,

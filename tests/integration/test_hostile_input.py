@@ -15,7 +15,7 @@ from sqlmodel import func, select
 
 from stylestudio.db import session_scope
 from stylestudio.models import User, UserSession
-from stylestudio.services import accounts
+from stylestudio.services.accounts import accounts
 from stylestudio.services.errors import InvalidCredentialsError, ValidationError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ def test_no_hostile_email_freezes_the_process() -> None:
     """In a child process with a deadline: a backtracking pattern holds the GIL inside the
     regex engine, so a freeze in this process could not even be timed out."""
     script = (
-        "from stylestudio.services import accounts\n"
+        "from stylestudio.services.accounts import accounts\n"
         "from stylestudio.services.errors import ValidationError\n"
         "from tests.integration.test_hostile_input import HOSTILE_EMAILS\n"
         "for e in HOSTILE_EMAILS + ['a@b' + '.c' * 126, 'a' * 120 + '@' + 'b' * 120 + '!']:\n"

@@ -31,8 +31,9 @@ from stylestudio.adapters.storage import LocalStorage
 from stylestudio.cli import main
 from stylestudio.db import dispose_engines, session_scope
 from stylestudio.models import Generation, GenerationStatus, Image, ImageCategory, Job, utcnow
-from stylestudio.services import generations, media, media_sweep
-from stylestudio.services.generation_worker import run_next_generation_job
+from stylestudio.services.generation import generations
+from stylestudio.services.generation.generation_worker import run_next_generation_job
+from stylestudio.services.media import media, media_sweep
 from stylestudio.settings import get_settings
 from tests.support.builders import new_user
 

@@ -21,8 +21,8 @@ from stylestudio.adapters.generation_engine import GenerationEngineError
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.api.routes import build_api
 from stylestudio.models import Image
-from stylestudio.services import imaging, media
-from stylestudio.services.generation_work import BAD_OUTPUT, decode_output
+from stylestudio.services.generation.generation_work import BAD_OUTPUT, decode_output
+from stylestudio.services.media import imaging, media
 from stylestudio.settings import get_settings
 from tests.support.builders import new_user, uploaded_image
 

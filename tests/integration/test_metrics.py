@@ -29,7 +29,7 @@ from stylestudio.api.request_context import request_context
 from stylestudio.api.routes import build_api
 from stylestudio.db import dispose_engines, session_scope
 from stylestudio.models import GenerationStatus, JobKind, JobStatus, utcnow
-from stylestudio.services import jobs
+from stylestudio.services.generation import jobs
 from stylestudio.settings import get_settings
 from stylestudio.state.explore import ExploreState
 from tests.support.builders import new_user, recorded_generation, started_checkout

@@ -14,7 +14,7 @@ from sqlmodel import SQLModel
 
 import stylestudio.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from stylestudio.db import create_db_engine
-from stylestudio.services.search import include_name
+from stylestudio.services.library.search import include_name
 from tests.support.databases import alembic_config, empty_database, migrate
 
 KINDS = ["sqlite", "postgresql"]

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp
 
 from stylestudio.db import session_scope
 from stylestudio.models import OAuthLogin, User, UserSession
-from stylestudio.services.oauth_accounts import OAUTH_ERRORS
+from stylestudio.services.accounts.oauth_accounts import OAUTH_ERRORS
 from tests.support.oidc_provider import (
     API_URL,
     APP_URL,

@@ -16,8 +16,8 @@ from starlette.types import ASGIApp
 
 from stylestudio.db import session_scope
 from stylestudio.models import OAuthLogin, User, UserSession, utcnow
-from stylestudio.services.accounts import hash_token
-from stylestudio.services.oauth_accounts import OAUTH_ERRORS
+from stylestudio.services.accounts.accounts import hash_token
+from stylestudio.services.accounts.oauth_accounts import OAUTH_ERRORS
 from tests.support.fake_github import FakeGitHub
 from tests.support.fake_github import fake_github as fake_github
 from tests.support.oidc_provider import (

@@ -22,10 +22,10 @@ from stylestudio.models import (
     User,
     UserSession,
 )
-from stylestudio.services import accounts
-from stylestudio.services.billing import get_billing_settings
+from stylestudio.services.accounts import accounts
+from stylestudio.services.accounts.oauth_accounts import configured_providers, provider_buttons
+from stylestudio.services.billing.billing import get_billing_settings
 from stylestudio.services.errors import DomainError
-from stylestudio.services.oauth_accounts import configured_providers, provider_buttons
 from stylestudio.settings import Settings
 from tests.support.fake_github import FakeGitHub
 from tests.support.fake_github import fake_github as fake_github

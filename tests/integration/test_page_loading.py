@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
-from stylestudio.services.stats import UserStats, no_stats
+from stylestudio.services.library.stats import UserStats, no_stats
 from stylestudio.state.credits import CreditsState
 from stylestudio.state.explore import ExploreState
 from stylestudio.state.gallery import GalleryState

@@ -15,7 +15,8 @@ from sqlmodel import col, select
 from stylestudio.adapters.payments import StripeCheckout
 from stylestudio.db import session_scope
 from stylestudio.models import CreditLedgerEntry, LedgerKind, Purchase, PurchaseStatus, User
-from stylestudio.services import accounts, checkout, credits, payment_reversals
+from stylestudio.services.accounts import accounts
+from stylestudio.services.billing import checkout, credits, payment_reversals
 from stylestudio.services.errors import ValidationError
 from tests.support.builders import new_user, started_checkout
 from tests.support.fake_stripe import FakeStripe

@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from stylestudio.db import session_scope
 from stylestudio.models import Generation, GenerationStatus, User
-from stylestudio.services.search import query_words, search_generations
+from stylestudio.services.library.search import query_words, search_generations
 from tests.support.builders import new_user, recorded_generation
 
 

@@ -14,7 +14,7 @@ import pytest
 import redis
 from sqlalchemy.engine import Engine
 
-from stylestudio.services import accounts
+from stylestudio.services.accounts import accounts
 from stylestudio.services.errors import InvalidCredentialsError, RateLimitedError
 from stylestudio.services.rate_limits import RateLimiter, Rule, describe_wait
 from stylestudio.settings import Settings

@@ -33,15 +33,19 @@ from stylestudio.models import (
     UsageEvent,
     utcnow,
 )
-from stylestudio.services import generation_flows, generations, jobs
 from stylestudio.services.errors import ValidationError
-from stylestudio.services.generation_claims import claim_work
-from stylestudio.services.generation_endings import end_generation, fail_work, store_and_complete
-from stylestudio.services.generation_predictions import settle_prediction
-from stylestudio.services.generation_sweeper import sweep_overdue
-from stylestudio.services.generation_work import TIMED_OUT, Options, Output
-from stylestudio.services.generation_worker import run_next_generation_job
-from stylestudio.services.prediction_events import handle_prediction_event
+from stylestudio.services.generation import generation_flows, generations, jobs
+from stylestudio.services.generation.generation_claims import claim_work
+from stylestudio.services.generation.generation_endings import (
+    end_generation,
+    fail_work,
+    store_and_complete,
+)
+from stylestudio.services.generation.generation_predictions import settle_prediction
+from stylestudio.services.generation.generation_sweeper import sweep_overdue
+from stylestudio.services.generation.generation_work import TIMED_OUT, Options, Output
+from stylestudio.services.generation.generation_worker import run_next_generation_job
+from stylestudio.services.generation.prediction_events import handle_prediction_event
 from stylestudio.worker import GenerationWorker
 from tests.support.builders import grant_credits, new_generation, new_upload, new_user, product_shot
 from tests.support.fake_replicate import FakeReplicate
@@ -194,7 +198,7 @@ def test_a_prediction_is_resumed_never_created_twice(
     [work] = claim_work(db=db, worker_id="a", limit=1, lease_seconds=30)
 
     async def start_then_die() -> None:
-        from stylestudio.services.generation_worker import run_work
+        from stylestudio.services.generation.generation_worker import run_work
 
         task = asyncio.create_task(
             run_work(work, db=db, storage=storage, engine=engine, options=FAST)
@@ -227,7 +231,7 @@ def test_an_ending_without_a_lease_waits_for_the_lease_holder_instead_of_deadloc
     finished its job row and not yet the generation when the webhook's ending starts."""
     import threading
 
-    from stylestudio.services.generation_endings import _end_statement
+    from stylestudio.services.generation.generation_endings import _end_statement
 
     _, [gid] = _make(db, storage, 1)
     [work] = claim_work(db=db, worker_id="w", limit=1)
@@ -271,8 +275,8 @@ def test_webhooks_and_the_poller_racing_make_one_transition(
     [work] = claim_work(db=db, worker_id="w", limit=1)
 
     async def race() -> list[bool | str]:
-        from stylestudio.services.generation_claims import load_inputs
-        from stylestudio.services.generation_predictions import record_prediction
+        from stylestudio.services.generation.generation_claims import load_inputs
+        from stylestudio.services.generation.generation_predictions import record_prediction
 
         loaded = load_inputs(work, storage)
         created = await engine.start(loaded.request, webhook_url=None)

@@ -18,8 +18,8 @@ from stylestudio import runtime
 from stylestudio.api.routes import build_api
 from stylestudio.db import dispose_engines, session_scope
 from stylestudio.models import GenerationStatus, ProcessedWebhookEvent
-from stylestudio.services.generation_claims import claim_work, load_inputs
-from stylestudio.services.generation_predictions import record_prediction
+from stylestudio.services.generation.generation_claims import claim_work, load_inputs
+from stylestudio.services.generation.generation_predictions import record_prediction
 from stylestudio.settings import get_settings
 from tests.support.builders import new_generation, new_upload, new_user
 from tests.support.fake_replicate import FakeReplicate, new_webhook_secret

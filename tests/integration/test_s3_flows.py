@@ -32,9 +32,11 @@ from stylestudio.api.session_cookie import SESSION_COOKIE
 from stylestudio.cli import main
 from stylestudio.db import dispose_engines, session_scope
 from stylestudio.models import GenerationStatus, Image, ImageCategory, Job, LedgerKind, utcnow
-from stylestudio.services import generation_views, media, sharing
-from stylestudio.services.generation_work import STORAGE_UNAVAILABLE
-from stylestudio.services.generation_worker import run_next_generation_job
+from stylestudio.services.generation import generation_views
+from stylestudio.services.generation.generation_work import STORAGE_UNAVAILABLE
+from stylestudio.services.generation.generation_worker import run_next_generation_job
+from stylestudio.services.library import sharing
+from stylestudio.services.media import media
 from stylestudio.settings import get_settings
 from stylestudio.state.account import AccountState
 from stylestudio.state.gallery import GalleryState

@@ -34,8 +34,8 @@ from stylestudio.models import (
     User,
     utcnow,
 )
-from stylestudio.services import sharing
 from stylestudio.services.errors import NotFoundError, ValidationError
+from stylestudio.services.library import sharing
 from stylestudio.settings import get_settings
 from tests.support.builders import new_user, recorded_generation
 

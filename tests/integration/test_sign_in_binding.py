@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 
 from stylestudio.db import session_scope
 from stylestudio.models import UserSession
-from stylestudio.services import accounts, sign_in_tickets
+from stylestudio.services.accounts import accounts, sign_in_tickets
 from stylestudio.services.errors import ValidationError
 from tests.support.builders import new_user
 from tests.support.oidc_provider import API_URL, APP_URL, Browser, configured_api

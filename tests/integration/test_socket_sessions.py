@@ -15,7 +15,7 @@ from reflex_base.event import Event
 from sqlalchemy.engine import Engine
 
 from stylestudio.db import session_scope
-from stylestudio.services import accounts
+from stylestudio.services.accounts import accounts
 from stylestudio.state import socket_sessions
 from stylestudio.state.session import SessionState, TabOwnerCheck
 from tests.support.app_states import app_db as app_db

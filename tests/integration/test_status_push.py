@@ -24,14 +24,15 @@ from stylestudio.adapters.storage import LocalStorage
 from stylestudio.api.session_cookie import SESSION_COOKIE
 from stylestudio.db import get_engine, session_scope
 from stylestudio.models import Generation, GenerationStatus
-from stylestudio.services import accounts, generations
-from stylestudio.services.generation_events import notify_payloads, parse_payload
-from stylestudio.services.generation_status_feed import (
+from stylestudio.services.accounts import accounts
+from stylestudio.services.generation import generations
+from stylestudio.services.generation.generation_events import notify_payloads, parse_payload
+from stylestudio.services.generation.generation_status_feed import (
     GenerationStatusFeed,
     close_feeds,
     get_feed,
 )
-from stylestudio.services.generation_views import GenerationView
+from stylestudio.services.generation.generation_views import GenerationView
 from stylestudio.settings import get_settings
 from stylestudio.state import generation_watch, socket_sessions
 from stylestudio.state.gallery import GalleryState
@@ -71,7 +72,7 @@ def _claim_in_another_process(url: str) -> None:
     becomes processing, committed by another process."""
     script = (
         "from stylestudio.db import create_db_engine\n"
-        "from stylestudio.services.generation_claims import claim_work\n"
+        "from stylestudio.services.generation.generation_claims import claim_work\n"
         f"works = claim_work(db=create_db_engine({url!r}), worker_id='elsewhere', limit=1)\n"
         "assert len(works) == 1, works\n"
     )

@@ -16,7 +16,7 @@ from stylestudio import runtime
 from stylestudio.api.routes import build_api
 from stylestudio.db import dispose_engines, session_scope
 from stylestudio.models import ProcessedWebhookEvent, Purchase, User
-from stylestudio.services import admin
+from stylestudio.services.admin import admin
 from stylestudio.settings import get_settings
 from tests.support.admins import admin_proof, make_admin
 from tests.support.builders import new_user, started_checkout

@@ -24,14 +24,16 @@ from stylestudio.models import (
     ImageCategory,
     Job,
 )
-from stylestudio.services import billing_admin, credits, generations
+from stylestudio.services.admin import billing_admin
+from stylestudio.services.billing import credits
 from stylestudio.services.errors import (
     DomainError,
     InsufficientCreditsError,
     NotFoundError,
     ValidationError,
 )
-from stylestudio.services.generation_views import get_generation_views
+from stylestudio.services.generation import generations
+from stylestudio.services.generation.generation_views import get_generation_views
 from tests.support.admins import admin_proof, make_admin
 from tests.support.builders import (
     BATCH_MODELS,

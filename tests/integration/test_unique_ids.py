@@ -30,8 +30,10 @@ from stylestudio.models import (
     LedgerKind,
     User,
 )
-from stylestudio.services import account_self_service, credits, generations
-from stylestudio.services.generation_worker import run_next_generation_job
+from stylestudio.services.accounts import account_self_service
+from stylestudio.services.billing import credits
+from stylestudio.services.generation import generations
+from stylestudio.services.generation.generation_worker import run_next_generation_job
 from tests.support.builders import new_generation, new_upload, new_user
 from tests.support.databases import alembic_config, empty_database, migrated_engine
 from tests.support.lookups import balance
@@ -332,7 +334,7 @@ def test_the_migration_repairs_a_database_holding_collisions(
             _booksbalance(db)
 
             # user 2's failed generation 5 refunds nothing (nothing was spent) ...
-            from stylestudio.services.generation_endings import end_generation
+            from stylestudio.services.generation.generation_endings import end_generation
 
             with session_scope(db) as session:
                 generation = session.get(Generation, 5)

@@ -19,8 +19,8 @@ from sqlmodel import SQLModel
 import stylestudio.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from stylestudio.db import create_db_engine, session_scope
 from stylestudio.models import User
-from stylestudio.services import credits
-from stylestudio.services.search import search_generations
+from stylestudio.services.billing import credits
+from stylestudio.services.library.search import search_generations
 from tests.support.databases import alembic_config, database_at, revisions
 
 KINDS = ["sqlite", "postgresql"]

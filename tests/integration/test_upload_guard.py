@@ -41,8 +41,8 @@ from starlette.types import Message, Receive, Scope, Send
 from stylestudio.api.session_cookie import SESSION_COOKIE
 from stylestudio.db import session_scope
 from stylestudio.models import UserSession, utcnow
-from stylestudio.services import accounts
-from stylestudio.services.media import MAX_UPLOAD_BYTES
+from stylestudio.services.accounts import accounts
+from stylestudio.services.media.media import MAX_UPLOAD_BYTES
 from stylestudio.state import socket_sessions
 from stylestudio.state import upload_guard as guard_module
 from stylestudio.state.session import SessionState

@@ -14,8 +14,11 @@ from sqlalchemy.engine import Engine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import Image, ImageCategory, utcnow
-from stylestudio.services import credits, generations, media, upload_library
+from stylestudio.services.billing import credits
 from stylestudio.services.errors import NotFoundError
+from stylestudio.services.generation import generations
+from stylestudio.services.library import upload_library
+from stylestudio.services.media import media
 from tests.support.builders import new_user
 
 BASE = "http://api.example.test"

@@ -24,8 +24,8 @@ from starlette.routing import Route
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import Image
-from stylestudio.services import imaging
 from stylestudio.services.errors import InvalidImageError
+from stylestudio.services.media import imaging
 from stylestudio.state.upload_guard import UploadGuard
 from tests.support.builders import new_user, uploaded_image
 

@@ -17,8 +17,8 @@ from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
 from stylestudio.db import session_scope
 from stylestudio.models import CreditLedgerEntry, Generation, GenerationStatus, LedgerKind
-from stylestudio.services import generations
-from stylestudio.services.stats import UserStats, user_stats
+from stylestudio.services.generation import generations
+from stylestudio.services.library.stats import UserStats, user_stats
 from tests.support.builders import (
     new_generation,
     new_upload,

@@ -18,7 +18,7 @@ from stylestudio import log_output, log_redaction
 from stylestudio.adapters.generation_engine import GenerationRequest
 from stylestudio.adapters.local_engine.engine import LocalEngine
 from stylestudio.adapters.storage import LocalStorage
-from stylestudio.services.generation_work import Lease, Work
+from stylestudio.services.generation.generation_work import Lease, Work
 from stylestudio.worker import GenerationWorker
 
 

@@ -7,8 +7,8 @@ from sqlmodel import Session, col, select
 
 from stylestudio.db import session_scope
 from stylestudio.models import User, UserRole
-from stylestudio.services import accounts
-from stylestudio.services.admin_rights import AdminProof, prove_admin
+from stylestudio.services.accounts import accounts
+from stylestudio.services.accounts.admin_rights import AdminProof, prove_admin
 
 
 def make_admin(db: Engine, email: str = "admin@example.com") -> int:

@@ -31,8 +31,11 @@ from stylestudio.models import (
     User,
     UserRole,
 )
-from stylestudio.services import accounts, checkout, credits, generations, media
-from stylestudio.services.generation_worker import run_next_generation_job
+from stylestudio.services.accounts import accounts
+from stylestudio.services.billing import checkout, credits
+from stylestudio.services.generation import generations
+from stylestudio.services.generation.generation_worker import run_next_generation_job
+from stylestudio.services.media import media
 from tests.support.fake_stripe import FakeStripe
 
 PASSWORD = "correct horse"

@@ -10,7 +10,7 @@ from sqlmodel import col, func, select
 
 from stylestudio.db import session_scope
 from stylestudio.models import CreditLedgerEntry, Generation, Image, ImageCategory, LedgerKind
-from stylestudio.services import credits
+from stylestudio.services.billing import credits
 
 
 def balance(db: Engine, user_id: int) -> int:

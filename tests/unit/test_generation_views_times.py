@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from stylestudio.models import utc_iso
-from stylestudio.services.generation_views import _iso
+from stylestudio.services.generation.generation_views import _iso
 
 
 @pytest.mark.parametrize(

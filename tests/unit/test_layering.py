@@ -41,7 +41,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 
 
 def layer_of(module: str) -> int:
-    """`stylestudio.services.credits` -> the index of the layer holding `services`."""
+    """`stylestudio.services.billing.credits` -> the index of the layer holding `services`."""
     parts = module.split(".")
     top = parts[1] if len(parts) > 1 else "__init__"
     for index, names in enumerate(LAYERS):
@@ -223,9 +223,10 @@ def test_a_planted_upward_import_is_found(tmp_path: Path) -> None:
         {
             "__init__.py": "",
             "services/__init__.py": "",
-            "services/credits.py": "def spend(): ...\n",
+            "services/billing/__init__.py": "",
+            "services/billing/credits.py": "def spend(): ...\n",
             "state/__init__.py": "",
-            "state/studio.py": "from stylestudio.services import credits\n",
+            "state/studio.py": "from stylestudio.services.billing import credits\n",
             # A service reaching up into a page state, inside a function: still refused.
             "services/leak.py": "def f():\n    from stylestudio.state.studio import x\n",
         },
@@ -271,7 +272,7 @@ def test_a_long_module_needs_its_reason(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("module", "layer"),
-    [("stylestudio.settings", 0), ("stylestudio.services.credits", 3), ("stylestudio", 9)],
+    [("stylestudio.settings", 0), ("stylestudio.services.billing.credits", 3), ("stylestudio", 9)],
 )
 def test_layers_of_modules(module: str, layer: int) -> None:
     assert layer_of(module) == layer

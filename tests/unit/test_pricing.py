@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stylestudio.services import pricing
+from stylestudio.services.billing import pricing
 from stylestudio.services.errors import ValidationError
 
 RATIOS = ("1:1", "16:9", "9:16", "3:2", "2:3")

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from stylestudio.services.media import (
+from stylestudio.services.media.media import (
     MEDIA_URL_BUCKET_S,
     MEDIA_URL_LIFETIME_S,
     media_url,

@@ -1,5 +1,5 @@
 """The page states call no rate limiter, storage or provider themselves (issue 16's
-acceptance 2): those calls belong to the service flows (`services/*_flows.py`), which the
+acceptance 2): those calls belong to the service flows (`services/*/*_flows.py`), which the
 REST API calls too. A state may only hand the process's adapters to a flow.
 
 Checked on the source of `stylestudio/state/`:
@@ -35,7 +35,7 @@ ADAPTER_GETTERS = frozenset(
 FORBIDDEN_MODULES = (
     "stylestudio.adapters",  # storage, payments, engines, mail: their clients and errors
     "stylestudio.services.rate_limits",
-    "stylestudio.services.generation_predictions",
+    "stylestudio.services.generation.generation_predictions",
 )
 FORBIDDEN_NAMES = frozenset({"get_limiter", "RateLimiter", "cancel_quietly"})
 # Calls that run their first argument: the flow is that argument.
@@ -122,7 +122,7 @@ def test_no_state_calls_a_limiter_storage_or_provider() -> None:
         "def f():\n    rate_limits.get_limiter().generation_start(user_id=1)\n",
         "from stylestudio.adapters.payments import PaymentProviderError\n",
         "import stylestudio.adapters.storage\n",
-        "from stylestudio.services.generation_predictions import cancel_quietly\n",
+        "from stylestudio.services.generation.generation_predictions import cancel_quietly\n",
         "from stylestudio import runtime\n"
         "async def f(key):\n    storage = runtime.get_storage()\n"
         "    await asyncio.to_thread(storage.delete, key)\n",

@@ -1,0 +1,1 @@
+"""Admin: what administrators see and change (users, purchases, billing) and the audit log."""

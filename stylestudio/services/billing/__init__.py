@@ -1,0 +1,1 @@
+"""Billing: the credit ledger, prices, credit packs, checkout and payment reversals."""

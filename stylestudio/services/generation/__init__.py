@@ -1,0 +1,1 @@
+"""Generation: starting, queueing, running, ending and showing generations and their jobs."""

@@ -1,0 +1,1 @@
+"""Media: image processing, stored files and their signed URLs, and the orphan sweep."""

@@ -1,0 +1,1 @@
+"""Moderation: featuring requests, admin decisions and the public showcase they feed."""
