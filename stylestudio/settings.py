@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # a process killed with -9 then loses nothing an event finished. False: only when the
     # lease ends (Reflex's own behaviour; cheaper, and a killed process loses up to a lease).
     state_write_through: bool = Field(True, alias="STYLESTUDIO_STATE_WRITE_THROUGH")
+    # REST API keys a user may hold at once (revoked ones do not count).
+    api_keys_per_user: int = Field(10, ge=1, le=100, alias="STYLESTUDIO_API_KEYS_PER_USER")
     bind_host: str = Field("127.0.0.1", alias="STYLESTUDIO_HOST")
     port: int = Field(8000, ge=1, le=65535, alias="STYLESTUDIO_PORT")
     # Reverse proxies in front of the app that append to X-Forwarded-For (a TLS proxy: 1).

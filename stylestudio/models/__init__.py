@@ -25,7 +25,13 @@ from stylestudio.models.enums import (
     UserRole,
 )
 from stylestudio.models.generations import Generation, GenerationInput, Job
-from stylestudio.models.library import ApiKey, Collection, CollectionItem, ShareLink
+from stylestudio.models.library import (
+    ApiIdempotencyKey,
+    ApiKey,
+    Collection,
+    CollectionItem,
+    ShareLink,
+)
 from stylestudio.models.media import Image
 from stylestudio.models.users import AccountToken, OAuthIdentity, OAuthLogin, User, UserSession
 
@@ -33,6 +39,7 @@ never_reuse_ids(User.metadata)
 
 __all__ = [
     "AccountToken",
+    "ApiIdempotencyKey",
     "ApiKey",
     "AuditLogEntry",
     "BillingSettings",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from stylestudio.models.base import created_at_field, utcnow
+from stylestudio.models.base import created_at_field, json_field, utcnow
 
 
 class Collection(SQLModel, table=True):
@@ -55,7 +57,27 @@ class ApiKey(SQLModel, table=True):
     name: str = Field(max_length=100)
     prefix: str = Field(max_length=16, unique=True)
     key_hash: str = Field(max_length=64, unique=True)
+    # Space-separated, as OAuth scopes are: "generate read library:write credits:read".
+    scopes: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
     created_at: datetime = created_at_field()
     last_used_at: datetime | None = None
+    last_used_ip: str | None = Field(default=None, max_length=64)
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+class ApiIdempotencyKey(SQLModel, table=True):
+    """The first answer to a REST API request sent with an `Idempotency-Key` header, kept
+    so that a retry of the same request gets the same answer (and is charged once)."""
+
+    __tablename__ = "api_idempotency_keys"
+    __table_args__ = (sa.UniqueConstraint("user_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True, ondelete="CASCADE")
+    key: str = Field(max_length=255)
+    # SHA-256 of the method, path and body: the same key with another request is refused.
+    fingerprint: str = Field(max_length=64)
+    status_code: int
+    response: dict[str, Any] = json_field()
+    created_at: datetime = created_at_field()

@@ -15,6 +15,8 @@ from sqlmodel import Session, col, select
 from stylestudio.adapters.storage import MediaStorage, StorageError, StorageUnavailable
 from stylestudio.models import (
     AccountToken,
+    ApiIdempotencyKey,
+    ApiKey,
     AuditLogEntry,
     Collection,
     CreditLedgerEntry,
@@ -342,7 +344,16 @@ def delete_account(session: Session, *, user_id: int, confirm_email: object) -> 
     ]
     image_ids = select(Image.id).where(Image.user_id == user_id)
     session.execute(sa.delete(ShareLink).where(col(ShareLink.image_id).in_(image_ids)))
-    for table in (Collection, Image, Generation, UserSession, OAuthIdentity, AccountToken):
+    for table in (
+        Collection,
+        Image,
+        Generation,
+        UserSession,
+        OAuthIdentity,
+        AccountToken,
+        ApiKey,
+        ApiIdempotencyKey,
+    ):
         owner = sa.inspect(table).local_table.c.user_id
         session.execute(sa.delete(table).where(owner == user_id))
     user.email = f"deleted-{user_id}@deleted.invalid"
