@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from stylestudio.db import session_scope
 from stylestudio.models import ApiKey, AuditLogEntry, User
@@ -86,7 +86,7 @@ def test_a_revoked_key_stops_at_once_and_revoking_is_the_owners_alone(db: Engine
     with session_scope(db) as session:
         actions = [
             (e.action, e.target_id, e.actor_user_id, e.ip_address)
-            for e in session.exec(select(AuditLogEntry).order_by(AuditLogEntry.id)).all()
+            for e in session.exec(select(AuditLogEntry).order_by(col(AuditLogEntry.id))).all()
             if e.target_type == "api_key"
         ]
     assert actions == [
