@@ -326,3 +326,17 @@ def header_stat(
         align="center",
         **props,
     )
+
+
+def paged_grid(grid: rx.Component, has_more: rx.Var[bool], on_load_more: object) -> rx.Component:
+    """A card grid (gallery, explore) and, while there are more, its "Load more" button."""
+    return rx.vstack(
+        grid,
+        rx.cond(
+            has_more,
+            rx.button("Load more", variant="soft", on_click=on_load_more, class_name="load-more"),
+        ),
+        align="center",
+        spacing="5",
+        width="100%",
+    )

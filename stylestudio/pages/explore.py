@@ -14,6 +14,7 @@ from stylestudio.components.layout import (
     empty_state,
     page_header,
     page_shell,
+    paged_grid,
 )
 from stylestudio.components.skeleton import skeleton_cards
 from stylestudio.services.billing.pricing import STYLE_PRESETS
@@ -133,7 +134,7 @@ def explore_page() -> rx.Component:
 def _explore_grid_or_empty() -> rx.Component:
     return rx.cond(
         ExploreState.items.length() > 0,
-        rx.vstack(
+        paged_grid(
             rx.grid(
                 rx.foreach(ExploreState.items, _explore_card),
                 columns=CARD_GRID,
@@ -141,18 +142,8 @@ def _explore_grid_or_empty() -> rx.Component:
                 width="100%",
                 id="explore-grid",
             ),
-            rx.cond(
-                ExploreState.has_more,
-                rx.button(
-                    "Load more",
-                    variant="soft",
-                    on_click=ExploreState.load_more,
-                    class_name="load-more",
-                ),
-            ),
-            align="center",
-            spacing="5",
-            width="100%",
+            ExploreState.has_more,
+            ExploreState.load_more,
         ),
         empty_state(
             "sparkles",

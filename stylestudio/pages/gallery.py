@@ -15,6 +15,7 @@ from stylestudio.components.layout import (
     header_stat,
     page_header,
     page_shell,
+    paged_grid,
 )
 from stylestudio.components.link_button import link_button
 from stylestudio.components.skeleton import skeleton_block, skeleton_cards
@@ -227,7 +228,7 @@ def gallery_page() -> rx.Component:
 def _gallery_grid_or_empty() -> rx.Component:
     return rx.cond(
         GalleryState.items.length() > 0,
-        rx.vstack(
+        paged_grid(
             rx.grid(
                 rx.foreach(
                     GalleryState.items,
@@ -244,18 +245,8 @@ def _gallery_grid_or_empty() -> rx.Component:
                 width="100%",
                 id="gallery-grid",
             ),
-            rx.cond(
-                GalleryState.has_more,
-                rx.button(
-                    "Load more",
-                    variant="soft",
-                    on_click=GalleryState.load_more,
-                    class_name="load-more",
-                ),
-            ),
-            align="center",
-            spacing="5",
-            width="100%",
+            GalleryState.has_more,
+            GalleryState.load_more,
         ),
         rx.cond(
             (GalleryState.query != "")
