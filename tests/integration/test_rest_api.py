@@ -6,6 +6,7 @@ and the OpenAPI document with its reference page."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
 from stylestudio import runtime
+from stylestudio.api.request_context import request_context
 from stylestudio.api.routes import build_api
 from stylestudio.db import dispose_engines, session_scope
 from stylestudio.models import (
@@ -180,6 +182,21 @@ def test_no_bad_revoked_or_suspended_keys_get_a_401_problem_with_a_bearer_challe
             session, user_id=other, confirm_email="gone@example.com"
         )
     _problem(api.get("/api/v1/credits", gone_key), 401, "unauthorized")
+
+
+def test_the_key_never_reaches_a_log_line(
+    api: Api, db: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    user_id = new_user(db)
+    key = _key(db, user_id)
+    logged = Api(request_context(build_api()))  # with the access lines the backend writes
+    with caplog.at_level(logging.DEBUG):
+        assert logged.get("/api/v1/credits", key).status_code == 200
+        assert logged.get("/api/v1/generations/99", key).status_code == 404
+        assert logged.get("/api/v1/credits", key[:-1] + "x").status_code == 401
+    assert "/api/v1/credits" in caplog.text  # the access lines were captured
+    assert key[len(api_keys.KEY_MARK) :] not in caplog.text
+    assert key[len(api_keys.KEY_MARK) : -1] not in caplog.text
 
 
 def test_a_key_without_the_scope_gets_a_403_problem(api: Api, db: Engine) -> None:
