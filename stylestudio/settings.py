@@ -100,6 +100,7 @@ class Settings(BaseSettings):
         "5/hour", alias="STYLESTUDIO_LIMIT_VERIFICATION_EMAIL_USER"
     )
     limit_generation_user: str = Field("30/minute", alias="STYLESTUDIO_LIMIT_GENERATION_USER")
+    limit_api_key: str = Field("120/minute", alias="STYLESTUDIO_LIMIT_API_KEY")
     payments: Literal["auto", "stripe", "test"] = Field("auto", alias="STYLESTUDIO_PAYMENTS")
     stripe_secret_key: str = Field("", alias="STRIPE_SECRET_KEY")
     # Comma-separated: during a rotation both the old and the new secret verify.
@@ -168,6 +169,7 @@ class Settings(BaseSettings):
         "limit_password_reset_address",
         "limit_verification_email_user",
         "limit_generation_user",
+        "limit_api_key",
     )
     @classmethod
     def _check_rate(cls, value: str) -> str:

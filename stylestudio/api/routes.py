@@ -11,7 +11,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from stylestudio.adapters.generation_engine import GenerationEngineError
 from stylestudio.adapters.payments import (
@@ -25,6 +25,7 @@ from stylestudio.api.download_routes import download_routes
 from stylestudio.api.oauth_routes import oauth_routes
 from stylestudio.api.share_page import share_routes
 from stylestudio.api.stored_media import stored_media_response
+from stylestudio.api.v1.app import mounted_v1
 from stylestudio.api.workload_metrics import WorkloadCollector
 from stylestudio.db import get_engine
 from stylestudio.metrics import WEBHOOKS, exposition
@@ -268,5 +269,6 @@ def build_api() -> Starlette:
             *auth_routes(),
             *download_routes(),
             *oauth_routes(),
+            Mount("/api/v1", app=mounted_v1()),
         ]
     )

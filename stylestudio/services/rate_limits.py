@@ -45,6 +45,7 @@ class Rule(StrEnum):
     PASSWORD_RESET_ADDRESS = "password_reset_address"  # reset requests per client address
     VERIFICATION_EMAIL_USER = "verification_email_user"  # verification emails per user
     GENERATION_USER = "generation_user"  # generations started per user
+    API_KEY = "api_key"  # REST API requests per key
 
 
 def _rate_field(rule: Rule) -> str:
@@ -64,6 +65,7 @@ _MESSAGES: Mapping[Rule, str] = {
     Rule.PASSWORD_RESET_ADDRESS: "Too many password reset requests. Try again in {wait}.",
     Rule.VERIFICATION_EMAIL_USER: "Too many verification emails. Try again in {wait}.",
     Rule.GENERATION_USER: "You are starting generations too quickly. Try again in {wait}.",
+    Rule.API_KEY: "Too many requests with this API key. Try again in {wait}.",
 }
 
 
@@ -202,6 +204,11 @@ class RateLimiter:
         """Count the generations a user starts (a batch of five styles is five; 30 a
         minute by default)."""
         self.hit(Rule.GENERATION_USER, user_id, cost=max(1, generations))
+
+    def api_request(self, *, key_id: int) -> None:
+        """Count one REST API request made with a key (120 a minute by default); the
+        generations it starts count against the user's generation limit as well."""
+        self.hit(Rule.API_KEY, key_id)
 
     def _limited(self, rule: Rule, item: RateLimitItem, ids: list[str]) -> RateLimitedError:
         try:

@@ -101,6 +101,9 @@ def _check(spec: GenerationSpec, models: tuple[ModelSpec, ...]) -> ModelSpec:
         MAX_PROMPT_LENGTH
     ):
         raise ValidationError(f"Keep prompts under {MAX_PROMPT_LENGTH} characters.")
+    if "\x00" in (spec.prompt or "") + (spec.negative_prompt or ""):
+        # PostgreSQL cannot store it in text; a refusal, not a database error.
+        raise ValidationError("Prompts cannot contain NUL characters.")
     if spec.seed is not None and (
         isinstance(spec.seed, bool)
         or not isinstance(spec.seed, int)
@@ -345,6 +348,9 @@ class InputPhoto:
     url: str  # the thumbnail
     name: str
     placeholder: str  # a tiny inline image (data URL) to show while the thumbnail loads
+    width: int = 0  # of the stored picture (upright, at most DISPLAY_MAX_SIDE long)
+    height: int = 0
+    content_type: str = ""
 
 
 def input_view(image: Image, *, base_url: str) -> InputPhoto:
@@ -354,6 +360,9 @@ def input_view(image: Image, *, base_url: str) -> InputPhoto:
         url=media_url(image.thumbnail_key or image.storage_key, base_url=base_url),
         name=image.filename or "photo",
         placeholder=image.blur_data_url or "",
+        width=image.width,
+        height=image.height,
+        content_type=image.content_type,
     )
 
 

@@ -156,7 +156,7 @@ def store_upload(
     image = Image(
         user_id=user_id,
         category=category,
-        filename=(filename or "")[-255:],
+        filename=(filename or "").replace("\x00", "")[-255:],  # PostgreSQL text holds no NUL
         content_type=clean.content_type,
         size_bytes=len(clean.data),
         width=clean.width,
