@@ -66,7 +66,7 @@ async def create_generations(
         Header(
             alias="Idempotency-Key",
             description="Retries with the same key and body get the first answer and are "
-            "charged once; the same key with another body is refused (422 "
+            "charged once; the same key with another body is refused (409 "
             "`idempotency_key_reused`).",
         ),
     ] = None,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from stylestudio.services.accounts.api_idempotency import IdempotencyKeyReusedError
 from stylestudio.services.errors import (
     DomainError,
     ForbiddenError,
@@ -122,8 +123,12 @@ def domain_problem(exc: DomainError) -> Response:
         )
     if isinstance(exc, IdempotencyConflictError):
         return problem(409, "conflict", exc.message)
+    if isinstance(exc, IdempotencyKeyReusedError):
+        # The request conflicts with the one the key first named (the IETF draft's 422 is
+        # for a malformed key; a reused one is a conflict, as Stripe answers it too).
+        return problem(409, "idempotency_key_reused", exc.message)
     if isinstance(exc, ValidationError):
-        # validation_error, invalid_image, invalid_cursor, idempotency_key_reused
+        # validation_error, invalid_image, invalid_cursor
         return problem(422, exc.code.lower(), exc.message)
     return problem(400, exc.code.lower(), exc.message)
 
