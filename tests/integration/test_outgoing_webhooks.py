@@ -6,6 +6,7 @@ workers, never to another user's endpoint, and never (in production) to private 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ from stylestudio.services.integrations import (
 )
 from stylestudio.services.integrations.webhook_delivery import deliver_due
 from stylestudio.settings import get_settings
+from stylestudio.worker import GenerationWorker
 from tests.support.builders import new_generation, new_upload, new_user, run_one_job
 from tests.support.fake_stripe import FakeStripe
 from tests.support.fake_stripe import fake_stripe as fake_stripe
@@ -359,6 +361,28 @@ def test_a_dead_workers_lease_expires_and_another_worker_delivers(
     later = t0 + timedelta(seconds=webhook_delivery.LEASE_SECONDS + 1)
     assert deliver_due(db=db, client=client, worker_id="w2", now=_at(later)) == ["delivered"]
     assert len(receiver.received) == 1 and receiver.received[0].verified
+
+
+def test_a_running_worker_runs_the_job_and_delivers_its_webhook(
+    db: Engine, storage: LocalStorage, receiver: Receiver
+) -> None:
+    user = new_user(db, "seller@example.com")
+    receiver.secret = _endpoint(db, user, receiver.url, ("generation.completed",)).secret
+    generation_id = new_generation(db, user_id=user, image_id=new_upload(db, storage, user))
+    worker = GenerationWorker(db=db, storage=storage, engine=LocalEngine(), concurrency=2)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        deadline = time.monotonic() + 30
+        while not receiver.received and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        stop.set()
+        await running
+
+    asyncio.run(main())
+    [got] = receiver.received
+    assert got.verified and got.payload["data"]["generation_id"] == generation_id
 
 
 # --------------------------------------------------------------------------- ownership
