@@ -120,6 +120,13 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(8, ge=1, le=256, alias="STYLESTUDIO_WORKER_CONCURRENCY")
     # A dead worker's jobs are taken over this long after its last heartbeat (every third).
     worker_lease_s: int = Field(30, ge=3, le=600, alias="STYLESTUDIO_WORKER_LEASE_S")
+    # Outgoing webhooks (services/integrations): endpoints a user may register, and whether
+    # they may point at private, loopback or link-local addresses in production (refused by
+    # default: a server-side request forgery; a self-hosted setup on one network may allow it).
+    webhook_endpoints_per_user: int = Field(
+        5, ge=1, le=50, alias="STYLESTUDIO_WEBHOOK_ENDPOINTS_PER_USER"
+    )
+    webhooks_allow_private: bool = Field(False, alias="STYLESTUDIO_WEBHOOKS_ALLOW_PRIVATE")
     # Watching tabs are woken by pushed status changes; each backend process also re-reads
     # the statuses of everything watched this often, so a lost notification never sticks.
     status_recheck_s: float = Field(15.0, gt=0, alias="STYLESTUDIO_STATUS_RECHECK_S")

@@ -49,6 +49,7 @@ from stylestudio.services.generation.generation_predictions import cancel_quietl
 from stylestudio.services.generation.generation_sweeper import sweep_overdue
 from stylestudio.services.generation.generation_work import Options, Work
 from stylestudio.services.generation.generation_worker import run_work
+from stylestudio.services.integrations import webhook_delivery
 from stylestudio.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ IDLE_POLL_SECONDS = 0.5
 CHECK_ENDED_SECONDS = 0.25
 SWEEP_EVERY_SECONDS = 15.0
 RECONCILE_EVERY_SECONDS = 60.0
+WEBHOOK_POLL_SECONDS = 2.0
 
 
 def new_worker_id() -> str:
@@ -110,6 +112,7 @@ class GenerationWorker:
         heartbeat_seconds: float = jobs.HEARTBEAT_SECONDS,
         idle_poll_seconds: float = IDLE_POLL_SECONDS,
         chores: Callable[[], None] | None = None,
+        deliver_webhooks: bool = True,
     ) -> None:
         self.db, self.storage, self.engine = db, storage, engine
         self.worker_id = worker_id or new_worker_id()
@@ -128,6 +131,10 @@ class GenerationWorker:
         )
         self._tasks: dict[int, tuple[Work, asyncio.Task[None]]] = {}
         self.claimed = 0
+        self.deliver_webhooks = deliver_webhooks
+        # Webhook deliveries wait on other people's servers: their own thread, never one
+        # the jobs' database work needs.
+        self._webhook_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker-hooks")
 
     async def _blocking(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         # With the caller's context (as asyncio.to_thread does): the job's log ids go along.
@@ -156,6 +163,7 @@ class GenerationWorker:
         # Sweeping and billing chores may be slow (network, many rows): never on the path
         # that refills the slots.
         housekeeping = asyncio.create_task(self._housekeeping(stop))
+        webhooks = asyncio.create_task(self._webhooks(stop)) if self.deliver_webhooks else None
         try:
             while not stop.is_set():
                 claimed_any = False
@@ -191,7 +199,11 @@ class GenerationWorker:
         finally:
             stopping.cancel()
             housekeeping.cancel()
-            await asyncio.gather(housekeeping, return_exceptions=True)
+            if webhooks is not None:
+                webhooks.cancel()
+            await asyncio.gather(
+                housekeeping, *([webhooks] if webhooks else []), return_exceptions=True
+            )
             for _, task in list(self._tasks.values()):
                 task.cancel()
             if self._tasks:
@@ -200,6 +212,7 @@ class GenerationWorker:
                 )
             self._db_pool.shutdown(wait=False, cancel_futures=True)
             self._render_pool.shutdown(wait=False, cancel_futures=True)
+            self._webhook_pool.shutdown(wait=False, cancel_futures=True)
             log.info("worker %s stopped", self.worker_id)
 
     def _start(self, work: Work) -> None:
@@ -265,6 +278,29 @@ class GenerationWorker:
             entry = self._tasks.get(by_generation[generation_id])
             if entry is not None:
                 entry[1].cancel()
+
+    async def _webhooks(self, stop: asyncio.Event) -> None:
+        """Send due webhook deliveries, a bounded batch at a time, beside the jobs."""
+        loop = asyncio.get_running_loop()
+        with webhook_delivery.new_http_client() as client:
+            while not stop.is_set():
+                sent: list[Any] = []
+                try:
+                    sent = await loop.run_in_executor(
+                        self._webhook_pool,
+                        functools.partial(
+                            webhook_delivery.deliver_due,
+                            db=self.db,
+                            client=client,
+                            worker_id=self.worker_id,
+                        ),
+                    )
+                except Exception:
+                    log.exception("delivering webhooks failed")
+                if len(sent) >= webhook_delivery.BATCH_SIZE:
+                    continue  # more may be due
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=WEBHOOK_POLL_SECONDS)
 
     async def _housekeeping(self, stop: asyncio.Event) -> None:
         next_sweep = 0.0

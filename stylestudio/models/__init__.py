@@ -23,6 +23,7 @@ from stylestudio.models.enums import (
     PurchaseStatus,
     UsageAction,
     UserRole,
+    WebhookDeliveryStatus,
 )
 from stylestudio.models.generations import Generation, GenerationInput, Job
 from stylestudio.models.library import (
@@ -34,6 +35,7 @@ from stylestudio.models.library import (
 )
 from stylestudio.models.media import Image
 from stylestudio.models.users import AccountToken, OAuthIdentity, OAuthLogin, User, UserSession
+from stylestudio.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 never_reuse_ids(User.metadata)
 
@@ -73,6 +75,9 @@ __all__ = [
     "User",
     "UserRole",
     "UserSession",
+    "WebhookDelivery",
+    "WebhookDeliveryStatus",
+    "WebhookEndpoint",
     "utc_iso",
     "utcnow",
 ]

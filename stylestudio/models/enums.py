@@ -99,3 +99,9 @@ class UsageAction(StrEnum):
     LOGIN = "login"
     LOGOUT = "logout"
     SIGNUP = "signup"
+
+
+class WebhookDeliveryStatus(StrEnum):
+    PENDING = "pending"  # waiting for its next attempt
+    DELIVERED = "delivered"  # the endpoint answered 2xx
+    FAILED = "failed"  # refused, or no 2xx within the retry window

@@ -39,6 +39,7 @@ from stylestudio.models import (
 from stylestudio.services.billing import credits, payment_reversals
 from stylestudio.services.billing.billing import format_money
 from stylestudio.services.errors import NotFoundError, ValidationError
+from stylestudio.services.integrations.webhook_events import emit_credits_purchased
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +220,8 @@ def apply_session(
         purchase.stripe_payment_intent_id = remote.payment_intent or None
         _advance(purchase, PurchaseStatus.COMPLETED)
         purchase.completed_at = purchase.completed_at or utcnow()
+        if credited_now:  # once per purchase, whichever caller added the credits
+            emit_credits_purchased(session, purchase=purchase)
     elif remote.status == "complete":
         _advance(purchase, PurchaseStatus.FAILED if payment_failed else PurchaseStatus.PROCESSING)
         if payment_failed:

@@ -39,6 +39,7 @@ from stylestudio.services.generation.generation_work import (
     Work,
     aware,
 )
+from stylestudio.services.integrations.webhook_events import emit_generation_ended
 from stylestudio.services.media.media import new_storage_key, put_with_previews
 from stylestudio.services.usage import record_usage
 
@@ -87,6 +88,8 @@ def _claim_ending(
     if not ended.rowcount:  # type: ignore[attr-defined]
         return False
     note_status_changed(session, [generation_id])
+    # In this transaction: the user's webhook endpoints hear of the ending iff it commits.
+    emit_generation_ended(session, generation_id=generation_id, status=status, error=error)
     if lease is None:
         jobs.finish_for_generation(
             session, generation_id=generation_id, status=job_status, error=error

@@ -1,0 +1,2 @@
+"""Integrations with the users' own systems: outgoing webhooks (endpoints, the events they
+subscribe to, and their signed deliveries with retries)."""
