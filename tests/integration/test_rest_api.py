@@ -332,6 +332,9 @@ def test_upload_generate_poll_to_completed_and_fetch_the_signed_image(api: Api, 
     run_all_jobs(db, runtime.get_storage())
     done = api.get(f"/api/v1/generations/{gid}", key).json()
     assert done["status"] == "completed" and done["finished"] and done["seed"] == 7
+    # What was asked for comes back as it was asked (the key), the page's name beside it.
+    assert (done["style"], done["quality"]) == ("realistic", "standard")
+    assert done["style_label"] != "realistic"
     [image] = done["images"]
     url = httpx.URL(image["url"])
     fetched = api.get(url.raw_path.decode())

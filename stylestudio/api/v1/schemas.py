@@ -149,8 +149,9 @@ class Generation(BaseModel):
     id: int
     status: GenerationStatus
     finished: bool
-    style: str
-    quality: str
+    style: str = Field(description="The style's key, as `styles` takes it")
+    style_label: str = Field(description="The style as the pages name it")
+    quality: str = Field(description="The quality's key, as `quality` takes it")
     aspect_ratio: str
     prompt: str
     seed: int
@@ -167,8 +168,9 @@ class Generation(BaseModel):
             id=view.id,
             status=GenerationStatus(view.status),
             finished=view.is_terminal,
-            style=view.style,
-            quality=view.quality,
+            style=view.style_key,
+            style_label=view.style,
+            quality=view.quality_key,
             aspect_ratio=view.aspect_ratio,
             prompt=view.prompt,
             seed=view.seed,

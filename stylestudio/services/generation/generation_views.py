@@ -89,6 +89,8 @@ class GenerationView:
     download_url: str = ""  # the first result image, saved under a readable name
     # The user's collections that hold the first result image (gallery cards only).
     in_collections: list[int] = field(default_factory=list)
+    style_key: str = ""  # what `style` is the label of ("realistic"), as the API takes it
+    quality_key: str = ""  # likewise for `quality` ("standard")
 
 
 @dataclass(frozen=True)
@@ -349,6 +351,8 @@ def _views(rows: Sequence[Sequence[Any]], *, base_url: str) -> list[GenerationVi
                 is_terminal=is_terminal,
                 style=preset.label if preset else style,
                 quality=pricing.QUALITY_LABELS.get(quality, quality),
+                style_key=style,
+                quality_key=quality,
                 aspect_ratio=aspect_ratio,
                 prompt=prompt,
                 credits_used=credits_used,
