@@ -253,12 +253,12 @@ def test_a_purchase_sends_credits_purchased_once(
     assert (data["credits"], data["amount_cents"], data["pack"]) == (50, 999, "standard")
 
 
-def test_500_twice_then_200_takes_three_attempts_further_apart_each_time(
+def test_500_three_times_then_200_delivers_on_the_fourth_attempt_further_apart_each_time(
     db: Engine, receiver: Receiver, client: httpx.Client
 ) -> None:
     user = new_user(db, "seller@example.com")
     receiver.secret = _endpoint(db, user, receiver.url).secret
-    receiver.answers = [500, 500]
+    receiver.answers = [500, 500, 500]
     _event(db, user)
     t0 = utcnow()
 
@@ -270,17 +270,20 @@ def test_500_twice_then_200_takes_three_attempts_further_apart_each_time(
     # Not due yet: nothing is sent.
     assert deliver_due(db=db, client=client, worker_id="w", now=_at(t0 + gap1 / 2)) == []
 
-    t1 = _aware(first.next_attempt_at)
-    assert deliver_due(db=db, client=client, worker_id="w", now=_at(t1)) == ["pending"]
-    [second] = _deliveries(db)
-    gap2 = _aware(second.next_attempt_at) - t1
-    assert gap2 > gap1 and timedelta(seconds=50) <= gap2 <= timedelta(seconds=70)
+    due, gaps = _aware(first.next_attempt_at), [gap1]
+    for attempts in (2, 3):
+        assert deliver_due(db=db, client=client, worker_id="w", now=_at(due)) == ["pending"]
+        [row] = _deliveries(db)
+        assert (row.attempts, row.last_status_code) == (attempts, 500)
+        gaps.append(_aware(row.next_attempt_at) - due)
+        due = _aware(row.next_attempt_at)
+    assert gaps[0] < gaps[1] < gaps[2]  # about 30 s, 60 s, 120 s (±10 %)
+    assert timedelta(seconds=100) <= gaps[2] <= timedelta(seconds=140)
 
-    t2 = _aware(second.next_attempt_at)
-    assert deliver_due(db=db, client=client, worker_id="w", now=_at(t2)) == ["delivered"]
-    [third] = _deliveries(db)
-    assert (third.status, third.attempts, third.last_status_code) == ("delivered", 3, 200)
-    assert len(receiver.received) == 3 and all(r.verified for r in receiver.received)
+    assert deliver_due(db=db, client=client, worker_id="w", now=_at(due)) == ["delivered"]
+    [fourth] = _deliveries(db)
+    assert (fourth.status, fourth.attempts, fourth.last_status_code) == ("delivered", 4, 200)
+    assert len(receiver.received) == 4 and all(r.verified for r in receiver.received)
     assert len({r.headers["webhook-id"] for r in receiver.received}) == 1  # the same message
 
 
