@@ -11,6 +11,7 @@ from stylestudio.api.auth_routes import export_url
 from stylestudio.components.layout import ACCENT, card, page_header, page_shell
 from stylestudio.components.link_button import link_button
 from stylestudio.components.local_time import local_time
+from stylestudio.pages.account_api_keys import developers
 from stylestudio.services.accounts import accounts
 from stylestudio.services.accounts.account_self_service import SessionRow, SignInMethod
 from stylestudio.state.account import AccountState
@@ -261,6 +262,10 @@ def _methods() -> rx.Component:
     )
 
 
+def _developers() -> rx.Component:
+    return _section("Developers", *developers(), id="developers")
+
+
 def _data() -> rx.Component:
     return _section(
         "Your data",
@@ -322,6 +327,7 @@ def account_page() -> rx.Component:
                     _password(),
                     _sessions(),
                     _methods(),
+                    _developers(),
                     _data(),
                     spacing="4",
                     width="100%",
