@@ -142,7 +142,7 @@ def _password() -> rx.Component:
 
 def _session_row(row: ObjectVar[SessionRow]) -> rx.Component:
     return rx.hstack(
-        rx.icon("monitor-smartphone", size=16, color=rx.color("gray", 11)),
+        rx.icon("monitor-smartphone", size=16, color=rx.color("gray", 11), flex_shrink="0"),
         rx.vstack(
             rx.hstack(
                 rx.text(row.device, size="2", weight="medium"),
@@ -196,6 +196,7 @@ def _method_row(method: ObjectVar[SignInMethod]) -> rx.Component:
             rx.cond(method.subject == "", "key-round", "log-in"),
             size=16,
             color=rx.color("gray", 11),
+            flex_shrink="0",  # a long email must not squeeze it away on a phone
         ),
         rx.vstack(
             rx.hstack(

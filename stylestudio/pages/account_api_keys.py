@@ -20,11 +20,17 @@ from stylestudio.state.api_keys import (
 
 DEFAULT_SCOPES = ("generate", "read")
 # Reads the secret from the field the server's event filled: it never passes through state.
+# Says so in a live region beside it (no toast: nothing of it goes through the server).
+_COPIED_ID = "api-key-copied"
 _COPY_SECRET = (
     f"(() => {{ const field = document.getElementById('{SECRET_FIELD_ID}');"
-    " if (!field) return; field.select();"
-    " if (navigator.clipboard) navigator.clipboard.writeText(field.value).catch(() => {}); })()"
+    f" const said = document.getElementById('{_COPIED_ID}');"
+    " if (!field || !navigator.clipboard) return; field.select();"
+    " navigator.clipboard.writeText(field.value).then("
+    " () => { if (said) said.textContent = 'Copied to the clipboard.'; },"
+    " () => { if (said) said.textContent = 'Select the key and copy it yourself.'; }); })()"
 )
+_FORGET_COPIED = f"document.getElementById('{_COPIED_ID}').textContent = ''"
 _LABEL_STYLE = {"fontWeight": "500", "fontSize": "14px"}
 _MUTED = rx.color("gray", 11)
 
@@ -106,17 +112,28 @@ def _new_secret() -> rx.Component:
                     type="button",
                     variant="soft",
                     color_scheme=ACCENT,
-                    on_click=[rx.call_script(_COPY_SECRET), rx.toast.success("Key copied.")],
+                    on_click=rx.call_script(_COPY_SECRET),
                 ),
                 spacing="2",
                 width="100%",
                 align="center",
             ),
-            rx.button(
-                "Done",
-                type="button",
-                id="api-key-done",
-                on_click=[rx.set_value(SECRET_FIELD_ID, ""), ApiKeysState.dismiss_secret],
+            rx.hstack(
+                rx.button(
+                    "Done",
+                    type="button",
+                    id="api-key-done",
+                    on_click=[
+                        rx.set_value(SECRET_FIELD_ID, ""),
+                        rx.call_script(_FORGET_COPIED),
+                        ApiKeysState.dismiss_secret,
+                    ],
+                ),
+                rx.text(
+                    "", id=_COPIED_ID, aria_live="polite", size="1", color=rx.color("green", 11)
+                ),
+                spacing="3",
+                align="center",
             ),
             spacing="3",
             width="100%",

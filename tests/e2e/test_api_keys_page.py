@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from stylestudio.db import create_db_engine, session_scope
 from stylestudio.services.accounts import api_keys
 from stylestudio.services.errors import UnauthorizedError
-from tests.e2e.conftest import RunningApp, open_page, shot, sign_up
+from tests.e2e.conftest import BASE, RunningApp, open_page, shot, sign_up
 from tests.e2e.test_accessibility import _violations
 
 pytestmark = pytest.mark.e2e
@@ -60,6 +60,11 @@ def test_create_copy_once_and_revoke_an_api_key(page: Any, app_server: RunningAp
     secret = pg.locator(SECRET_FIELD).input_value()
     assert len(secret) > 40
     assert pg.locator(SECRET_FIELD).get_attribute("readonly") is not None
+    # `Copy` puts it on the clipboard (read back in the page, which the test allows).
+    pg.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=BASE)
+    pg.get_by_role("button", name="Copy").click()
+    pg.get_by_text("Copied to the clipboard.").wait_for()
+    assert pg.evaluate("navigator.clipboard.readText()") == secret
     assert pg.locator("#api-keys-message").count() == 0  # the earlier error went
     row = pg.locator(".api-key").first
     assert row.get_attribute("data-status") == "active"
@@ -98,9 +103,12 @@ def test_create_copy_once_and_revoke_an_api_key(page: Any, app_server: RunningAp
         pg.locator("#developers").scroll_into_view_if_needed()
         assert _page_width(pg) <= 390, _page_width(pg)
         shot(pg, "phone-account-api-keys")
+        pg.get_by_role("button", name="Copy").click()
+        pg.get_by_text("Copied to the clipboard.").wait_for()
         pg.get_by_role("button", name="Done").click()
         pg.get_by_text("Copy this key now").wait_for(state="hidden")
         assert pg.locator(SECRET_FIELD).input_value() == ""
+        assert pg.locator("#api-key-copied").inner_text() == ""
         pg.set_viewport_size({"width": 1280, "height": 900})
 
         # Revoke, confirmed in a dialog: the key stops working and is shown greyed.
