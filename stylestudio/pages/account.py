@@ -11,6 +11,7 @@ from stylestudio.api.auth_routes import export_url
 from stylestudio.components.layout import ACCENT, card, page_header, page_shell
 from stylestudio.components.link_button import link_button
 from stylestudio.components.local_time import local_time
+from stylestudio.pages.account_api_keys import developers
 from stylestudio.services.accounts import accounts
 from stylestudio.services.accounts.account_self_service import SessionRow, SignInMethod
 from stylestudio.state.account import AccountState
@@ -141,7 +142,7 @@ def _password() -> rx.Component:
 
 def _session_row(row: ObjectVar[SessionRow]) -> rx.Component:
     return rx.hstack(
-        rx.icon("monitor-smartphone", size=16, color=rx.color("gray", 11)),
+        rx.icon("monitor-smartphone", size=16, color=rx.color("gray", 11), flex_shrink="0"),
         rx.vstack(
             rx.hstack(
                 rx.text(row.device, size="2", weight="medium"),
@@ -195,6 +196,7 @@ def _method_row(method: ObjectVar[SignInMethod]) -> rx.Component:
             rx.cond(method.subject == "", "key-round", "log-in"),
             size=16,
             color=rx.color("gray", 11),
+            flex_shrink="0",  # a long email must not squeeze it away on a phone
         ),
         rx.vstack(
             rx.hstack(
@@ -261,6 +263,10 @@ def _methods() -> rx.Component:
     )
 
 
+def _developers() -> rx.Component:
+    return _section("Developers", *developers(), id="developers")
+
+
 def _data() -> rx.Component:
     return _section(
         "Your data",
@@ -322,6 +328,7 @@ def account_page() -> rx.Component:
                     _password(),
                     _sessions(),
                     _methods(),
+                    _developers(),
                     _data(),
                     spacing="4",
                     width="100%",

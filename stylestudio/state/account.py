@@ -1,4 +1,5 @@
-"""/account: name, password, sessions, sign-in methods, export, delete."""
+"""/account: name, password, sessions, sign-in methods, API keys (state/api_keys.py),
+export, delete."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from stylestudio.services.accounts import (
 from stylestudio.services.accounts.account_self_service import SessionRow, SignInMethod
 from stylestudio.services.errors import DomainError, InvalidCredentialsError
 from stylestudio.settings import get_settings
+from stylestudio.state.api_keys import ApiKeysState
 from stylestudio.state.arguments import ROW_ID, checked, form, text
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text
@@ -61,6 +63,8 @@ class AccountState(SessionState):
         user = await self._current_user()
         if user is None:
             return rx.redirect("/login")
+        keys = await self.get_state(ApiKeysState)
+        await keys._open_section(user)
         await self._load(user)
         return None
 

@@ -1,12 +1,13 @@
 """Secrets never rest and never print; the tab token is no login.
 
-A full run — sign-up, an upload and a generation, sign-out, sign-in, the admin on /admin,
-sign-outs, and an event naming a handler that does not exist (which Reflex logs with the
-whole event) — collects every session token, sign-in ticket and tab token the browsers
-held, then looks for each in every value Redis holds for the app, every file in the data
-directory (state files, outbox, logs of the frontend and the backend). A socket reopened
-with another tab's token and no cookie gets none of that tab's private fields; an upload
-naming another tab without its owner's cookie is refused.
+A full run — sign-up, an upload and a generation, an API key created on /account (its
+secret shown once), sign-out, sign-in, the admin on /admin, sign-outs, and an event naming a
+handler that does not exist (which Reflex logs with the whole event) — collects every session
+token, sign-in ticket, API key and tab token the browsers held, then looks for each in every
+value Redis holds for the app, every file in the data directory (state files, outbox, logs of
+the frontend and the backend). A socket reopened with another tab's token and no cookie gets
+none of that tab's private fields; an upload naming another tab without its owner's cookie is
+refused.
 """
 
 from __future__ import annotations
@@ -114,8 +115,8 @@ def _where(secret: str, kind: str, app: RunningApp) -> list[str]:
     """Every place at rest that holds `secret`.
 
     A tab token is the name Reflex files the tab's state under (its Redis key, its record of
-    the tab's socket): it is looked for in the logs only. Session tokens and tickets are
-    looked for in every Redis value, every state file and every log."""
+    the tab's socket): it is looked for in the logs only. Session tokens, tickets and API
+    keys are looked for in every Redis value, every state file and every log."""
     needle = secret.encode()
     places: list[str] = []
     if kind == "tab token":
@@ -155,6 +156,12 @@ def test_no_session_token_ticket_or_tab_token_rests_in_state_or_logs(
     open_page(pg, "/gallery")
     pg.locator(".generation-card").first.wait_for()
     secrets.take(pg)
+    # An API key: its secret reaches the page once, and must rest nowhere.
+    open_page(pg, "/account")
+    pg.get_by_label("Key name").fill("At-rest script")
+    pg.get_by_role("button", name="Create key").click()
+    pg.wait_for_function("document.querySelector('#api-key-secret').value.startsWith('ss_live_')")
+    secrets.found.setdefault(pg.locator("#api-key-secret").input_value(), "API key")
 
     # An event naming a handler that is not registered: Reflex logs it, router data and all.
     tab = ReflexTab(API, path="/upload", cookie=f"{SESSION}={_session_cookie(pg)}")
@@ -183,6 +190,7 @@ def test_no_session_token_ticket_or_tab_token_rests_in_state_or_logs(
     kinds = secrets.kinds()
     assert kinds.get("session token", 0) >= 3 and kinds.get("ticket", 0) >= 3, kinds
     assert kinds.get("tab token", 0) >= 2, kinds
+    assert kinds.get("API key", 0) == 1, kinds
     logs = [p for p in app_server.logs if p.exists()]
     assert logs and any("No registered handler" in p.read_text() for p in logs)
 
