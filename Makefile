@@ -102,6 +102,7 @@ bench: setup
 	$(BIN)/python bench/bench_media_route.py
 	$(BIN)/python bench/bench_status_push.py
 	$(BIN)/python bench/bench_tabs.py
+	$(BIN)/python bench/bench_api.py
 
 clean:
 	rm -rf .web .web-gw* test-artifacts .mypy_cache .ruff_cache .pytest_cache

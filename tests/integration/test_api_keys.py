@@ -3,6 +3,8 @@ the moment their account is suspended or deleted."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -18,6 +20,7 @@ from stylestudio.services.errors import (
 )
 from stylestudio.settings import get_settings
 from tests.support.builders import new_user
+from tests.support.databases import writes_through
 
 
 def _create(db: Engine, user_id: int, *scopes: str, name: str = "catalog script") -> str:
@@ -29,8 +32,8 @@ def _create(db: Engine, user_id: int, *scopes: str, name: str = "catalog script"
 
 
 def _auth(db: Engine, secret: str, address: str = "203.0.113.7") -> api_keys.ApiPrincipal:
-    with session_scope(db) as session:
-        return api_keys.authenticate_api_key(session, secret, address=address)
+    """As a REST API request authenticates (a read, and a write only when a use is due)."""
+    return api_keys.authenticate_api_request(db, secret, address=address)
 
 
 def test_a_key_is_shown_once_stored_as_a_hash_and_acts_for_its_owner(db: Engine) -> None:
@@ -133,3 +136,48 @@ def test_names_scopes_and_the_per_user_limit(db: Engine, monkeypatch: pytest.Mon
     with session_scope(db) as session:
         api_keys.revoke_api_key(session, user_id=user_id, key_id=_auth(db, first).key_id)
     _create(db, user_id, name="three")  # a revoked key no longer counts
+
+
+def test_a_key_used_again_within_the_minute_writes_nothing(db: Engine) -> None:
+    user_id = new_user(db)
+    secret = _create(db, user_id)
+    start = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+    def updates_when_used(seconds: int, address: str = "203.0.113.7") -> int:
+        with writes_through(db) as writes:
+            api_keys.authenticate_api_request(
+                db, secret, address=address, now=start + timedelta(seconds=seconds)
+            )
+        if not any(w.startswith("UPDATE") for w in writes):
+            assert writes == []  # not even SQLite's write lock
+        return sum(w.startswith("UPDATE api_keys") for w in writes)
+
+    def last_use() -> tuple[str, str]:
+        with session_scope(db, write=False) as session:
+            [view] = api_keys.list_api_keys(session, user_id=user_id)
+        return view.last_used_at, view.last_used_ip
+
+    assert updates_when_used(0) == 1  # never used: recorded
+    assert updates_when_used(1) == 0
+    assert updates_when_used(59) == 0
+    assert last_use() == ("2026-05-01T12:00:00Z", "203.0.113.7")
+    assert updates_when_used(60) == 1  # a minute on
+    assert updates_when_used(61, address="198.51.100.9") == 1  # another address
+    assert updates_when_used(62, address="198.51.100.9") == 0
+    assert last_use() == ("2026-05-01T12:01:01Z", "198.51.100.9")
+
+    # Two requests that both found the use due: the one that writes second changes nothing.
+    key_id = _auth(db, secret, address="198.51.100.9").key_id  # now: the real clock
+    recorded = last_use()
+    with session_scope(db) as session:
+        api_keys.record_key_use(
+            session, key_id=key_id, address="198.51.100.9", now=start + timedelta(seconds=90)
+        )
+    assert last_use() == recorded
+
+    # One write session (scripts, tests) records the use in that session, as before.
+    with session_scope(db) as session:
+        api_keys.authenticate_api_key(
+            session, secret, address="192.0.2.1", now=start + timedelta(seconds=200)
+        )
+    assert last_use() == ("2026-05-01T12:03:20Z", "192.0.2.1")

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col, func, select
 
@@ -33,6 +34,7 @@ from stylestudio.services.billing import credits
 from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
 from tests.support.builders import grant_credits, new_user, product_shot, run_all_jobs, set_balance
+from tests.support.databases import writes_through
 
 PROBLEM = "application/problem+json"
 
@@ -182,6 +184,17 @@ def test_no_bad_revoked_or_suspended_keys_get_a_401_problem_with_a_bearer_challe
             session, user_id=other, confirm_email="gone@example.com"
         )
     _problem(api.get("/api/v1/credits", gone_key), 401, "unauthorized")
+
+
+def test_requests_with_a_key_used_within_the_minute_write_nothing(api: Api, db: Engine) -> None:
+    """A request's key is checked in a read: on SQLite, API requests that write nothing do
+    not queue for the one write lock."""
+    key = _key(db, new_user(db))
+    assert api.get("/api/v1/credits", key).status_code == 200  # first use: recorded
+    with writes_through(sa.engine.Engine) as writes:  # every engine (the app has its own)
+        for path in ("/api/v1/credits", "/api/v1/generations", "/api/v1/credits/ledger"):
+            assert api.get(path, key).status_code == 200
+    assert writes == []
 
 
 def test_the_key_never_reaches_a_log_line(

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -214,3 +215,20 @@ def database_at(kind: str, tmp_path: Path, revision: str) -> Iterator[str]:
         yield _url_of(kind, name)
     finally:
         _drop(name)
+
+
+@contextmanager
+def writes_through(engine: Engine | type[Engine]) -> Iterator[list[str]]:
+    """The statements sent through `engine` (or every engine: `Engine`) meanwhile that
+    write or, on SQLite, take the write lock (BEGIN IMMEDIATE); each as its first words."""
+    seen: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE", "BEGIN IMM")):
+            seen.append(" ".join(statement.split()[:3]))
+
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listen)

@@ -11,8 +11,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from stylestudio.api.v1.problems import MissingCredentials
-from stylestudio.db import get_engine, session_scope
-from stylestudio.services.accounts.api_keys import ApiPrincipal, authenticate_api_key
+from stylestudio.db import get_engine
+from stylestudio.services.accounts.api_keys import ApiPrincipal, authenticate_api_request
 from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
 
@@ -42,8 +42,7 @@ def principal(
     if credentials is None or not credentials.credentials:
         raise MissingCredentials(MISSING)
     address = client_address(request)
-    with session_scope(get_engine()) as session:
-        who = authenticate_api_key(session, credentials.credentials.strip(), address=address)
+    who = authenticate_api_request(get_engine(), credentials.credentials.strip(), address=address)
     get_limiter().api_request(key_id=who.key_id)
     return who
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from stylestudio.db import session_scope
 from stylestudio.models import ApiKey, AuditLogEntry, User, utc_iso, utcnow
 from stylestudio.services.errors import (
     ForbiddenError,
@@ -37,8 +39,9 @@ SCOPES: dict[str, str] = {
     "library:write": "Upload photos and delete generations",
     "credits:read": "Read the credit balance and ledger",
 }
-# Writing `last_used_at` on every request would turn every API call into a write; once a
-# minute per key (or when the address changes) says what a person needs to know.
+# Writing `last_used_at` on every request would turn every API call into a write (on SQLite,
+# every request would queue for the one write lock); once a minute per key (or when the
+# address changes) says what a person needs to know.
 LAST_USED_EVERY = timedelta(seconds=60)
 
 _REFUSED = "This API key is not valid. Create a key on your account page."
@@ -185,11 +188,60 @@ def revoke_api_key(
     _audit(session, user_id, "api_key.revoke", key, address, {})
 
 
+def authenticate_api_request(
+    db: Engine, secret: str, *, address: str | None = None, now: datetime | None = None
+) -> ApiPrincipal:
+    """`authenticate_api_key` as a request does it: the key is checked in a read-only
+    session, so that on SQLite API requests do not queue one by one behind the single write
+    lock; only when its last use is due to be recorded (see LAST_USED_EVERY) does a second,
+    short write transaction record it."""
+    now = now or utcnow()
+    with session_scope(db, write=False) as session:
+        who, due = _check_key(session, secret, address=address, now=now)
+    if due:
+        with session_scope(db) as session:
+            record_key_use(session, key_id=who.key_id, address=address, now=now)
+    return who
+
+
 def authenticate_api_key(
     session: Session, secret: str, *, address: str | None = None, now: datetime | None = None
 ) -> ApiPrincipal:
     """The principal a request's key acts for, or UnauthorizedError: an unknown, malformed or
-    revoked key, or one whose account is suspended or gone, all look alike."""
+    revoked key, or one whose account is suspended or gone, all look alike. Records the key's
+    use in `session` (a write session) when it is due."""
+    now = now or utcnow()
+    who, due = _check_key(session, secret, address=address, now=now)
+    if due:
+        record_key_use(session, key_id=who.key_id, address=address, now=now)
+    return who
+
+
+def record_key_use(
+    session: Session, *, key_id: int, address: str | None, now: datetime | None = None
+) -> None:
+    """Set the key's last use to `now` from `address`, unless another request has just done
+    so (two requests that both found it due: the second changes nothing)."""
+    now = now or utcnow()
+    session.execute(
+        sa.update(ApiKey)
+        .where(
+            col(ApiKey.id) == key_id,
+            sa.or_(
+                col(ApiKey.last_used_at).is_(None),
+                col(ApiKey.last_used_at) <= now - LAST_USED_EVERY,
+                col(ApiKey.last_used_ip).is_distinct_from(address or None),
+            ),
+        )
+        .values(last_used_at=now, last_used_ip=(address or None))
+    )
+
+
+def _check_key(
+    session: Session, secret: str, *, address: str | None, now: datetime
+) -> tuple[ApiPrincipal, bool]:
+    """The key's principal (or UnauthorizedError), and whether its use is due to be recorded:
+    never recorded, recorded over LAST_USED_EVERY ago, or from another address."""
     if not secret.startswith(KEY_MARK) or len(secret) > 200:
         raise UnauthorizedError(_REFUSED)
     row = session.exec(
@@ -200,22 +252,17 @@ def authenticate_api_key(
     if row is None:
         raise UnauthorizedError(_REFUSED)
     key, user = row
-    now = now or utcnow()
     if key.revoked_at is not None or user.is_disabled:
         raise UnauthorizedError(_REFUSED)
     if key.expires_at is not None and _aware(key.expires_at) <= now:
         raise UnauthorizedError(_REFUSED)
     assert key.id is not None
     last = _aware(key.last_used_at) if key.last_used_at is not None else None
-    if last is None or now - last >= LAST_USED_EVERY or key.last_used_ip != address:
-        session.execute(
-            sa.update(ApiKey)
-            .where(col(ApiKey.id) == key.id)
-            .values(last_used_at=now, last_used_ip=(address or None))
-        )
-    return ApiPrincipal(
+    due = last is None or now - last >= LAST_USED_EVERY or key.last_used_ip != (address or None)
+    who = ApiPrincipal(
         key_id=key.id, user_id=user.id or 0, scopes=frozenset(parse_scopes(key.scopes))
     )
+    return who, due
 
 
 def _aware(value: datetime) -> datetime:
