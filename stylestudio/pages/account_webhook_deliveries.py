@@ -100,5 +100,5 @@ def recent_deliveries(endpoint: ObjectVar[WebhookEndpointLog]) -> rx.Component:
         ),
         spacing="1",
         width="100%",
-        padding_left="24px",
+        padding_left=rx.breakpoints(initial="0", sm="24px"),
     )
