@@ -12,6 +12,7 @@ from stylestudio.components.layout import ACCENT, card, page_header, page_shell
 from stylestudio.components.link_button import link_button
 from stylestudio.components.local_time import local_time
 from stylestudio.pages.account_api_keys import developers
+from stylestudio.pages.account_webhooks import webhooks
 from stylestudio.services.accounts import accounts
 from stylestudio.services.accounts.account_self_service import SessionRow, SignInMethod
 from stylestudio.state.account import AccountState
@@ -267,6 +268,10 @@ def _developers() -> rx.Component:
     return _section("Developers", *developers(), id="developers")
 
 
+def _webhooks() -> rx.Component:
+    return _section("Webhooks", *webhooks(), id="webhooks")
+
+
 def _data() -> rx.Component:
     return _section(
         "Your data",
@@ -329,6 +334,7 @@ def account_page() -> rx.Component:
                     _sessions(),
                     _methods(),
                     _developers(),
+                    _webhooks(),
                     _data(),
                     spacing="4",
                     width="100%",

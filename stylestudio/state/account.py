@@ -1,5 +1,5 @@
 """/account: name, password, sessions, sign-in methods, API keys (state/api_keys.py),
-export, delete."""
+webhooks (state/webhooks.py), export, delete."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text
 from stylestudio.state.navigation import load_document
 from stylestudio.state.session import SessionState
+from stylestudio.state.webhooks import WebhooksState
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,10 @@ class AccountState(SessionState):
             return rx.redirect("/login")
         keys = await self.get_state(ApiKeysState)
         await keys._open_section(user)
+        hooks = await self.get_state(WebhooksState)
+        waiting = await hooks._open_section(user)
         await self._load(user)
-        return None
+        return WebhooksState.follow_deliveries if waiting else None
 
     async def _load(self, user: accounts.CurrentUser) -> None:
         def load(s: Session) -> tuple[list[SessionRow], list[SignInMethod], bool]:

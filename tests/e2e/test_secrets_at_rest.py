@@ -1,9 +1,10 @@
 """Secrets never rest and never print; the tab token is no login.
 
 A full run — sign-up, an upload and a generation, an API key created on /account (its
-secret shown once), sign-out, sign-in, the admin on /admin, sign-outs, and an event naming a
-handler that does not exist (which Reflex logs with the whole event) — collects every session
-token, sign-in ticket, API key and tab token the browsers held, then looks for each in every
+secret shown once), a webhook endpoint added (its signing secret shown, then revealed),
+sign-out, sign-in, the admin on /admin, sign-outs, and an event naming a handler that does
+not exist (which Reflex logs with the whole event) — collects every session token, sign-in
+ticket, API key, webhook secret and tab token the browsers held, then looks for each in every
 value Redis holds for the app, every file in the data directory (state files, outbox, logs of
 the frontend and the backend). A socket reopened with another tab's token and no cookie gets
 none of that tab's private fields; an upload naming another tab without its owner's cookie is
@@ -162,6 +163,14 @@ def test_no_session_token_ticket_or_tab_token_rests_in_state_or_logs(
     pg.get_by_role("button", name="Create key").click()
     pg.wait_for_function("document.querySelector('#api-key-secret').value.startsWith('ss_live_')")
     secrets.found.setdefault(pg.locator("#api-key-secret").input_value(), "API key")
+    # A webhook endpoint: its signing secret reaches the page on adding and on revealing.
+    pg.get_by_label("Endpoint URL").fill("http://127.0.0.1:9/at-rest")
+    pg.get_by_role("button", name="Add endpoint").click()
+    pg.wait_for_function("document.querySelector('#webhook-secret').value.startsWith('whsec_')")
+    secrets.found.setdefault(pg.locator("#webhook-secret").input_value(), "webhook secret")
+    pg.get_by_role("button", name="Done with the signing secret").click()
+    pg.get_by_role("button", name="Reveal the signing secret").click()
+    pg.wait_for_function("document.querySelector('#webhook-secret').value.startsWith('whsec_')")
 
     # An event naming a handler that is not registered: Reflex logs it, router data and all.
     tab = ReflexTab(API, path="/upload", cookie=f"{SESSION}={_session_cookie(pg)}")
@@ -191,6 +200,7 @@ def test_no_session_token_ticket_or_tab_token_rests_in_state_or_logs(
     assert kinds.get("session token", 0) >= 3 and kinds.get("ticket", 0) >= 3, kinds
     assert kinds.get("tab token", 0) >= 2, kinds
     assert kinds.get("API key", 0) == 1, kinds
+    assert kinds.get("webhook secret", 0) == 1, kinds
     logs = [p for p in app_server.logs if p.exists()]
     assert logs and any("No registered handler" in p.read_text() for p in logs)
 
