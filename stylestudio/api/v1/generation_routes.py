@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from stylestudio.api.v1.problems import ConflictError, problem_responses
+from stylestudio.api.v1.problems import ConflictError, linked, problem_responses
 from stylestudio.api.v1.schemas import (
     PAGE_MAX,
     Batch,
@@ -38,6 +38,12 @@ from stylestudio.services.generation.generation_views import (
 from stylestudio.services.ids import MAX_ROW_ID
 from stylestudio.settings import get_settings
 
+# The operations on one generation, by the name of the OpenAPI link that leads to each.
+_ONE_GENERATION = {
+    "GetGeneration": "getGeneration",
+    "CancelGeneration": "cancelGeneration",
+    "DeleteGeneration": "deleteGeneration",
+}
 router = APIRouter(tags=["generations"], responses=problem_responses(401, 403, 429))
 GenerationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 Generator = Annotated[ApiPrincipal, Depends(scoped("generate"))]
@@ -55,7 +61,18 @@ def _base_url() -> str:
     operation_id="createGenerations",
     openapi_extra={"x-required-scope": "generate"},
     response_model=Batch,
-    responses=problem_responses(404, 409, 422),
+    responses=problem_responses(404, 409, 422)
+    | linked(
+        201,
+        "The batch: its cost and its generations",
+        {
+            name: {
+                "operationId": operation,
+                "parameters": {"generation_id": "$response.body#/generations/0/id"},
+            }
+            for name, operation in _ONE_GENERATION.items()
+        },
+    ),
 )
 async def create_generations(
     request: Request,
@@ -146,7 +163,18 @@ def _start(
     "/generations",
     operation_id="listGenerations",
     openapi_extra={"x-required-scope": "read"},
-    responses=problem_responses(422),
+    responses=problem_responses(422)
+    | linked(
+        200,
+        "A page of generations, newest first",
+        {
+            name: {
+                "operationId": operation,
+                "parameters": {"generation_id": "$response.body#/data/0/id"},
+            }
+            for name, operation in _ONE_GENERATION.items()
+        },
+    ),
 )
 def list_generations(
     who: Reader,

@@ -202,3 +202,11 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def linked(
+    status: int, description: str, links: dict[str, dict[str, Any]]
+) -> dict[int | str, dict[str, Any]]:
+    """An OpenAPI `responses` entry that says which operations the answer's ids feed (links:
+    what a client, and schemathesis' stateful tests, follow from one call to the next)."""
+    return {status: {"description": description, "links": links}}

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 
-from stylestudio.api.v1.problems import PayloadTooLargeError, problem_responses
+from stylestudio.api.v1.problems import PayloadTooLargeError, linked, problem_responses
 from stylestudio.api.v1.schemas import Upload
 from stylestudio.api.v1.security import scoped
 from stylestudio.db import get_engine
@@ -28,6 +28,17 @@ _CATEGORIES = {"product": ImageCategory.PRODUCT, "scene": ImageCategory.MODEL}
     status_code=201,
     operation_id="createUpload",
     openapi_extra={"x-required-scope": "library:write"},
+    responses=linked(
+        201,
+        "The stored upload",
+        {
+            "GenerateFromUpload": {
+                "operationId": "createGenerations",
+                "requestBody": {"products": ["$response.body#/id"], "styles": ["realistic"]},
+                "description": "Generate from this upload, as a product photo",
+            }
+        },
+    ),
 )
 async def create_upload(
     who: Annotated[ApiPrincipal, Depends(scoped("library:write"))],
