@@ -83,7 +83,8 @@ pytest: setup
 CHECK_AT_ONCE := $(MAKE) --no-print-directory -j 3 --output-sync=target
 
 # The inner loop: lint, types, unit and integration tests on SQLite (no browser), leaving out
-# the few tests marked slow (`make test` runs them all).
+# the tests marked slow (`make test` runs them all): the randomized races, the fuzzers and
+# the tests that kill and restart processes.
 test-fast: $(BIN)/.installed
 	$(CHECK_AT_ONCE) lint typecheck pytest-units UNITS='$(UNITS) -k "not postgresql" -m "not slow"'
 

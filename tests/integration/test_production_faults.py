@@ -73,6 +73,7 @@ async def _under_load(run: Run) -> tuple[dict[str, Any], dict[str, Any]]:
         await asyncio.wait_for(loading, timeout=60)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_killed_backend_process_and_a_killed_worker_are_survived(run: Run) -> None:
     backends, workers = backend_pids(run.root), worker_pids(run.root)

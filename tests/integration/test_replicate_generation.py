@@ -329,6 +329,7 @@ def test_webhooks_and_the_poller_racing_make_one_transition(
     assert len(files) == 4
 
 
+@pytest.mark.slow
 def test_random_failures_are_refunded_exactly(
     db: Engine, storage: LocalStorage, engine: ReplicateEngine, fake_replicate: FakeReplicate
 ) -> None:

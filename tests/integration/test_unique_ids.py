@@ -204,6 +204,7 @@ def three_users(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, l
         return Path(url.removeprefix("sqlite:///")), folder / "media", users
 
 
+@pytest.mark.slow
 @settings(
     max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -52,6 +53,7 @@ def _generations(db: Engine, ids: list[int]) -> list[Generation]:
         return list(session.exec(select(Generation).where(col(Generation.id).in_(ids))).all())
 
 
+@pytest.mark.slow
 def test_a_killed_worker_s_predictions_are_resumed_not_recreated(
     db: Engine, fake_replicate: FakeReplicate, tmp_path: Path
 ) -> None:
