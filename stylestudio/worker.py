@@ -42,6 +42,7 @@ from stylestudio.runtime import (
     get_test_checkout,
     worker_options,
 )
+from stylestudio.services.accounts import api_idempotency
 from stylestudio.services.billing.checkout import reconcile_open_checkouts
 from stylestudio.services.generation import jobs
 from stylestudio.services.generation.generation_claims import claim_work
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 IDLE_POLL_SECONDS = 0.5
 CHECK_ENDED_SECONDS = 0.25
 SWEEP_EVERY_SECONDS = 15.0
+RETENTION_EVERY_SECONDS = 3600.0
 RECONCILE_EVERY_SECONDS = 60.0
 WEBHOOK_POLL_SECONDS = 2.0
 
@@ -82,6 +84,34 @@ class BillingChores:
         if now >= self._next_reconcile:
             self._next_reconcile = now + RECONCILE_EVERY_SECONDS
             reconcile_open_checkouts(db=get_engine(), provider=provider)
+
+
+class Chores:
+    """Periodic work beside the jobs: billing (above), and forgetting what is kept only for a
+    while (REST API idempotency answers after a day, finished webhook deliveries after 30
+    days), once an hour."""
+
+    def __init__(self) -> None:
+        self.billing = BillingChores()
+        self._next_retention = 0.0
+
+    def run(self) -> None:
+        self.billing.run()
+        now = time.monotonic()
+        if now >= self._next_retention:
+            self._next_retention = now + RETENTION_EVERY_SECONDS
+            forget_expired(get_engine())
+
+
+def forget_expired(db: Engine) -> tuple[int, int]:
+    """Delete expired idempotency answers and old finished webhook deliveries."""
+    with session_scope(db) as session:
+        answers = api_idempotency.forget_old_answers(session)
+    with session_scope(db) as session:
+        deliveries = webhook_delivery.forget_old_deliveries(session)
+    if answers or deliveries:
+        log.info("forgot %d idempotency answers, %d webhook deliveries", answers, deliveries)
+    return answers, deliveries
 
 
 def ended_generations(db: Engine, generation_ids: list[int]) -> set[int]:
@@ -344,7 +374,7 @@ async def sweep_and_cancel(
 
 def build_worker(**overrides: Any) -> GenerationWorker:
     settings = get_settings()
-    chores = BillingChores()
+    chores = Chores()
     params: dict[str, Any] = {
         "db": get_engine(),
         "storage": get_storage(),

@@ -551,3 +551,40 @@ def test_a_host_that_resolves_elsewhere_after_saving_is_refused_at_delivery(
     assert statuses == ["failed"]
     [delivery] = _deliveries(db)
     assert delivery.last_error is not None and "link-local" in delivery.last_error
+
+
+def test_finished_deliveries_are_forgotten_after_30_days_pending_ones_never(
+    db: Engine, receiver: Receiver, client: httpx.Client
+) -> None:
+    user = new_user(db, "seller@example.com")
+    receiver.secret = _endpoint(db, user, receiver.url).secret
+    _event(db, user, 1)
+    _event(db, user, 2)
+    t0 = utcnow()
+    receiver.answers = [200, 500]
+    deliver_due(db=db, client=client, worker_id="w", now=_at(t0))
+    assert sorted(d.status for d in _deliveries(db)) == ["delivered", "pending"]
+
+    with session_scope(db) as session:
+        assert webhook_delivery.forget_old_deliveries(session, now=t0 + timedelta(days=29)) == 0
+    with session_scope(db) as session:
+        assert webhook_delivery.forget_old_deliveries(session, now=t0 + timedelta(days=31)) == 1
+    assert [d.status for d in _deliveries(db)] == ["pending"]
+
+
+def test_the_workers_hourly_chore_forgets_what_has_expired(
+    db: Engine, receiver: Receiver, client: httpx.Client
+) -> None:
+    from stylestudio import worker
+
+    user = new_user(db, "seller@example.com")
+    receiver.secret = _endpoint(db, user, receiver.url).secret
+    _event(db, user)
+    deliver_due(db=db, client=client, worker_id="w", now=_at(utcnow()))
+    assert worker.forget_expired(db) == (0, 0)  # delivered just now: kept
+    with session_scope(db) as session:
+        for delivery in session.exec(select(WebhookDelivery)).all():
+            delivery.created_at = utcnow() - timedelta(days=40)
+            session.add(delivery)
+    assert worker.forget_expired(db) == (0, 1)
+    assert _deliveries(db) == []

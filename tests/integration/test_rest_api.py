@@ -9,6 +9,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,9 @@ from stylestudio.models import (
     Generation,
     LedgerKind,
     User,
+    utcnow,
 )
-from stylestudio.services.accounts import account_self_service, api_keys
+from stylestudio.services.accounts import account_self_service, api_idempotency, api_keys
 from stylestudio.services.billing import credits
 from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
@@ -550,3 +552,22 @@ def test_the_reference_page_lists_every_operation_without_scripts(api: Api) -> N
     assert "Idempotency-Key" in html and "id='problem-insufficient_credits'" in html
     assert "<code>credits:read</code> scope" in html
     assert "id='schema-GenerationRequest'" in html
+
+
+def test_idempotency_answers_are_kept_a_day_and_the_key_still_charges_once_after(
+    api: Api, db: Engine
+) -> None:
+    user_id = new_user(db)
+    _fund(db, user_id)
+    key = _key(db, user_id)
+    body = {"products": [_upload(api, key)["id"]], "styles": ["realistic"]}
+    headers = {"Idempotency-Key": "nightly-7"}
+    first = api.post("/api/v1/generations", key, json=body, headers=headers)
+    assert first.status_code == 201
+    with session_scope(db) as session:
+        now = utcnow()
+        assert api_idempotency.forget_old_answers(session, now=now + timedelta(hours=23)) == 0
+        assert api_idempotency.forget_old_answers(session, now=now + timedelta(hours=25)) == 1
+    again = api.post("/api/v1/generations", key, json=body, headers=headers)
+    assert again.status_code == 201 and again.json() == first.json()
+    assert _spends(db, user_id) == 1 and _generations(db, user_id) == 1

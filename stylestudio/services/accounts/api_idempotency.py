@@ -12,15 +12,22 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from stylestudio.models import ApiIdempotencyKey
 from stylestudio.services.errors import ValidationError
 
 KEY_MAX = 255
+# How long a key's first answer is kept (as Stripe keeps keys, 24 hours): within it a retry
+# gets that very answer and the key with another body is refused. After it the key still
+# names its batch (`batch_key_for`), so a retry starts and charges nothing; its answer is
+# read from the batch again.
+ANSWER_RETENTION = timedelta(hours=24)
 
 
 class IdempotencyKeyReusedError(ValidationError):
@@ -114,3 +121,12 @@ def remember_answer(
             raise
         return first
     return answer
+
+
+def forget_old_answers(session: Session, *, now: datetime | None = None) -> int:
+    """Delete the answers kept longer than ANSWER_RETENTION. Returns how many went."""
+    cutoff = (now or datetime.now(UTC)) - ANSWER_RETENTION
+    result = session.execute(
+        sa.delete(ApiIdempotencyKey).where(col(ApiIdempotencyKey.created_at) < cutoff)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

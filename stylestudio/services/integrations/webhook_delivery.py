@@ -385,3 +385,20 @@ def replay(
     session.add(found)
     session.flush()
     return _view(found)
+
+
+# A finished delivery (delivered or given up) stays listed, and replayable, this long.
+DELIVERY_RETENTION = timedelta(days=30)
+
+
+def forget_old_deliveries(session: Session, *, now: datetime | None = None) -> int:
+    """Delete finished deliveries older than DELIVERY_RETENTION (pending ones stay, whatever
+    their age: the retry window ends them first). Returns how many went."""
+    cutoff = (now or datetime.now(UTC)) - DELIVERY_RETENTION
+    result = session.execute(
+        sa.delete(WebhookDelivery).where(
+            col(WebhookDelivery.status) != WebhookDeliveryStatus.PENDING,
+            col(WebhookDelivery.created_at) < cutoff,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
