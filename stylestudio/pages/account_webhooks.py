@@ -374,6 +374,21 @@ def _endpoint_row(endpoint: ObjectVar[WebhookEndpointLog]) -> rx.Component:
                 aria_label="Reveal the signing secret of " + endpoint.url.to(str),
                 on_click=WebhooksState.reveal_secret(endpoint.id),
             ),
+            rx.button(
+                rx.cond(
+                    disabled,
+                    rx.icon("play", size=14, flex_shrink="0"),
+                    rx.icon("pause", size=14, flex_shrink="0"),
+                ),
+                rx.cond(disabled, "Resume", "Pause"),
+                size="1",
+                variant="soft",
+                color_scheme="gray",
+                aria_label=rx.cond(disabled, "Resume endpoint ", "Pause endpoint ")
+                + endpoint.url.to(str),
+                on_click=WebhooksState.set_paused(endpoint.id, ~disabled),
+                class_name="webhook-pause",
+            ),
             _rotate(endpoint),
             _delete(endpoint),
             spacing="2",

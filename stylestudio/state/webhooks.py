@@ -23,7 +23,7 @@ from stylestudio.services.integrations import (
     webhook_targets,
 )
 from stylestudio.services.integrations.webhook_log import WebhookEndpointLog
-from stylestudio.state.arguments import CHECKBOX, ROW_ID, checked, form
+from stylestudio.state.arguments import CHECKBOX, FLAG, ROW_ID, checked, form
 from stylestudio.state.calls import in_session
 from stylestudio.state.form_values import clip_text, is_checked
 from stylestudio.state.session import SessionState
@@ -202,6 +202,32 @@ class WebhooksState(SessionState):
             return None
         await self._load(user)
         self._say("Endpoint deleted: nothing more is sent to it.")
+        return None
+
+    @rx.event
+    @checked(endpoint_id=ROW_ID, paused=FLAG)
+    async def set_paused(self, endpoint_id: int, paused: bool):
+        """`Pause` / `Resume`: a paused endpoint gets no new events; what is waiting waits."""
+        user = await self._current_user()
+        if user is None:
+            return rx.redirect("/login")
+        user_id = user.id
+        try:
+            await in_session(
+                lambda s: webhook_endpoints.set_endpoint_disabled(
+                    s, user_id=user_id, endpoint_id=endpoint_id, disabled=paused
+                )
+            )
+        except DomainError as exc:
+            self._say(exc.message, failed=True)
+            return None
+        await self._load(user)
+        self._say_in_row(
+            endpoint_id,
+            "Paused: no new events are sent to it until you resume it."
+            if paused
+            else "Resumed: new events are sent to it again, and what was waiting goes out.",
+        )
         return None
 
     @rx.event

@@ -17,6 +17,7 @@ import reflex as rx
 from reflex.state import BaseState
 from reflex_base.utils.format import format_ref
 from sqlalchemy.engine import Engine
+from sqlmodel import select
 from standardwebhooks.webhooks import Webhook
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from stylestudio.db import session_scope
+from stylestudio.models import WebhookDelivery
 from stylestudio.services.integrations import webhook_delivery, webhook_events
 from stylestudio.services.integrations.webhook_endpoints import signing_secret
 from stylestudio.settings import get_settings
@@ -248,6 +250,24 @@ async def test_an_endpoint_secret_is_sent_once_never_stored_and_deliveries_repla
         await send(event_name(AccountState, "open_account"), {})
         assert (await app.state_of(tab, WebhooksState))["secret_url"] == ""
 
+        # Pause: no new event is queued for it (the intruder cannot pause it); Resume.
+        pause = event_name(WebhooksState, "set_paused")
+        await app.send(
+            new_tab(), pause, {"endpoint_id": endpoint.id, "paused": True}, session=other_session
+        )
+        await send(event_name(WebhooksState, "refresh"), {})
+        assert (await app.state_of(tab, WebhooksState))["endpoints"][0].status == "active"
+        await send(pause, {"endpoint_id": endpoint.id, "paused": True})
+        view = await app.state_of(tab, WebhooksState)
+        assert view["endpoints"][0].status == "disabled" and "Paused" in view["row_message"]
+        queued = _delivery_count(app_db)
+        _emit(app_db, owner, 43)
+        assert _delivery_count(app_db) == queued
+        await send(pause, {"endpoint_id": endpoint.id, "paused": False})
+        assert (await app.state_of(tab, WebhooksState))["endpoints"][0].status == "active"
+        _emit(app_db, owner, 44)
+        assert _delivery_count(app_db) == queued + 1
+
         # Delete: gone from the list (and from the intruder's reach it always was).
         await send(event_name(WebhooksState, "delete_endpoint"), {"endpoint_id": endpoint.id})
         view = await app.state_of(tab, WebhooksState)
@@ -296,3 +316,8 @@ async def test_the_limit_and_a_private_target_in_production_are_said(
 def test_the_secret_pattern_matches_what_the_service_makes() -> None:
     # The assertions above look for secrets with SECRET: it must find a real one.
     assert SECRET.fullmatch(signing_secret("salt"))
+
+
+def _delivery_count(db: Engine) -> int:
+    with session_scope(db, write=False) as session:
+        return len(session.exec(select(WebhookDelivery)).all())
