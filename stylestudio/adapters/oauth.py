@@ -21,7 +21,7 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oidc.core import CodeIDToken
 from authlib.oidc.discovery import OpenIDProviderMetadata
 from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
+from joserfc.errors import BadSignatureError, InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
 
 from stylestudio.settings import GOOGLE_DISCOVERY_URL, Settings
@@ -264,10 +264,16 @@ class OIDCProvider:
             if alg != "none" and not alg.startswith("HS")  # keys come from the JWKS only
         ]
         try:
+            fresh = self._jwks is None
             try:
                 keys = await self._key_set(metadata, refresh=False)
                 decoded = jwt.decode(id_token, keys, algorithms=algorithms)
-            except InvalidKeyIdError:  # the issuer rotated its keys since we fetched them
+            except (InvalidKeyIdError, BadSignatureError):
+                # The issuer rotated its keys since we fetched them: a new key id, or new key
+                # material under the old id (an issuer that restarted with a fresh key). The
+                # token came from its token endpoint, not from the browser: fetch once more.
+                if fresh:
+                    raise
                 keys = await self._key_set(metadata, refresh=True)
                 decoded = jwt.decode(id_token, keys, algorithms=algorithms)
             claims = CodeIDToken(

@@ -182,6 +182,21 @@ async def test_a_correct_id_token_signs_in(db: Engine, api: ASGIApp, issuer: Cra
     assert _counts(db) == (1, 1)
 
 
+async def test_an_issuer_that_changes_its_key_under_the_same_id_still_signs_in(
+    db: Engine, api: ASGIApp, issuer: CraftedIssuer
+) -> None:
+    # The first sign-in caches the issuer's keys; then the issuer restarts with a fresh key
+    # under the same `kid` (as a test provider, or a careless rotation, does). The cached key
+    # fails the signature: the keys are fetched once more and the honest token is taken.
+    async with Browser(api) as browser:
+        await _callback(browser, issuer)
+    issuer.key = RSAKey.generate_key(2048, parameters={"kid": "key-1"})
+    async with Browser(api) as browser:
+        location, _ = await _callback(browser, issuer)
+        assert browser.cookie("ss_session") is not None
+    assert location == f"{APP_URL}/upload"
+
+
 @pytest.mark.parametrize(
     "craft",
     [
