@@ -4,6 +4,9 @@ answer (status, content type, headers, body) as the document says."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from stylestudio.services.accounts import api_keys
 from stylestudio.services.rate_limits import get_limiter
 from stylestudio.settings import get_settings
 from tests.support.builders import grant_credits, new_user, uploaded_image
+from tests.support.server_thread import ServerThread
 
 _KEY: dict[str, str] = {}
 
@@ -88,3 +92,42 @@ def test_every_operation_answers_as_documented(api_schema: OpenApiSchema) -> Non
     # The key worked: the reads succeeded (not a run of 401s that conform all the same).
     assert 200 in answered["GET /credits"] and 200 in answered["GET /generations"]
     assert 200 in answered["GET /credits/ledger"]
+
+
+@pytest.mark.slow
+def test_linked_operations_answer_as_documented_statefully(
+    api_schema: OpenApiSchema, tmp_path: Path
+) -> None:
+    """Stateful: the schemathesis command follows the document's links (an upload into a
+    generation; a batch or a list into that generation's read, cancel and delete) against the
+    API served over HTTP, with real ids from real answers. Every check but the one that
+    expects all schema-valid data accepted (see above)."""
+    del api_schema  # the database, the key and the settings it sets up
+    with ServerThread(build_api(), name="rest-api") as server:
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "schemathesis"),
+                "run",
+                f"http://127.0.0.1:{server.port}/api/v1/openapi.json",
+                "--phases",
+                "stateful",
+                "--checks",
+                "all",
+                "--exclude-checks",
+                "positive_data_acceptance",
+                "--max-examples",
+                "40",
+                "--no-color",
+                "-H",
+                f"Authorization: Bearer {_KEY['secret']}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
+    report = done.stdout[-6000:] + done.stderr[-2000:]
+    assert done.returncode == 0, report
+    assert "Stateful" in done.stdout and "passed" in done.stdout, report
+    links = re.search(r"API Links:\s+(\d+) covered / (\d+) selected", done.stdout)
+    assert links and int(links.group(1)) >= 1, report  # the links were followed

@@ -19,7 +19,7 @@ from stylestudio.services.generation import generation_flows
 from stylestudio.services.media import media
 from stylestudio.settings import get_settings
 
-router = APIRouter(tags=["uploads"], responses=problem_responses(401, 403, 413, 422, 429))
+router = APIRouter(tags=["uploads"], responses=problem_responses(400, 401, 403, 413, 422, 429))
 _CATEGORIES = {"product": ImageCategory.PRODUCT, "scene": ImageCategory.MODEL}
 
 
