@@ -117,6 +117,10 @@ def test_linked_operations_answer_as_documented_statefully(
                 "positive_data_acceptance",
                 "--max-examples",
                 "40",
+                # One sequence of scenarios, the same every run: a finding is then this
+                # change's, not the luck of the draw (run it with other seeds by hand).
+                "--seed",
+                "20261203",
                 "--no-color",
                 "-H",
                 f"Authorization: Bearer {_KEY['secret']}",

@@ -20,7 +20,7 @@ from stylestudio.db import get_engine, session_scope
 from stylestudio.services.accounts.api_keys import ApiPrincipal
 from stylestudio.services.billing import credits, ledger_pages
 
-router = APIRouter(tags=["credits"], responses=problem_responses(401, 403, 429))
+router = APIRouter(tags=["credits"], responses=problem_responses(400, 401, 403, 429))
 CreditsReader = Annotated[ApiPrincipal, Depends(scoped("credits:read"))]
 
 

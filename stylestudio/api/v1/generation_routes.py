@@ -44,7 +44,7 @@ _ONE_GENERATION = {
     "CancelGeneration": "cancelGeneration",
     "DeleteGeneration": "deleteGeneration",
 }
-router = APIRouter(tags=["generations"], responses=problem_responses(401, 403, 429))
+router = APIRouter(tags=["generations"], responses=problem_responses(400, 401, 403, 429))
 GenerationId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 Generator = Annotated[ApiPrincipal, Depends(scoped("generate"))]
 Reader = Annotated[ApiPrincipal, Depends(scoped("read"))]
